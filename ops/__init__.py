@@ -1,0 +1,1 @@
+"""tasky-ops: build, run, verify and ship the Tasky container image."""

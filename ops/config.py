@@ -1,0 +1,65 @@
+"""Settings read from Invoke's config (invoke.yaml < INVOKE_TASKY_* env < flags)."""
+import dataclasses
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LABEL_MANAGED = "org.tasky-ops.managed"
+LABEL_ROLE = "org.tasky-ops.role"
+
+
+@dataclasses.dataclass(frozen=True)
+class Bases:
+    go: str = "golang:1.19"
+    runtime: str = "alpine:3.17.0"
+    offline_go: str = "tasky-ops/golang:1.19-debian"
+    offline_runtime: str = "tasky-ops/alpine:3.17.0-busybox"
+    cache_dir: str = "~/.cache/tasky-ops"
+
+    @property
+    def cache_path(self):
+        return Path(os.path.expanduser(self.cache_dir))
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    image: str = "tasky"
+    container: str = "tasky"
+    port: int = 8080
+    host_ip: str = "0.0.0.0"
+    dockerfile: str = "Dockerfile"
+    context: str = "app"
+    size_budget_mb: float = 16
+    wizexercise: str = "Evan Spangler - Wiz Technical Exercise 2024"
+    app_user: str = "appuser"
+    health_timeout: float = 30
+    start_grace: float = 5
+    docker_timeout: int = 900
+    bases: Bases = dataclasses.field(default_factory=Bases)
+    root: Path = ROOT
+
+    @property
+    def dockerfile_path(self):
+        return self.root / self.dockerfile
+
+    @property
+    def context_path(self):
+        return self.root / self.context
+
+    def with_overrides(self, **flags):
+        """Apply task flags; a flag left at None keeps the configured value."""
+        given = {k: v for k, v in flags.items() if v is not None}
+        return dataclasses.replace(self, **given)
+
+
+def _pick(cls, section):
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: section[k] for k in section if k in names}
+
+
+def from_invoke(c):
+    """Build Settings from an Invoke context's ``tasky`` section."""
+    section = dict(c.config.get("tasky", {}) or {})
+    bases = Bases(**_pick(Bases, dict(section.pop("bases", {}) or {})))
+    return Settings(bases=bases, **_pick(Settings, section))

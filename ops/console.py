@@ -1,0 +1,43 @@
+"""How results reach a person (tables) or a machine (--json)."""
+import json
+import os
+import sys
+
+
+def table(rows, columns):
+    """A tabulate table of dict rows; columns is [(key, header), ...]."""
+    from tabulate import tabulate
+
+    body = [[_cell(row.get(key)) for key, _ in columns] for row in rows]
+    return tabulate(body, headers=[header for _, header in columns], tablefmt="simple",
+                    disable_numparse=True)
+
+
+def _cell(value):
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def emit(result, as_json, render):
+    """Print result as JSON, or through render(result) for people. Returns result."""
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(render(result))
+    return result
+
+
+def in_ci():
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def progress(line):
+    """Progress for people goes to stderr so stdout stays parseable."""
+    print(line, file=sys.stderr, flush=True)

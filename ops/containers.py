@@ -1,0 +1,206 @@
+"""Running the Tasky container, watching its health, reading its logs, removing it."""
+import json
+import time
+import urllib.request
+
+from ops import envvars, ports
+from ops.config import LABEL_MANAGED, LABEL_ROLE
+from ops.engine import image_or_fail
+from ops.errors import OpsError
+from ops.images import LABEL_IMAGE
+
+APP_PORT = "8080/tcp"
+
+
+def get(engine, name):
+    import docker
+
+    try:
+        return engine.containers.get(name)
+    except docker.errors.NotFound as exc:
+        raise OpsError(f"no container named {name}", fix="start one with `inv run`",
+                       anchor="container-wont-start") from exc
+
+
+def is_ours(container):
+    return (container.labels or {}).get(LABEL_MANAGED) == "true"
+
+
+def tail_logs(container, lines=20):
+    text = container.logs(tail=lines).decode("utf-8", "replace")
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def http_health(port, timeout=1.0):
+    """GET /healthz through the published port: the app as a user reaches it."""
+    url = f"http://127.0.0.1:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body = json.loads(response.read() or b"{}")
+            return {"url": url, "status": response.status, "version": body.get("version")}
+    except (OSError, ValueError) as exc:
+        return {"url": url, "status": None, "error": str(getattr(exc, "reason", exc))}
+
+
+def _refuse_conflicts(engine, settings, name):
+    import docker
+
+    try:
+        holder = engine.containers.get(name)
+    except docker.errors.NotFound:
+        holder = None
+    if holder is not None:
+        whose = "a tasky-ops" if is_ours(holder) else "another"
+        raise OpsError(f"container name {name} is taken by {whose} container "
+                       f"({holder.short_id}, {holder.status})",
+                       fix=f"inv stop --name {name} removes it, or pick another with --name",
+                       anchor="name-taken")
+    who = ports.describe_holder(engine, settings.port, settings.host_ip)
+    if who:
+        raise OpsError(f"port {settings.port} is already in use by {who}",
+                       fix="stop it (inv stop, docker rm -f, or kill the process) or choose "
+                           "another with --port", anchor="port-in-use")
+
+
+def run(engine, settings, tag="latest", env=None, dev=False):
+    """Start the image detached with the app port published; fail if it dies at start."""
+    import docker
+
+    ref = f"{settings.image}:{tag}"
+    image_or_fail(engine, ref)
+    name = settings.container
+    _refuse_conflicts(engine, settings, name)
+    volumes = {}
+    if dev:
+        volumes[str(settings.context_path / "assets")] = {"bind": "/app/assets", "mode": "ro"}
+    started = time.monotonic()
+    try:
+        container = engine.containers.run(
+            ref, detach=True, name=name, environment=env or {}, volumes=volumes,
+            ports={APP_PORT: (settings.host_ip, settings.port)},
+            labels={LABEL_MANAGED: "true", LABEL_ROLE: "app", LABEL_IMAGE: settings.image})
+    except docker.errors.APIError as exc:
+        _remove_quietly(engine, name)  # created but not started: leave nothing behind
+        if "port is already allocated" in str(exc) or "address already in use" in str(exc):
+            raise OpsError(f"port {settings.port} is already in use",
+                           fix="choose another with --port", anchor="port-in-use") from exc
+        raise OpsError(f"docker could not start {ref}: {exc.explanation or exc}",
+                       fix="read the message; inv doctor checks the engine",
+                       anchor="container-wont-start") from exc
+    app = _watch_start(container, settings)
+    return {"container": name, "id": container.short_id, "image": ref,
+            "url": f"http://localhost:{settings.port}/", "app": app.get("status") and "answering",
+            "env": envvars.masked(env or {}), "dev_mount": bool(dev),
+            "seconds": round(time.monotonic() - started, 2)}
+
+
+def _watch_start(container, settings):
+    """Wait until the app answers, or fail with its logs if the process exits at start."""
+    deadline = time.monotonic() + settings.start_grace
+    app = {}
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            state = container.attrs["State"]
+            raise OpsError(
+                f"container {container.name} exited at start with code {state['ExitCode']}"
+                + (" (killed: out of memory)" if state.get("OOMKilled") else ""),
+                fix="read its log above (an invalid MONGODB_URI is the usual cause); inv logs "
+                    "shows all of it, inv stop removes it", anchor="container-wont-start",
+                details=tail_logs(container))
+        app = http_health(settings.port, timeout=0.5)
+        if app.get("status") == 200:
+            return app
+        time.sleep(0.1)
+    return app
+
+
+def _remove_quietly(engine, name):
+    import docker
+
+    try:
+        engine.containers.get(name).remove(force=True)
+    except docker.errors.DockerException:
+        pass
+
+
+def probe(container):
+    """Run the image's own HEALTHCHECK command now, as Docker would, and time it."""
+    test = (container.attrs["Config"].get("Healthcheck") or {}).get("Test") or []
+    if not test or test[0] == "NONE":
+        return {"ok": None, "exit_code": None, "output": "the image declares no HEALTHCHECK"}
+    command = ["/bin/sh", "-c", test[1]] if test[0] == "CMD-SHELL" else test[1:]
+    started = time.monotonic()
+    result = container.exec_run(command, demux=False)
+    output = (result.output or b"").decode("utf-8", "replace").strip()
+    return {"ok": result.exit_code == 0, "exit_code": result.exit_code, "output": output,
+            "seconds": round(time.monotonic() - started, 3)}
+
+
+def health_report(container):
+    container.reload()
+    state = container.attrs["State"]
+    recorded = state.get("Health") or {}
+    report = {"container": container.name, "state": state["Status"],
+              "docker_status": recorded.get("Status", "none"),
+              "failing_streak": recorded.get("FailingStreak", 0),
+              "last_probes": [{"end": entry.get("End", "")[:19], "exit_code": entry.get("ExitCode"),
+                               "output": " ".join((entry.get("Output") or "").split())[:200]}
+                              for entry in (recorded.get("Log") or [])[-3:]]}
+    if state["Status"] != "running":
+        report.update(live_probe={"ok": False, "output": f"container is {state['Status']}"},
+                      healthy=False)
+        return report
+    report["live_probe"] = probe(container)
+    report["healthy"] = bool(report["live_probe"]["ok"])
+    return report
+
+
+def health(engine, settings, name=None, wait=False, timeout=None):
+    """Docker's recorded health plus a live probe; with wait, poll until healthy or timeout."""
+    container = get(engine, name or settings.container)
+    timeout = settings.health_timeout if timeout is None else timeout
+    started = time.monotonic()
+    while True:
+        report = health_report(container)
+        report["seconds"] = round(time.monotonic() - started, 2)
+        if not wait or report["healthy"]:
+            return report
+        if report["state"] != "running":
+            raise OpsError(f"container {container.name} is {report['state']}, not running",
+                           fix="read its log above; fix the cause and inv run again",
+                           anchor="container-wont-start", details=tail_logs(container))
+        if time.monotonic() - started > timeout:
+            raise OpsError(
+                f"{container.name} not healthy after {timeout:g}s: the health command exited "
+                f"{report['live_probe']['exit_code']}",
+                fix="the probe output and log above say why; inv doctor checks more",
+                anchor="health-check-failing",
+                details=["probe: " + report["live_probe"]["output"]] + tail_logs(container))
+        time.sleep(0.2)
+
+
+def logs(engine, settings, name=None, tail=100, follow=False, write=print):
+    container = get(engine, name or settings.container)
+    if not follow:
+        return tail_logs(container, lines=tail)
+    for chunk in container.logs(stream=True, follow=True, tail=tail):
+        write(chunk.decode("utf-8", "replace").rstrip("\n"))
+    return []
+
+
+def stop(engine, settings, name=None, force=False):
+    """Remove the container `inv run` started; refuse one tasky-ops did not start."""
+    import docker
+
+    name = name or settings.container
+    try:
+        container = engine.containers.get(name)
+    except docker.errors.NotFound:
+        return {"container": name, "status": "not found (nothing to stop)"}
+    if not is_ours(container) and not force:
+        raise OpsError(f"container {name} was not started by tasky-ops",
+                       fix=f"remove it yourself (docker rm -f {name}) or pass --force",
+                       anchor="name-taken")
+    container.remove(force=True)
+    return {"container": name, "status": f"removed (was {container.status})"}

@@ -1,0 +1,48 @@
+"""What git says about the tree being built: the SHA that names the image."""
+import dataclasses
+import subprocess
+
+from ops.errors import OpsError
+
+
+@dataclasses.dataclass(frozen=True)
+class GitInfo:
+    sha: str          # full commit SHA
+    short: str        # the tag the document uses: git rev-parse --short HEAD
+    dirty: bool       # uncommitted or untracked changes: the image is not that commit
+    describe: str     # git describe --tags --always --dirty
+
+    @property
+    def tag(self):
+        return self.short + ("-dirty" if self.dirty else "")
+
+
+def _git(root, *args):
+    try:
+        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    except FileNotFoundError as exc:
+        raise OpsError("git is not installed", fix="install git (apt-get install git)",
+                       anchor="not-a-git-repository") from exc
+    return proc
+
+
+def read(root):
+    """GitInfo for the repository at root, or an OpsError when there is no commit to name."""
+    head = _git(root, "rev-parse", "HEAD")
+    if head.returncode != 0:
+        reason = head.stderr.strip().splitlines()[-1] if head.stderr.strip() else "no HEAD"
+        if "not a git repository" in head.stderr:
+            what = f"{root} is not a git repository"
+        else:
+            what = f"git cannot name a commit in {root} ({reason})"
+        raise OpsError(what + ": images are tagged by git SHA",
+                       fix="run from a clone of the project with at least one commit "
+                           "(git init && git add -A && git commit), or pass --tag",
+                       anchor="not-a-git-repository")
+    sha = head.stdout.strip()
+    short = _git(root, "rev-parse", "--short", "HEAD").stdout.strip()
+    dirty = bool(_git(root, "status", "--porcelain").stdout.strip())
+    describe = _git(root, "describe", "--tags", "--always", "--dirty").stdout.strip() or short
+    if dirty and not describe.endswith("-dirty"):
+        describe += "-dirty"  # untracked files change the image too
+    return GitInfo(sha=sha, short=short, dirty=dirty, describe=describe)

@@ -1,0 +1,192 @@
+"""Building the Tasky image and reading what was built."""
+import io
+import re
+import subprocess
+import time
+
+from ops import bases as standins
+from ops import refs
+from ops.config import LABEL_MANAGED, LABEL_ROLE
+from ops.errors import OpsError
+
+LABEL_IMAGE = "org.tasky-ops.image"
+STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+
+
+def context_tar(settings):
+    """The build context as a tar, with the Dockerfile inside and .dockerignore honoured.
+
+    docker-py would add a Dockerfile kept outside the context under a random name, which
+    `COPY . .` then copies and so busts the cache on every build. Adding it as
+    `Dockerfile`, which the context's .dockerignore lists, makes the daemon drop it
+    before COPY, just as the docker CLI does.
+    """
+    from docker.utils import build as dockerbuild
+
+    context = settings.context_path
+    if not settings.dockerfile_path.is_file():
+        raise OpsError(f"no Dockerfile at {settings.dockerfile_path}",
+                       fix="run from the repository root or set tasky.dockerfile",
+                       anchor="build-fails")
+    if not context.is_dir():
+        raise OpsError(f"build context {context} does not exist",
+                       fix="set tasky.context in invoke.yaml", anchor="build-fails")
+    ignore = context / ".dockerignore"
+    patterns = []
+    if ignore.is_file():
+        patterns = [p.strip() for p in ignore.read_text().splitlines()
+                    if p.strip() and not p.strip().startswith("#")]
+    if "Dockerfile" not in patterns:
+        raise OpsError(f"{ignore} must list `Dockerfile`, or every build copies it and "
+                       "misses the cache", fix="add a line `Dockerfile` to it",
+                       anchor="build-fails")
+    return dockerbuild.tar(str(context), exclude=patterns,
+                           dockerfile=("Dockerfile", settings.dockerfile_path.read_text()))
+
+
+def commit_time(root):
+    """The commit's time: a CREATED label that does not bust the cache on every build."""
+    out = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%cI"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def ensure_base(engine, ref, pull):
+    """Fail fast, with the way out, when a base image is neither here nor pullable."""
+    import docker
+
+    if not pull:
+        try:
+            engine.images.get(ref)
+            return "present"
+        except docker.errors.ImageNotFound:
+            pass
+    try:
+        engine.images.pull(ref)
+        return "pulled"
+    except docker.errors.DockerException as exc:
+        reason = str(exc).splitlines()[0][-200:]
+        raise OpsError(f"base image {ref} is not present and cannot be pulled ({reason})",
+                       fix="build offline with stand-ins from Debian packages: "
+                           "inv build --offline", anchor="base-image-unavailable") from exc
+
+
+def choose_bases(engine, settings, offline, pull, progress):
+    if offline:
+        standins.ensure(engine, settings.bases, progress=progress, only_missing=True)
+        return settings.bases.offline_go, settings.bases.offline_runtime
+    for ref in (settings.bases.go, settings.bases.runtime):
+        ensure_base(engine, ref, pull)
+    return settings.bases.go, settings.bases.runtime
+
+
+def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pull=False,
+          offline=False, verbose=True, progress=print):
+    """Build and tag IMAGE:<sha>[-dirty] and IMAGE:latest (and IMAGE:extra_tag)."""
+    refs.check_repository(settings.image)
+    if extra_tag is not None:
+        refs.check_tag(extra_tag)
+    started = time.monotonic()
+    tar = context_tar(settings)
+    go_image, runtime_image = choose_bases(engine, settings, offline, pull, progress)
+    buildargs = {"GO_IMAGE": go_image, "RUNTIME_IMAGE": runtime_image,
+                 "VERSION": version or git.describe, "REVISION": git.sha,
+                 "CREATED": commit_time(settings.root)}
+    labels = {LABEL_MANAGED: "true", LABEL_ROLE: "app", LABEL_IMAGE: settings.image}
+    stream = engine.api.build(fileobj=tar, custom_context=True, dockerfile="Dockerfile",
+                              buildargs=buildargs, labels=labels, nocache=nocache,
+                              rm=True, forcerm=True, decode=True)
+    image_id, steps = _follow(stream, verbose, progress)
+    tags = [git.tag, "latest"] + ([extra_tag] if extra_tag else [])
+    for tag in dict.fromkeys(tags):
+        engine.api.tag(image_id, settings.image, tag)
+    image = engine.images.get(image_id)
+    return {"image": settings.image, "tags": list(dict.fromkeys(tags)),
+            "id": image_id.split(":")[-1][:12], "size_mb": round(image.attrs["Size"] / 1e6, 2),
+            "seconds": round(time.monotonic() - started, 2),
+            "steps": steps["total"], "cached_steps": steps["cached"],
+            "version": buildargs["VERSION"], "bases": [go_image, runtime_image]}
+
+
+def _follow(stream, verbose, progress):
+    """Show the build as it runs; on an error, raise with the failing step's output."""
+    log, step_at, image_id = [], 0, None
+    steps = {"total": 0, "cached": 0}
+    for item in stream:
+        if "stream" in item:
+            for line in item["stream"].splitlines():
+                if not line.strip():
+                    continue
+                log.append(line)
+                match = STEP.match(line)
+                if match:
+                    steps["total"] += 1
+                    step_at = len(log) - 1
+                elif "Using cache" in line:
+                    steps["cached"] += 1
+                if verbose:
+                    progress(line)
+        elif "aux" in item and "ID" in item["aux"]:
+            image_id = item["aux"]["ID"]
+        elif "error" in item:
+            failing = log[step_at:] if log else []
+            details = log if not verbose else failing[:1] + failing[1:][-20:]
+            step = log[step_at] if log else "before the first step"
+            raise OpsError(f"build failed at {step}: {item['error'].strip()}",
+                           fix="read the step's output above, fix the cause, run inv build again",
+                           anchor="build-fails", details=details)
+    if not image_id:
+        raise OpsError("build ended without an image", fix="run inv build again",
+                       anchor="build-fails", details=log[-20:])
+    return image_id, steps
+
+
+def layers(engine, ref, budget_mb):
+    """The image's layers oldest first, with running totals against the size budget."""
+    from ops.engine import image_or_fail
+
+    image = image_or_fail(engine, ref)
+    rows, total = [], 0
+    for n, entry in enumerate(reversed(image.history()), start=1):
+        total += entry["Size"]
+        created_by = re.sub(r"^/bin/sh -c (#\(nop\) )?", "", entry.get("CreatedBy") or "")
+        rows.append({"layer": n, "size_mb": round(entry["Size"] / 1e6, 2),
+                     "cumulative_mb": round(total / 1e6, 2),
+                     "created_by": " ".join(created_by.split())})
+    size_mb = round(image.attrs["Size"] / 1e6, 2)
+    return {"image": ref, "size_mb": size_mb, "budget_mb": budget_mb,
+            "within_budget": size_mb <= budget_mb, "layers": rows}
+
+
+def clean(engine, settings, everything=False, cache=False, include_bases=False, dry_run=False):
+    """Remove this project's containers and images (found by label); list what went."""
+    import docker
+
+    scope = [f"{LABEL_MANAGED}=true"]
+    if not everything:
+        scope.append(f"{LABEL_IMAGE}={settings.image}")
+    removed = []
+    for container in engine.containers.list(all=True, filters={"label": scope}):
+        removed.append({"kind": "container", "name": container.name,
+                        "id": container.short_id, "status": container.status})
+        if not dry_run:
+            container.remove(force=True)
+    roles = ["app"] + (["build-stage"] if cache else []) + (["base"] if include_bases else [])
+    for role in roles:
+        filters = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}={role}"]}
+        if role == "app" and not everything:
+            filters["label"].append(f"{LABEL_IMAGE}={settings.image}")
+        if role == "build-stage":
+            filters["dangling"] = True
+        for image in engine.images.list(filters=filters):
+            removed.append({"kind": f"image ({role})", "name": ", ".join(image.tags) or "<none>",
+                            "id": image.short_id.split(":")[-1], "status": "removed"})
+            if not dry_run:
+                try:
+                    engine.images.remove(image.id, force=True)
+                except docker.errors.NotFound:
+                    pass  # a parent removed with its child
+    if dry_run:
+        for row in removed:
+            row["status"] = "would remove"
+    return removed

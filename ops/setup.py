@@ -1,0 +1,89 @@
+"""Make this machine able to build: a Docker engine installed and answering."""
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from ops.errors import OpsError
+
+DOCKERD_LOG = "/var/log/tasky-ops-dockerd.log"
+
+
+def engine_answers():
+    """True when the daemon the SDK would use answers a ping."""
+    import docker
+
+    try:
+        docker.from_env(timeout=5).ping()
+        return True
+    except docker.errors.DockerException:
+        return False
+
+
+def is_debian():
+    return Path("/etc/debian_version").exists() and shutil.which("apt-get") is not None
+
+
+def has_systemd():
+    return Path("/run/systemd/system").is_dir()
+
+
+def install_engine(progress):
+    if os.geteuid() != 0 or not is_debian():
+        raise OpsError("no Docker engine is installed (dockerd not found)",
+                       fix="install Docker Engine: on Debian/Ubuntu `sudo apt-get install "
+                           "docker.io`, elsewhere see your distribution's Docker package",
+                       anchor="docker-daemon-not-running")
+    progress("setup: installing docker.io with apt-get (a minute or two)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for args in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "docker.io"]):
+        proc = subprocess.run(args, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise OpsError(f"`{' '.join(args)}` failed: {proc.stderr.strip()[-300:]}",
+                           fix="fix apt (network, lock) and run inv setup again",
+                           anchor="docker-daemon-not-running")
+
+
+def start_engine(progress, wait=30):
+    """Start dockerd the way this host manages services; wait until it answers."""
+    if os.geteuid() != 0:
+        raise OpsError("the Docker engine is installed but not running",
+                       fix="start it: sudo systemctl start docker (or sudo dockerd &)",
+                       anchor="docker-daemon-not-running")
+    if has_systemd():
+        progress("setup: systemctl start docker")
+        subprocess.run(["systemctl", "start", "docker"], capture_output=True)
+        how = "systemctl start docker"
+    else:
+        progress(f"setup: starting dockerd in the background (log: {DOCKERD_LOG})")
+        with open(DOCKERD_LOG, "ab") as log:
+            subprocess.Popen(["dockerd"], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+        how = f"dockerd (log {DOCKERD_LOG})"
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if engine_answers():
+            return how
+        time.sleep(0.3)
+    raise OpsError(f"started the engine ({how}) but it did not answer within {wait}s",
+                   fix=f"read {DOCKERD_LOG} or `journalctl -u docker`",
+                   anchor="docker-daemon-not-running")
+
+
+def setup(progress=print):
+    """Install and start what is missing; one row per component with what was done."""
+    rows = []
+    if shutil.which("dockerd") is None and not engine_answers():
+        install_engine(progress)
+        rows.append({"component": "docker engine", "action": "installed docker.io"})
+    else:
+        rows.append({"component": "docker engine", "action": "already installed"})
+    if engine_answers():
+        rows.append({"component": "docker daemon", "action": "already running"})
+    else:
+        rows.append({"component": "docker daemon", "action": "started: " + start_engine(progress)})
+    for tool in ("git", "apt-get", "dpkg-deb", "tar"):
+        rows.append({"component": tool,
+                     "action": "present" if shutil.which(tool) else "MISSING (needed for offline bases)"})
+    return rows

@@ -1,0 +1,204 @@
+"""tasky-ops: build, run, verify and ship the Tasky container. `inv --list` shows the tasks.
+
+Tasks stay thin: read flags, call one function in ops/, print what it returns. Heavy
+imports (docker, boto3) happen inside ops/ functions so listing tasks stays fast.
+"""
+import functools
+import sys
+
+from invoke import Exit, task
+
+from ops import config
+from ops.console import emit, in_ci, progress, table
+from ops.errors import OpsError
+
+
+def reported(body):
+    """Turn a known failure into its one-line message and exit 1, never a traceback."""
+    @functools.wraps(body)
+    def wrapper(c, *args, **kwargs):
+        try:
+            return body(c, *args, **kwargs)
+        except OpsError as error:
+            for line in error.details:
+                print("  | " + line, file=sys.stderr)
+            raise Exit("error: " + error.line(), code=1) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=130) from None
+    return wrapper
+
+
+def ops_task(*args, **kwargs):
+    return lambda body: task(*args, **kwargs)(reported(body))
+
+
+def settings(c, **flags):
+    return config.from_invoke(c).with_overrides(**flags)
+
+
+def engine(s):
+    from ops.engine import client
+    return client(timeout=s.docker_timeout)
+
+
+def git_info(s):
+    from ops import gitinfo
+    return gitinfo.read(s.root)
+
+
+JSON_HELP = "print JSON for machines instead of a table"
+
+
+@ops_task(help={"json": JSON_HELP})
+def setup(c, json=False):
+    """Install and start the Docker engine when missing (Debian's docker.io as root)."""
+    from ops.setup import setup as do_setup
+    emit(do_setup(progress=progress), json,
+         lambda rows: table(rows, [("component", "component"), ("action", "action")]))
+
+
+@ops_task(help={"force": "rebuild even when the stand-ins are present and current",
+                "json": JSON_HELP})
+def bases(c, force=False, json=False):
+    """Build offline stand-ins for golang:1.19 and alpine:3.17.0 from Debian packages."""
+    from ops import bases as standins
+    s = settings(c)
+    rows = standins.ensure(engine(s), s.bases, force=force, progress=progress)
+    emit(rows, json, lambda rows: table(rows, [
+        ("base", "image"), ("stands_in_for", "stands in for"), ("status", "status"),
+        ("size_mb", "MB"), ("seconds", "seconds")]))
+
+
+BUILD_COLUMNS = [("tags", "tags"), ("id", "image id"), ("size_mb", "MB"),
+                 ("seconds", "seconds"), ("cached_steps", "cached steps"), ("steps", "steps")]
+
+
+@ops_task(help={"tag": "also tag the image IMAGE:TAG (checked against Docker's tag grammar)",
+                "version": "version baked into the binary and labels "
+                           "(default: git describe --tags --always --dirty)",
+                "no_cache": "build every step again",
+                "pull": "pull the base images even when present",
+                "offline": "use stand-in bases built from Debian packages (built when missing)",
+                "quiet": "hide build steps (the default in CI; the log still shows on failure)",
+                "verbose": "show build steps even in CI",
+                "json": JSON_HELP})
+def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, quiet=False,
+          verbose=False, json=False):
+    """Build the image, tagged IMAGE:<git sha>[-dirty] and IMAGE:latest."""
+    from ops import images
+    s = settings(c)
+    show_steps = verbose or not (quiet or in_ci() or json)
+    result = images.build(engine(s), s, git_info(s), extra_tag=tag, version=version,
+                          nocache=no_cache, pull=pull, offline=offline, verbose=show_steps,
+                          progress=progress)
+    emit(result, json, lambda r: table([r], BUILD_COLUMNS))
+
+
+@ops_task(iterable=["env"],
+          help={"env": "KEY=VALUE for the container (repeatable); values are never printed",
+                "env_file": "file of KEY=VALUE lines, as docker --env-file",
+                "dev": "mount app/assets read-only over /app/assets (the document's dev mode)",
+                "name": "container name (default: tasky.container)",
+                "port": "host port to publish the app on (default: tasky.port)",
+                "tag": "image tag to run (default: latest)",
+                "json": JSON_HELP})
+def run(c, env=None, env_file=None, dev=False, name=None, port=None, tag="latest", json=False):
+    """Run the image detached with the app port published; fail clearly if it cannot start."""
+    from ops import containers, envvars
+    s = settings(c, container=name, port=port)
+    variables = envvars.collect(env, env_file)
+    result = containers.run(engine(s), s, tag=tag, env=variables, dev=dev)
+    emit(result, json, lambda r: table([r], [
+        ("container", "container"), ("id", "id"), ("image", "image"), ("url", "url"),
+        ("app", "app"), ("env", "env (masked)"), ("seconds", "seconds")]))
+
+
+def render_health(report):
+    probe = report["live_probe"]
+    rows = [{"what": "container state", "value": report["state"]},
+            {"what": "docker health", "value": f"{report['docker_status']} "
+                                               f"(failing streak {report['failing_streak']})"},
+            *({"what": f"docker probe {p['end']}", "value": f"exit {p['exit_code']}: {p['output']}"}
+              for p in report["last_probes"]),
+            {"what": "live probe (image's HEALTHCHECK)",
+             "value": f"exit {probe.get('exit_code')}: {probe.get('output')}"},
+            {"what": "verdict", "value": "healthy" if report["healthy"] else "NOT healthy"}]
+    return table(rows, [("what", "check"), ("value", "result")])
+
+
+@ops_task(help={"name": "container name (default: tasky.container)",
+                "wait": "wait until the app is verified healthy (or fail after --timeout)",
+                "timeout": "seconds to wait with --wait (default: tasky.health_timeout)",
+                "json": JSON_HELP})
+def health(c, name=None, wait=False, timeout=None, json=False):
+    """Show the container's health: Docker's record and a live run of its probe."""
+    from ops import containers
+    s = settings(c)
+    report = containers.health(engine(s), s, name=name, wait=wait,
+                               timeout=float(timeout) if timeout is not None else None)
+    emit(report, json, render_health)
+    if not report["healthy"]:
+        raise Exit(code=1)
+
+
+@ops_task(help={"tag": "image tag to verify (default: latest)", "json": JSON_HELP})
+def verify(c, tag="latest", json=False):
+    """Check the image: wizexercise.txt, non-root appuser, becomes healthy, size budget."""
+    from ops.verify import verify as do_verify
+    s = settings(c)
+    result = do_verify(engine(s), s, f"{s.image}:{tag}")
+    emit(result, json, lambda r: table(r["checks"], [
+        ("check", "check"), ("expected", "expected"), ("actual", "actual"), ("passed", "passed")])
+        + f"\n{'PASSED' if r['passed'] else 'FAILED'}: {r['image']} ({r['id']})")
+    if not result["passed"]:
+        raise Exit("error: verify failed. Fix: see the failed rows. See RUNBOOK.md#verify-fails",
+                   code=1)
+
+
+@ops_task(help={"tag": "image tag to inspect (default: latest)", "json": JSON_HELP})
+def layers(c, tag="latest", json=False):
+    """List the image's layers with sizes and running totals against the size budget."""
+    from ops import images
+    s = settings(c)
+    result = images.layers(engine(s), f"{s.image}:{tag}", s.size_budget_mb)
+    emit(result, json, lambda r: table(r["layers"], [
+        ("layer", "#"), ("size_mb", "MB"), ("cumulative_mb", "total MB"),
+        ("created_by", "created by")])
+        + f"\n{r['image']}: {r['size_mb']} MB of {r['budget_mb']:g} MB budget"
+        + ("" if r["within_budget"] else "  OVER BUDGET"))
+
+
+@ops_task(help={"name": "container name (default: tasky.container)",
+                "tail": "how many lines from the end", "follow": "keep printing new lines"})
+def logs(c, name=None, tail=100, follow=False):
+    """Print the container's log."""
+    from ops import containers
+    s = settings(c)
+    for line in containers.logs(engine(s), s, name=name, tail=int(tail), follow=follow):
+        print(line)
+
+
+@ops_task(help={"name": "container name (default: tasky.container)",
+                "force": "remove it even if tasky-ops did not start it"})
+def stop(c, name=None, force=False):
+    """Stop and remove the container `inv run` started."""
+    from ops import containers
+    s = settings(c)
+    result = containers.stop(engine(s), s, name=name, force=force)
+    print(f"{result['container']}: {result['status']}")
+
+
+@ops_task(help={"all": "every tasky-ops image and container, not only tasky.image's",
+                "cache": "also the build stage's cached images (next build is cold)",
+                "bases": "also the offline stand-in bases",
+                "dry_run": "list what would be removed, remove nothing",
+                "json": JSON_HELP})
+def clean(c, all=False, cache=False, bases=False, dry_run=False, json=False):
+    """Remove the images and containers this project created (found by label)."""
+    from ops import images
+    s = settings(c)
+    rows = images.clean(engine(s), s, everything=all, cache=cache, include_bases=bases,
+                        dry_run=dry_run)
+    emit(rows, json, lambda rows: table(rows, [("kind", "kind"), ("name", "name"),
+                                               ("id", "id"), ("status", "status")])
+         if rows else "nothing to remove")
