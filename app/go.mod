@@ -1,0 +1,3 @@
+module github.com/tasky-ops/tasky
+
+go 1.19
