@@ -9,7 +9,7 @@ import sys
 from invoke import Exit, task
 
 from ops import config
-from ops.console import emit, in_ci, progress, table
+from ops.console import emit, in_ci, progress, shorten, table
 from ops.errors import OpsError
 
 
@@ -161,7 +161,8 @@ def layers(c, tag="latest", json=False):
     from ops import images
     s = settings(c)
     result = images.layers(engine(s), f"{s.image}:{tag}", s.size_budget_mb)
-    emit(result, json, lambda r: table(r["layers"], [
+    emit(result, json, lambda r: table([dict(row, created_by=shorten(row["created_by"], 90))
+                                        for row in r["layers"]], [
         ("layer", "#"), ("size_mb", "MB"), ("cumulative_mb", "total MB"),
         ("created_by", "created by")])
         + f"\n{r['image']}: {r['size_mb']} MB of {r['budget_mb']:g} MB budget"
@@ -202,3 +203,27 @@ def clean(c, all=False, cache=False, bases=False, dry_run=False, json=False):
     emit(rows, json, lambda rows: table(rows, [("kind", "kind"), ("name", "name"),
                                                ("id", "id"), ("status", "status")])
          if rows else "nothing to remove")
+
+
+@ops_task(help={"verbose": "go test -v", "json": JSON_HELP})
+def app_test(c, verbose=False, json=False):
+    """Run go vet and the Go unit tests inside the builder image (no Go needed on the host)."""
+    from ops.apptest import app_test as run_app_tests
+    s = settings(c)
+    result = run_app_tests(engine(s), s, verbose=verbose, progress=progress)
+    emit(result, json, lambda r: table([r], [("image", "builder"), ("result", "go vet + go test"),
+                                             ("seconds", "seconds")]))
+
+
+@ops_task(help={"json": JSON_HELP})
+def demo(c, json=False):
+    """Build, run, wait for health and verify: offline when Docker Hub is unreachable."""
+    from ops.demo import demo as run_demo
+    s = settings(c)
+    result = run_demo(engine(s), s, git_info(s), progress=progress)
+    emit(result, json, lambda r: table(r["steps"], [("step", "step"), ("result", "result"),
+                                                    ("seconds", "seconds")])
+         + (f"\nThe app is up at {r['url']} (inv logs, inv stop)." if r["passed"] else ""))
+    if not result["passed"]:
+        raise Exit("error: demo failed at verify. Fix: see the failed rows. "
+                   "See RUNBOOK.md#verify-fails", code=1)

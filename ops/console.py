@@ -20,6 +20,8 @@ def _cell(value):
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
     return str(value)
@@ -41,3 +43,7 @@ def in_ci():
 def progress(line):
     """Progress for people goes to stderr so stdout stays parseable."""
     print(line, file=sys.stderr, flush=True)
+
+
+def shorten(text, width):
+    return text if len(text) <= width else text[:width - 3] + "..."

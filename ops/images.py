@@ -10,7 +10,12 @@ from ops.config import LABEL_MANAGED, LABEL_ROLE
 from ops.errors import OpsError
 
 LABEL_IMAGE = "org.tasky-ops.image"
+# "|3 VERSION=.. /bin/sh -c #(nop) " prefixes in history say how, not what, a layer is.
+CONTENT_HASH = re.compile(r"(file|dir):([0-9a-f]{12})[0-9a-f]+")
+HISTORY_NOISE = re.compile(r"^(\|\d+ (\S+=\S* )*)?(/bin/sh -c )?(#\(nop\) )?")
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+# The classic builder's bookkeeping: logged on failure, not shown as progress.
+NOISE = re.compile(r"^( ---> Running in |Removing intermediate container | ---> [0-9a-f]{12}$)")
 
 
 def context_tar(settings):
@@ -65,7 +70,7 @@ def ensure_base(engine, ref, pull):
         engine.images.pull(ref)
         return "pulled"
     except docker.errors.DockerException as exc:
-        reason = str(exc).splitlines()[0][-200:]
+        reason = (getattr(exc, "explanation", None) or str(exc)).splitlines()[0][-200:]
         raise OpsError(f"base image {ref} is not present and cannot be pulled ({reason})",
                        fix="build offline with stand-ins from Debian packages: "
                            "inv build --offline", anchor="base-image-unavailable") from exc
@@ -124,7 +129,7 @@ def _follow(stream, verbose, progress):
                     step_at = len(log) - 1
                 elif "Using cache" in line:
                     steps["cached"] += 1
-                if verbose:
+                if verbose and not NOISE.match(line):
                     progress(line)
         elif "aux" in item and "ID" in item["aux"]:
             image_id = item["aux"]["ID"]
@@ -149,7 +154,8 @@ def layers(engine, ref, budget_mb):
     rows, total = [], 0
     for n, entry in enumerate(reversed(image.history()), start=1):
         total += entry["Size"]
-        created_by = re.sub(r"^/bin/sh -c (#\(nop\) )?", "", entry.get("CreatedBy") or "")
+        created_by = HISTORY_NOISE.sub("", entry.get("CreatedBy") or "") or "(base image)"
+        created_by = CONTENT_HASH.sub(r" \1:\2", created_by)
         rows.append({"layer": n, "size_mb": round(entry["Size"] / 1e6, 2),
                      "cumulative_mb": round(total / 1e6, 2),
                      "created_by": " ".join(created_by.split())})

@@ -1,0 +1,51 @@
+"""The main job end to end: build, run, wait for health, verify."""
+import time
+
+from ops import containers, images, verify
+from ops.errors import OpsError
+
+
+def hub_reachable(engine, settings, progress):
+    """True when the document's bases are here or can be pulled; else use the stand-ins."""
+    try:
+        for ref in (settings.bases.go, settings.bases.runtime):
+            images.ensure_base(engine, ref, pull=False)
+        return True
+    except OpsError as error:
+        progress(f"demo: {error.message}; building offline with stand-in bases")
+        return False
+
+
+def demo(engine, settings, git, progress=print):
+    steps = []
+
+    def step(name, summary, started):
+        steps.append({"step": name, "result": summary,
+                      "seconds": round(time.monotonic() - started, 2)})
+        progress(f"demo: {name}: {summary}")
+
+    started = time.monotonic()
+    offline = not hub_reachable(engine, settings, progress)
+    built = images.build(engine, settings, git, offline=offline, verbose=False,
+                         progress=progress)
+    step("build", f"{settings.image}:{built['tags'][0]} {built['size_mb']} MB "
+                  f"({built['cached_steps']}/{built['steps']} steps cached"
+                  f"{', offline bases' if offline else ''})", started)
+
+    started = time.monotonic()
+    previous = containers.stop(engine, settings)
+    ran = containers.run(engine, settings, tag=built["tags"][0])
+    step("run", f"{ran['container']} at {ran['url']}"
+                + (f" (replaced the previous one)" if previous["status"].startswith("removed") else ""),
+         started)
+
+    started = time.monotonic()
+    report = containers.health(engine, settings, wait=True)
+    step("health", "healthy (live probe of the image's HEALTHCHECK passed)", started)
+
+    started = time.monotonic()
+    checked = verify.verify(engine, settings, f"{settings.image}:{built['tags'][0]}")
+    failed = [row["check"] for row in checked["checks"] if not row["passed"]]
+    step("verify", "all checks passed" if not failed else "FAILED: " + ", ".join(failed), started)
+    return {"passed": not failed and report["healthy"], "steps": steps, "url": ran["url"],
+            "container": ran["container"]}
