@@ -2,7 +2,7 @@
 import time
 
 from ops import bases as standins
-from ops.config import LABEL_MANAGED, LABEL_ROLE
+from ops import labels
 from ops.errors import OpsError
 
 SCRIPT = "go version && go vet ./... && go test -count=1 {flags} ./..."
@@ -35,7 +35,7 @@ def app_test(engine, settings, verbose=False, progress=print):
                  str(cache): {"bind": "/go-cache", "mode": "rw"}},
         environment={"CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false", "GOPROXY": "off",
                      "GOCACHE": "/go-cache"},
-        labels={LABEL_MANAGED: "true", LABEL_ROLE: "app-test"})
+        labels=labels.for_container("app-test"))
     try:
         for chunk in container.logs(stream=True, follow=True):
             for line in chunk.decode("utf-8", "replace").splitlines():

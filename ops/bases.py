@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ops.config import LABEL_MANAGED, LABEL_ROLE
+from ops import labels
 from ops.errors import OpsError
 
 RECIPE_VERSION = "3"
@@ -105,11 +105,12 @@ def assemble(kind, debs, rootfs):
     _write(rootfs / "etc/group", GROUP)
     _write(rootfs / "etc/shadow", "root:*:0:0:99999:7:::\n", 0o640)
     _write(rootfs / "etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n")
-    _write(rootfs / "sbin/nologin", "#!/bin/sh\necho 'This account is not available.'\nexit 1\n", 0o755)
+    _write(rootfs / "sbin/nologin", "#!/bin/sh\necho 'This account is not available.'\nexit 1\n",
+           0o755)
     for script in SCRIPTS.iterdir():
         _write(rootfs / "usr/sbin" / script.name, script.read_text(), 0o755)
     _write(rootfs / "etc/os-release",
-           f'ID=tasky-standin\nPRETTY_NAME="tasky-ops {kind} stand-in built from Debian packages"\n')
+           f'ID=tasky-standin\nPRETTY_NAME="tasky-ops {kind} stand-in from Debian packages"\n')
     if kind == "go":
         (rootfs / "usr/local").mkdir(parents=True, exist_ok=True)
         (rootfs / "usr/local/go").symlink_to("/usr/lib/go-1.19")
@@ -118,7 +119,7 @@ def assemble(kind, debs, rootfs):
 
 
 def present_recipe(engine, ref):
-    """The recipe hash of the stand-in already tagged ref, '' for a foreign image, None if absent."""
+    """The recipe hash of the stand-in tagged ref: '' for a foreign image, None when absent."""
     import docker
 
     try:
@@ -158,9 +159,9 @@ def ensure(engine, bases, force=False, only_missing=False, progress=print):
 
 
 def _import(engine, kind, ref, original, recipe, debs, changes):
-    labels = {LABEL_MANAGED: "true", LABEL_ROLE: "base", LABEL_RECIPE: recipe,
+    base_labels = {labels.MANAGED: "true", labels.ROLE: "base", LABEL_RECIPE: recipe,
               "org.opencontainers.image.description": f"offline stand-in for {original}"}
-    changes = changes + [f'LABEL {k}="{v}"' for k, v in labels.items()]
+    changes = changes + [f'LABEL {k}="{v}"' for k, v in base_labels.items()]
     repository, tag = ref.rsplit(":", 1)
     with tempfile.TemporaryDirectory(prefix="tasky-base-") as tmp:
         rootfs = Path(tmp) / "rootfs"

@@ -3,10 +3,9 @@ import dataclasses
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from ops.errors import OpsError
 
-LABEL_MANAGED = "org.tasky-ops.managed"
-LABEL_ROLE = "org.tasky-ops.role"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +48,19 @@ class Settings:
 
     def with_overrides(self, **flags):
         """Apply task flags; a flag left at None keeps the configured value."""
-        given = {k: v for k, v in flags.items() if v is not None}
+        given = {}
+        for key, value in flags.items():
+            if value is None:
+                continue
+            current = getattr(self, key)
+            if isinstance(current, (int, float)) and not isinstance(current, bool):
+                try:
+                    value = type(current)(value)   # flags arrive as text
+                except ValueError as exc:
+                    raise OpsError(f"--{key.replace('_', '-')} must be a number, not {value!r}",
+                                   fix=f"pass a number, e.g. --{key} {current}",
+                                   anchor="bad-flag") from exc
+            given[key] = value
         return dataclasses.replace(self, **given)
 
 

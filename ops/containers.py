@@ -3,11 +3,9 @@ import json
 import time
 import urllib.request
 
-from ops import envvars, ports
-from ops.config import LABEL_MANAGED, LABEL_ROLE
+from ops import envvars, labels, ports
 from ops.engine import image_or_fail
 from ops.errors import OpsError
-from ops.images import LABEL_IMAGE
 
 APP_PORT = "8080/tcp"
 
@@ -20,10 +18,6 @@ def get(engine, name):
     except docker.errors.NotFound as exc:
         raise OpsError(f"no container named {name}", fix="start one with `inv run`",
                        anchor="container-wont-start") from exc
-
-
-def is_ours(container):
-    return (container.labels or {}).get(LABEL_MANAGED) == "true"
 
 
 def tail_logs(container, lines=20):
@@ -50,7 +44,7 @@ def _refuse_conflicts(engine, settings, name):
     except docker.errors.NotFound:
         holder = None
     if holder is not None:
-        whose = "a tasky-ops" if is_ours(holder) else "another"
+        whose = "a tasky-ops" if labels.started_by_us(holder) else "another"
         raise OpsError(f"container name {name} is taken by {whose} container "
                        f"({holder.short_id}, {holder.status})",
                        fix=f"inv stop --name {name} removes it, or pick another with --name",
@@ -78,7 +72,7 @@ def run(engine, settings, tag="latest", env=None, dev=False):
         container = engine.containers.run(
             ref, detach=True, name=name, environment=env or {}, volumes=volumes,
             ports={APP_PORT: (settings.host_ip, settings.port)},
-            labels={LABEL_MANAGED: "true", LABEL_ROLE: "app", LABEL_IMAGE: settings.image})
+            labels=labels.for_container("app", settings.image))
     except docker.errors.APIError as exc:
         _remove_quietly(engine, name)  # created but not started: leave nothing behind
         if "port is already allocated" in str(exc) or "address already in use" in str(exc):
@@ -198,7 +192,7 @@ def stop(engine, settings, name=None, force=False):
         container = engine.containers.get(name)
     except docker.errors.NotFound:
         return {"container": name, "status": "not found (nothing to stop)"}
-    if not is_ours(container) and not force:
+    if not labels.started_by_us(container) and not force:
         raise OpsError(f"container {name} was not started by tasky-ops",
                        fix=f"remove it yourself (docker rm -f {name}) or pass --force",
                        anchor="name-taken")

@@ -35,9 +35,9 @@ def demo(engine, settings, git, progress=print):
     started = time.monotonic()
     previous = containers.stop(engine, settings)
     ran = containers.run(engine, settings, tag=built["tags"][0])
+    replaced = previous["status"].startswith("removed")
     step("run", f"{ran['container']} at {ran['url']}"
-                + (f" (replaced the previous one)" if previous["status"].startswith("removed") else ""),
-         started)
+                + (" (replaced the previous one)" if replaced else ""), started)
 
     started = time.monotonic()
     report = containers.health(engine, settings, wait=True)

@@ -26,7 +26,7 @@ def classify(exc):
         anchor="docker-daemon-not-running")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def client(timeout=900):
     """A docker-py client that has answered a ping, honouring DOCKER_HOST and TLS variables."""
     import docker

@@ -1,15 +1,13 @@
 """Building the Tasky image and reading what was built."""
-import io
 import re
 import subprocess
 import time
 
 from ops import bases as standins
 from ops import refs
-from ops.config import LABEL_MANAGED, LABEL_ROLE
+from ops import labels
 from ops.errors import OpsError
 
-LABEL_IMAGE = "org.tasky-ops.image"
 # "|3 VERSION=.. /bin/sh -c #(nop) " prefixes in history say how, not what, a layer is.
 CONTENT_HASH = re.compile(r"(file|dir):([0-9a-f]{12})[0-9a-f]+")
 HISTORY_NOISE = re.compile(r"^(\|\d+ (\S+=\S* )*)?(/bin/sh -c )?(#\(nop\) )?")
@@ -97,9 +95,9 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     buildargs = {"GO_IMAGE": go_image, "RUNTIME_IMAGE": runtime_image,
                  "VERSION": version or git.describe, "REVISION": git.sha,
                  "CREATED": commit_time(settings.root)}
-    labels = {LABEL_MANAGED: "true", LABEL_ROLE: "app", LABEL_IMAGE: settings.image}
+    image_labels = {labels.MANAGED: "true", labels.ROLE: "app", labels.IMAGE: settings.image}
     stream = engine.api.build(fileobj=tar, custom_context=True, dockerfile="Dockerfile",
-                              buildargs=buildargs, labels=labels, nocache=nocache,
+                              buildargs=buildargs, labels=image_labels, nocache=nocache,
                               rm=True, forcerm=True, decode=True)
     image_id, steps = _follow(stream, verbose, progress)
     tags = [git.tag, "latest"] + ([extra_tag] if extra_tag else [])
@@ -109,14 +107,14 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     return {"image": settings.image, "tags": list(dict.fromkeys(tags)),
             "id": image_id.split(":")[-1][:12], "size_mb": round(image.attrs["Size"] / 1e6, 2),
             "seconds": round(time.monotonic() - started, 2),
-            "steps": steps["total"], "cached_steps": steps["cached"],
+            "steps": steps["total"], "cached_steps": steps["cached"], "ran_steps": steps["ran"],
             "version": buildargs["VERSION"], "bases": [go_image, runtime_image]}
 
 
 def _follow(stream, verbose, progress):
     """Show the build as it runs; on an error, raise with the failing step's output."""
     log, step_at, image_id = [], 0, None
-    steps = {"total": 0, "cached": 0}
+    steps = {"total": 0, "cached": 0, "ran": 0}
     for item in stream:
         if "stream" in item:
             for line in item["stream"].splitlines():
@@ -129,6 +127,8 @@ def _follow(stream, verbose, progress):
                     step_at = len(log) - 1
                 elif "Using cache" in line:
                     steps["cached"] += 1
+                elif line.startswith(" ---> Running in "):
+                    steps["ran"] += 1
                 if verbose and not NOISE.match(line):
                     progress(line)
         elif "aux" in item and "ID" in item["aux"]:
@@ -168,9 +168,9 @@ def clean(engine, settings, everything=False, cache=False, include_bases=False, 
     """Remove this project's containers and images (found by label); list what went."""
     import docker
 
-    scope = [f"{LABEL_MANAGED}=true"]
+    scope = [f"{labels.STARTED}=true"]
     if not everything:
-        scope.append(f"{LABEL_IMAGE}={settings.image}")
+        scope.append(f"{labels.IMAGE}={settings.image}")
     removed = []
     for container in engine.containers.list(all=True, filters={"label": scope}):
         removed.append({"kind": "container", "name": container.name,
@@ -179,9 +179,9 @@ def clean(engine, settings, everything=False, cache=False, include_bases=False, 
             container.remove(force=True)
     roles = ["app"] + (["build-stage"] if cache else []) + (["base"] if include_bases else [])
     for role in roles:
-        filters = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}={role}"]}
+        filters = {"label": [f"{labels.MANAGED}=true", f"{labels.ROLE}={role}"]}
         if role == "app" and not everything:
-            filters["label"].append(f"{LABEL_IMAGE}={settings.image}")
+            filters["label"].append(f"{labels.IMAGE}={settings.image}")
         if role == "build-stage":
             filters["dangling"] = True
         for image in engine.images.list(filters=filters):

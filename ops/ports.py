@@ -3,6 +3,8 @@ import errno
 import os
 import socket
 
+from ops import labels
+
 
 def container_holding(engine, port):
     for container in engine.containers.list():
@@ -59,7 +61,7 @@ def describe_holder(engine, port, host_ip="0.0.0.0"):
     """A phrase naming who holds the port, or None when it is free."""
     container = container_holding(engine, port)
     if container is not None:
-        ours = (container.labels or {}).get("org.tasky-ops.managed") == "true"
+        ours = labels.started_by_us(container)
         return (f"container {container.name} ({container.short_id}"
                 f"{', started by tasky-ops' if ours else ''})")
     if port_in_use(port, host_ip):

@@ -84,6 +84,7 @@ def setup(progress=print):
     else:
         rows.append({"component": "docker daemon", "action": "started: " + start_engine(progress)})
     for tool in ("git", "apt-get", "dpkg-deb", "tar"):
+        found = shutil.which(tool)
         rows.append({"component": tool,
-                     "action": "present" if shutil.which(tool) else "MISSING (needed for offline bases)"})
+                     "action": "present" if found else "MISSING (needed for offline bases)"})
     return rows

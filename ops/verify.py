@@ -11,7 +11,7 @@ import io
 import tarfile
 import time
 
-from ops.config import LABEL_MANAGED, LABEL_ROLE
+from ops import labels
 from ops.engine import image_or_fail
 
 FAST_PROBE = {"interval": 1_000_000_000, "start_period": 5_000_000_000}
@@ -68,7 +68,7 @@ def verify(engine, settings, ref):
     image = image_or_fail(engine, ref)
     started = time.monotonic()
     container = engine.containers.run(ref, detach=True, healthcheck=FAST_PROBE,
-                                      labels={LABEL_MANAGED: "true", LABEL_ROLE: "verify"})
+                                      labels=labels.for_container("verify"))
     try:
         text = read_file(container, "/app/wizexercise.txt")
         rows = [check("/app/wizexercise.txt", settings.wizexercise,
@@ -89,5 +89,6 @@ def verify(engine, settings, ref):
     size_mb = round(image.attrs["Size"] / 1e6, 2)
     rows.append(check("image size", f"<= {settings.size_budget_mb:g} MB", f"{size_mb} MB",
                       size_mb <= settings.size_budget_mb))
-    return {"image": ref, "id": image.short_id.split(":")[-1], "passed": all(r["passed"] for r in rows),
-            "checks": rows, "seconds": round(time.monotonic() - started, 2)}
+    return {"image": ref, "id": image.short_id.split(":")[-1],
+            "passed": all(r["passed"] for r in rows), "checks": rows,
+            "seconds": round(time.monotonic() - started, 2)}

@@ -1,0 +1,12 @@
+"""Shared by unit and integration tests: keep the developer's own config out of them."""
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _no_personal_config(monkeypatch):
+    # A developer's INVOKE_TASKY_* or CI variables must not change what tests see.
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("INVOKE_TASKY_"):
+            monkeypatch.delenv(key)

@@ -1,0 +1,77 @@
+"""Integration tests: the real engine, real git, the real `inv` command line.
+
+The image is built once per session under a name of its own and shared; at the end
+the session removes exactly the containers and images it created.
+"""
+import json
+import sys
+
+import pytest
+
+from tests.integration.helpers import IMAGE, ROOT, Inv, docker_required
+
+
+@pytest.fixture(scope="session")
+def engine():
+    sys.path.insert(0, str(ROOT))
+    from ops.engine import client
+    from ops.errors import OpsError
+
+    try:
+        return client()
+    except OpsError as error:
+        if docker_required():
+            pytest.fail(f"Docker is required here (CI) but unavailable: {error}")
+        pytest.skip(f"no Docker engine: {error}")
+
+
+@pytest.fixture(scope="session")
+def inv():
+    return Inv()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cleanup(request):
+    """Remove exactly what this session created: its containers, its images, new stand-ins."""
+    if not any("integration" in str(item.fspath) for item in request.session.items):
+        yield
+        return
+    engine = request.getfixturevalue("engine")
+    before_images = {image.id for image in engine.images.list(all=True)}
+    before_containers = {c.id for c in engine.containers.list(all=True)}
+    yield
+    for container in engine.containers.list(all=True):
+        if container.id not in before_containers and (
+                container.name.startswith(IMAGE) or
+                (container.labels or {}).get("org.tasky-ops.managed") == "true"):
+            container.remove(force=True)
+    for image in engine.images.list(all=True):
+        named = any(tag.startswith(IMAGE) for tag in image.tags)
+        role = (image.labels or {}).get("org.tasky-ops.role")
+        # New build-stage caches and stand-in bases exist only because this session built.
+        made_here = image.id not in before_images and role in ("build-stage", "base")
+        if named or made_here:
+            try:
+                engine.images.remove(image.id, force=True)
+            except Exception:  # a parent already removed with its child
+                pass
+
+
+@pytest.fixture(scope="session")
+def built(engine, inv):
+    """The session's one offline build, shared by every test that needs an image."""
+    proc = inv("build", "--offline", "--json")
+    assert proc.returncode == 0, proc.output
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def container_cleanup(engine):
+    """Names of containers a test starts; removed after the test whatever happened."""
+    names = []
+    yield names
+    for name in names:
+        try:
+            engine.containers.get(name).remove(force=True)
+        except Exception:
+            pass
