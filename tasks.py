@@ -227,3 +227,21 @@ def demo(c, json=False):
     if not result["passed"]:
         raise Exit("error: demo failed at verify. Fix: see the failed rows. "
                    "See RUNBOOK.md#verify-fails", code=1)
+
+
+@task(help={"unit": "only the unit tests (no Docker engine needed)",
+            "k": "only tests matching this pytest -k expression",
+            "verbose": "pytest -v"})
+def test(c, unit=False, k=None, verbose=False):
+    """Run the test suite: unit, then integration against the real engine (Docker required)."""
+    import shlex
+
+    args = [sys.executable, "-m", "pytest", "tests/unit" if unit else "tests",
+            "-v" if verbose else "-q", "-ra", "--durations=8"]
+    if k:
+        args += ["-k", k]
+    # A missing engine fails the run instead of skipping the integration tests.
+    result = c.run(" ".join(shlex.quote(a) for a in args), warn=True, pty=False,
+                   env={"TASKY_REQUIRE_DOCKER": "0" if unit else "1"})
+    if result.exited:
+        raise Exit(code=result.exited)
