@@ -22,6 +22,22 @@ class Bases:
 
 
 @dataclasses.dataclass(frozen=True)
+class Ecr:
+    repository: str = "wiz-exercise-tasky"
+    region: str = ""
+    registry: str = ""
+    profile: str = ""
+    tag_mutability: str = "IMMUTABLE"
+    local_registry: str = "127.0.0.1:5000"
+
+    @property
+    def resolved_region(self):
+        """Flag/config, then the standard AWS variables, then the document's us-east-1."""
+        return (self.region or os.environ.get("AWS_REGION")
+                or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     image: str = "tasky"
     container: str = "tasky"
@@ -36,6 +52,7 @@ class Settings:
     start_grace: float = 5
     docker_timeout: int = 900
     bases: Bases = dataclasses.field(default_factory=Bases)
+    ecr: Ecr = dataclasses.field(default_factory=Ecr)
     root: Path = ROOT
 
     @property
@@ -73,4 +90,5 @@ def from_invoke(c):
     """Build Settings from an Invoke context's ``tasky`` section."""
     section = dict(c.config.get("tasky", {}) or {})
     bases = Bases(**_pick(Bases, dict(section.pop("bases", {}) or {})))
-    return Settings(bases=bases, **_pick(Settings, section))
+    ecr = Ecr(**_pick(Ecr, dict(section.pop("ecr", {}) or {})))
+    return Settings(bases=bases, ecr=ecr, **_pick(Settings, section))
