@@ -29,6 +29,8 @@ class Ecr:
     profile: str = ""
     tag_mutability: str = "IMMUTABLE"
     local_registry: str = "127.0.0.1:5000"
+    push_retries: int = 4
+    push_backoff: float = 1.0
 
     @property
     def resolved_region(self):
@@ -45,11 +47,11 @@ class Settings:
     host_ip: str = "0.0.0.0"
     dockerfile: str = "Dockerfile"
     context: str = "app"
-    size_budget_mb: float = 16
+    size_budget_mb: float = 16.0
     wizexercise: str = "Evan Spangler - Wiz Technical Exercise 2024"
     app_user: str = "appuser"
-    health_timeout: float = 30
-    start_grace: float = 5
+    health_timeout: float = 30.0
+    start_grace: float = 5.0
     docker_timeout: int = 900
     bases: Bases = dataclasses.field(default_factory=Bases)
     ecr: Ecr = dataclasses.field(default_factory=Ecr)

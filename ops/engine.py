@@ -1,8 +1,14 @@
 """The one place a Docker client is made, so every task fails the same clear way."""
 import functools
 import os
+import re
 
 from ops.errors import OpsError
+
+# docker-py wraps the cause in 100+ characters of boilerplate; this is the part to show.
+CAUSE = re.compile(r"Connection refused|Connection reset by peer|timed out|Name or service not "
+                   r"known|No route to host|Network is unreachable|certificate verify failed|"
+                   r"Connection aborted", re.IGNORECASE)
 
 
 def classify(exc):
@@ -20,8 +26,10 @@ def classify(exc):
             f"no Docker engine: the socket {host} does not exist",
             fix="run `inv setup` (installs and starts the engine), or set DOCKER_HOST",
             anchor="docker-daemon-not-running")
+    cause = CAUSE.search(text)
     return OpsError(
-        f"the Docker engine at {host} does not answer ({text.splitlines()[0][:160]})",
+        f"the Docker engine at {host} does not answer "
+        f"({cause.group(0) if cause else text.splitlines()[-1][-160:]})",
         fix="start it: `inv setup`, or `sudo systemctl start docker`",
         anchor="docker-daemon-not-running")
 

@@ -15,7 +15,12 @@ def parse_assignment(text, source="-e"):
     """'KEY=VAL' -> (KEY, VAL). A bare 'KEY' takes the value from this shell, like docker -e."""
     key, sep, value = text.partition("=")
     if not KEY.fullmatch(key):
-        shown = key if not sep else key + "=..."
+        # Echo only the part that could be a name: "DB_PASSWORD:hunter2" must not print hunter2.
+        if sep:
+            shown = key + "=..."
+        else:
+            prefix = re.match(r"[A-Za-z0-9_-]*", key).group()
+            shown = key if prefix == key else prefix + "..."
         raise OpsError(f"malformed {source} value {shown!r}: expected KEY=VALUE with KEY made "
                        "of letters, digits and '_' (not starting with a digit)",
                        fix="write it as -e NAME=value", anchor="bad-env")

@@ -49,12 +49,23 @@ def process_holding(port):
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
-            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in fds):
+        except OSError:
+            continue  # gone, or not ours to see
+        if any(_link(f"/proc/{pid}/fd/{fd}") in inodes for fd in fds):
+            try:
                 with open(f"/proc/{pid}/comm") as comm:
                     return f"PID {pid} ({comm.read().strip()})"
-        except OSError:
-            continue
+            except OSError:
+                return f"PID {pid}"
     return None
+
+
+def _link(path):
+    """A descriptor's target; '' when it closed while we looked (the scan's own, for one)."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
 
 
 def describe_holder(engine, port, host_ip="0.0.0.0"):

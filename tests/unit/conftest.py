@@ -1,0 +1,70 @@
+"""Shared helpers for the unit tests: no Docker engine is ever contacted here."""
+import os
+import socket
+
+import pytest
+
+from tests.unit.unit_support import NO_ENGINE, git
+
+
+@pytest.fixture
+def no_engine(monkeypatch):
+    """DOCKER_HOST pointing at nothing, with the cached client dropped before and after."""
+    from ops import engine
+
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    for name in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)
+    engine.client.cache_clear()
+    yield NO_ENGINE
+    engine.client.cache_clear()
+
+
+@pytest.fixture
+def git_env(monkeypatch, tmp_path):
+    """Git that works on a machine with no identity and ignores the user's git config."""
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Unit Test")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "unit@example.invalid")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Unit Test")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "unit@example.invalid")
+    # Never discover a repository above tmp_path (e.g. when /tmp sits inside a checkout).
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+
+
+@pytest.fixture
+def empty_repo(git_env, tmp_path):
+    """A git repository with no commit yet."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    return repo
+
+
+@pytest.fixture
+def git_repo(empty_repo):
+    """A git repository with one commit of one tracked file, clean."""
+    (empty_repo / "main.go").write_text("package main\n")
+    git(empty_repo, "add", "main.go")
+    git(empty_repo, "commit", "-q", "-m", "first")
+    return empty_repo
+
+
+@pytest.fixture
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on (it was free a moment ago)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def listener():
+    """A socket listening on 127.0.0.1 on a kernel-chosen port; yields the port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        yield sock.getsockname()[1]

@@ -1,0 +1,168 @@
+"""Settings precedence: invoke.yaml < INVOKE_TASKY_* environment < task flags."""
+import dataclasses
+
+import pytest
+from invoke import Config, Context
+
+try:
+    import yaml
+except ImportError:  # PyYAML is not a declared requirement; Invoke carries its own copy
+    from invoke.util import yaml
+
+import tasks
+from ops import config
+from ops.errors import OpsError
+from tests.unit.unit_support import ROOT, invoke_config
+
+
+@pytest.fixture(scope="module")
+def project_yaml():
+    """The project's invoke.yaml `tasky` section, as a user reads it."""
+    return yaml.safe_load((ROOT / "invoke.yaml").read_text())["tasky"]
+
+
+def settings_for(cfg, **flags):
+    """What a task sees: the same path tasks.py takes from a Context."""
+    return tasks.settings(Context(config=cfg), **flags)
+
+
+def flatten(section, prefix=()):
+    """invoke.yaml's nested sections as {(key, subkey): value}."""
+    flat = {}
+    for key, value in section.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, prefix + (key,)))
+        else:
+            flat[prefix + (key,)] = value
+    return flat
+
+
+def lookup(settings, path):
+    for name in path:
+        assert dataclasses.is_dataclass(settings), f"{'.'.join(path)}: no such setting"
+        assert name in {f.name for f in dataclasses.fields(settings)}, \
+            f"tasky.{'.'.join(path)} in invoke.yaml is not a setting (ignored without a word)"
+        settings = getattr(settings, name)
+    return settings
+
+
+def test_invoke_yaml_values_reach_the_settings(project_yaml):
+    s = settings_for(invoke_config())
+    for path, value in flatten(project_yaml).items():
+        assert lookup(s, path) == value, ".".join(path)
+
+
+def test_every_invoke_yaml_key_is_a_setting(project_yaml):
+    """A misspelt key in invoke.yaml would otherwise be ignored without a word."""
+    defaults = config.Settings()
+    for path in flatten(project_yaml):
+        lookup(defaults, path)
+
+
+def test_invoke_yaml_matches_the_code_defaults(project_yaml):
+    """`inv` run outside the project root (no invoke.yaml) behaves the same."""
+    defaults = config.Settings()
+    for path, value in flatten(project_yaml).items():
+        assert lookup(defaults, path) == value, ".".join(path)
+
+
+def test_env_var_beats_invoke_yaml_and_flag_beats_env(monkeypatch, project_yaml):
+    from_file = project_yaml["port"]
+    from_env, from_flag = from_file + 1010, from_file + 2020
+    assert settings_for(invoke_config()).port == from_file
+
+    monkeypatch.setenv("INVOKE_TASKY_PORT", str(from_env))
+    cfg = invoke_config()
+    assert settings_for(cfg).port == from_env
+    assert settings_for(cfg, port=from_flag).port == from_flag
+    assert config.from_invoke(Context(config=cfg)).with_overrides(port=from_flag).port == from_flag
+
+
+def test_flag_left_at_none_keeps_the_configured_value(monkeypatch, project_yaml):
+    monkeypatch.setenv("INVOKE_TASKY_CONTAINER", "from-env")
+    s = settings_for(invoke_config(), container=None, port=None)
+    assert s.container == "from-env"
+    assert s.port == project_yaml["port"]
+
+
+def test_with_overrides_replaces_only_the_given_flags():
+    base = config.Settings(image="tasky", port=8000, container="c1")
+    changed = base.with_overrides(port=9000, container=None)
+    assert changed.port == 9000
+    assert changed.container == "c1"
+    assert changed.image == "tasky"
+    assert base.port == 8000  # frozen: the original is untouched
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        base.port = 1
+
+
+def test_with_overrides_keeps_zero_and_empty_text():
+    """Only None means 'not given': an explicit 0 or empty string is a value."""
+    s = config.Settings(host_ip="0.0.0.0", port=8080).with_overrides(host_ip="", port=0)
+    assert s.host_ip == ""
+    assert s.port == 0
+
+
+@pytest.mark.parametrize("text, expected", [("7070", 7070), (7070, 7070)])
+def test_numeric_flag_given_as_text_becomes_a_number(text, expected):
+    s = config.Settings().with_overrides(port=text)
+    assert s.port == expected
+    assert isinstance(s.port, int)
+
+
+@pytest.mark.parametrize("text", ["80a", "", "8080.5", "eighty"])
+def test_numeric_flag_that_is_not_a_number_is_a_clear_error(text):
+    with pytest.raises(OpsError) as caught:
+        config.Settings().with_overrides(port=text)
+    assert caught.value.anchor == "bad-flag"
+    assert "--port" in caught.value.message
+    assert repr(text) in caught.value.message
+
+
+def test_nested_bases_key_from_env(monkeypatch, project_yaml):
+    monkeypatch.setenv("INVOKE_TASKY_BASES_OFFLINE_GO", "example/go-standin:env")
+    s = settings_for(invoke_config())
+    assert s.bases.offline_go == "example/go-standin:env"
+    assert s.bases.runtime == project_yaml["bases"]["runtime"]  # siblings keep their value
+
+
+def test_env_string_is_cast_to_the_configured_type(monkeypatch):
+    monkeypatch.setenv("INVOKE_TASKY_DOCKER_TIMEOUT", "120")
+    assert settings_for(invoke_config()).docker_timeout == 120
+
+
+@pytest.mark.parametrize("name, value", [("HEALTH_TIMEOUT", "2.5"), ("SIZE_BUDGET_MB", "15.5"),
+                                         ("START_GRACE", "0.5")])
+def test_fractional_env_value_for_a_float_setting(monkeypatch, name, value):
+    monkeypatch.setenv(f"INVOKE_TASKY_{name}", value)
+    s = settings_for(invoke_config())
+    assert getattr(s, name.lower()) == float(value)
+
+
+def test_from_invoke_ignores_unknown_keys():
+    cfg = Config(overrides={"tasky": {"port": 1234, "no_such_setting": "x",
+                                      "bases": {"go": "example/go:1", "unknown_base": "y"},
+                                      "unknown_section": {"a": 1}}},
+                 lazy=True)
+    s = config.from_invoke(Context(config=cfg))
+    assert s.port == 1234
+    assert s.bases.go == "example/go:1"
+    assert not hasattr(s, "no_such_setting")
+    assert not hasattr(s.bases, "unknown_base")
+    assert s.bases.runtime == config.Bases().runtime
+
+
+def test_from_invoke_without_a_tasky_section_uses_the_defaults():
+    s = config.from_invoke(Context(config=Config(lazy=True)))
+    assert s == config.Settings()
+
+
+def test_paths_are_relative_to_the_root(tmp_path):
+    s = config.Settings(root=tmp_path, dockerfile="build/Dockerfile", context="src")
+    assert s.dockerfile_path == tmp_path / "build" / "Dockerfile"
+    assert s.context_path == tmp_path / "src"
+
+
+def test_bases_cache_path_expands_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert config.Bases(cache_dir="~/cache/x").cache_path == tmp_path / "cache" / "x"

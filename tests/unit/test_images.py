@@ -1,0 +1,248 @@
+"""The pure parts of building: following the build stream and packing the context."""
+import tarfile
+
+import pytest
+
+from ops import images
+from ops.config import Settings
+from ops.errors import OpsError
+from tests.unit.unit_support import ROOT
+
+IMAGE_ID = "sha256:" + "ab12" * 16
+
+
+def stream_of(lines):
+    """Decoded classic-builder items, one 'stream' item per line as the daemon sends them."""
+    return [{"stream": line + "\n"} for line in lines]
+
+
+def step_lines(total, cached=(), outputs=None):
+    """The log of a build of `total` steps; `cached` step numbers hit the cache."""
+    outputs = outputs or {}
+    lines = []
+    for n in range(1, total + 1):
+        lines.append(f"Step {n}/{total} : RUN step-{n}")
+        if n in cached:
+            lines.append(" ---> Using cache")
+        else:
+            lines.append(f" ---> Running in {n:012x}")
+            lines.extend(outputs.get(n, [f"output of step {n}"]))
+            lines.append(f"Removing intermediate container {n:012x}")
+        lines.append(f" ---> {n + 0xabc000000000:012x}")
+    return lines
+
+
+def follow(items, verbose=True):
+    shown = []
+    result = images._follow(iter(items), verbose, shown.append)
+    return result, shown
+
+
+def test_follow_returns_the_image_id_and_counts_steps():
+    total, cached = 5, {1, 2, 4}
+    items = stream_of(step_lines(total, cached)) + [{"aux": {"ID": IMAGE_ID}},
+                                                    {"stream": "Successfully built ab12\n"}]
+    (image_id, steps), _ = follow(items)
+    assert image_id == IMAGE_ID
+    assert steps["total"] == total
+    assert steps["cached"] == len(cached)
+
+
+def test_follow_shows_steps_and_output_but_not_bookkeeping_when_verbose():
+    lines = step_lines(3, cached={1}, outputs={2: ["go: downloading x", "compiled ok"]})
+    _, shown = follow(stream_of(lines) + [{"aux": {"ID": IMAGE_ID}}], verbose=True)
+    assert [line for line in shown if line.startswith("Step ")] == \
+        [line for line in lines if line.startswith("Step ")]
+    assert "go: downloading x" in shown and "compiled ok" in shown
+    assert " ---> Using cache" in shown
+    assert not any(line.startswith(" ---> Running in ") for line in shown)
+    assert not any(line.startswith("Removing intermediate container") for line in shown)
+    assert not any(images.NOISE.match(line) for line in shown)
+
+
+def test_follow_shows_nothing_when_not_verbose():
+    _, shown = follow(stream_of(step_lines(3)) + [{"aux": {"ID": IMAGE_ID}}], verbose=False)
+    assert shown == []
+
+
+def test_follow_splits_multi_line_chunks_and_skips_blank_lines():
+    items = [{"stream": "Step 1/1 : RUN make\n\n   \nline a\nline b\n"},
+             {"aux": {"ID": IMAGE_ID}}]
+    _, shown = follow(items)
+    assert shown == ["Step 1/1 : RUN make", "line a", "line b"]
+
+
+def test_follow_ignores_aux_items_without_an_id():
+    items = [{"aux": {"Digest": "sha256:x"}}] + stream_of(step_lines(1)) + \
+        [{"aux": {"ID": IMAGE_ID}}, {"aux": {"Other": 1}}]
+    (image_id, _), _ = follow(items)
+    assert image_id == IMAGE_ID
+
+
+def failing_build(verbose, output_lines=30):
+    """Step 1 passes; step 2 prints output_lines lines, then the daemon reports an error."""
+    failing_output = [f"compile line {i}" for i in range(output_lines)]
+    lines = step_lines(1) + ["Step 2/3 : RUN go build ./...", " ---> Running in 0123456789ab",
+                             *failing_output]
+    items = stream_of(lines) + [{"errorDetail": {"code": 1, "message": "exit 2"},
+                                 "error": "The command '/bin/sh -c go build ./...' returned a "
+                                          "non-zero code: 2\n"}]
+    with pytest.raises(OpsError) as caught:
+        follow(items, verbose=verbose)
+    return caught.value, lines, failing_output
+
+
+def test_build_error_names_the_failing_step_and_keeps_its_last_lines():
+    error, lines, failing_output = failing_build(verbose=True)
+    assert error.anchor == "build-fails"
+    assert "Step 2/3 : RUN go build ./..." in error.message
+    assert "returned a non-zero code: 2" in error.message
+    assert error.details[0] == "Step 2/3 : RUN go build ./..."
+    assert error.details[-1] == failing_output[-1]
+    assert failing_output[-1] in error.details
+    assert all(line in lines[lines.index("Step 2/3 : RUN go build ./..."):]
+               for line in error.details)  # nothing from the steps that passed
+    assert len(error.details) < len(failing_output)  # the last lines, not the whole flood
+    assert failing_output[0] not in error.details
+
+
+def test_build_error_details_hold_a_short_step_whole():
+    error, lines, _ = failing_build(verbose=True, output_lines=3)
+    assert error.details == lines[lines.index("Step 2/3 : RUN go build ./..."):]
+
+
+def test_build_error_when_not_verbose_carries_the_full_log():
+    error, lines, _ = failing_build(verbose=False)
+    assert error.details == lines  # the user saw nothing yet: the whole log is the evidence
+    assert "Step 2/3 : RUN go build ./..." in error.message
+
+
+def test_build_error_before_any_step():
+    with pytest.raises(OpsError) as caught:
+        follow([{"error": "Cannot locate specified Dockerfile: Dockerfile"}])
+    assert caught.value.anchor == "build-fails"
+    assert "before the first step" in caught.value.message
+    assert "Cannot locate specified Dockerfile" in caught.value.message
+
+
+def test_stream_that_ends_without_an_image_is_an_error():
+    lines = step_lines(2)
+    with pytest.raises(OpsError) as caught:
+        follow(stream_of(lines))
+    assert caught.value.anchor == "build-fails"
+    assert caught.value.details == lines[-20:]
+
+
+# --- context_tar ------------------------------------------------------------------------
+
+DOCKERFILE = "FROM scratch\n# the top-level Dockerfile\nCOPY . /app\n"
+
+
+def make_project(root, dockerignore="# context rules\nDockerfile\nsecret.txt\n*.test\n"):
+    (root / "Dockerfile").write_text(DOCKERFILE)
+    app = root / "app"
+    (app / "assets").mkdir(parents=True)
+    (app / "main.go").write_text("package main\n")
+    (app / "assets" / "index.html").write_text("<html></html>\n")
+    (app / "secret.txt").write_text("do not ship\n")
+    (app / "x.test").write_text("test binary\n")
+    (app / "Dockerfile").write_text("FROM stale-copy-in-the-context\n")
+    if dockerignore is not None:
+        (app / ".dockerignore").write_text(dockerignore)
+    return Settings(root=root, dockerfile="Dockerfile", context="app")
+
+
+def tar_members(fileobj):
+    with tarfile.open(fileobj=fileobj) as tar:
+        return {member.name: (tar.extractfile(member).read().decode()
+                              if member.isfile() else None)
+                for member in tar.getmembers()}
+
+
+def test_context_tar_holds_the_top_level_dockerfile_and_honours_dockerignore(tmp_path):
+    settings = make_project(tmp_path)
+    members = tar_members(images.context_tar(settings))
+    assert members["Dockerfile"] == DOCKERFILE
+    assert ".dockerignore" in members
+    assert "Dockerfile" in members[".dockerignore"].splitlines()  # the daemon drops it
+    assert members["main.go"] == "package main\n"
+    assert members["assets/index.html"] == "<html></html>\n"
+    assert "secret.txt" not in members
+    assert "x.test" not in members
+
+
+def test_context_tar_has_one_dockerfile_entry(tmp_path):
+    settings = make_project(tmp_path)
+    with tarfile.open(fileobj=images.context_tar(settings)) as tar:
+        names = tar.getnames()
+    assert names.count("Dockerfile") == 1
+
+
+def test_dockerignore_without_dockerfile_is_refused(tmp_path):
+    settings = make_project(tmp_path, dockerignore="secret.txt\n# Dockerfile\n")
+    with pytest.raises(OpsError) as caught:
+        images.context_tar(settings)
+    assert caught.value.anchor == "build-fails"
+    assert ".dockerignore" in caught.value.message
+    assert "Dockerfile" in caught.value.fix
+
+
+def test_context_without_dockerignore_is_refused(tmp_path):
+    settings = make_project(tmp_path, dockerignore=None)
+    with pytest.raises(OpsError) as caught:
+        images.context_tar(settings)
+    assert caught.value.anchor == "build-fails"
+
+
+def test_missing_dockerfile_is_a_build_failure(tmp_path):
+    settings = make_project(tmp_path)
+    (tmp_path / "Dockerfile").unlink()
+    with pytest.raises(OpsError) as caught:
+        images.context_tar(settings)
+    assert caught.value.anchor == "build-fails"
+    assert str(settings.dockerfile_path) in caught.value.message
+
+
+def test_missing_context_is_a_build_failure(tmp_path):
+    settings = make_project(tmp_path)
+    with pytest.raises(OpsError) as caught:
+        images.context_tar(Settings(root=settings.root, context="no-such-dir"))
+    assert caught.value.anchor == "build-fails"
+    assert "no-such-dir" in caught.value.message
+
+
+def test_the_projects_own_context_packs_cleanly():
+    """The repository's Dockerfile and app/.dockerignore agree (no engine needed)."""
+    settings = Settings(root=ROOT)
+    members = tar_members(images.context_tar(settings))
+    assert members["Dockerfile"] == settings.dockerfile_path.read_text()
+    assert not any(name.startswith(".git/") or name == ".git" for name in members)
+
+
+class UntouchableEngine:
+    """An engine that fails the test if anything is asked of it."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the engine was used ({name}) before the input was checked")
+
+
+@pytest.mark.parametrize("field, value", [("extra_tag", "bad tag!"), ("extra_tag", "-x")])
+def test_build_checks_the_tag_before_any_engine_work(tmp_path, field, value):
+    from ops.gitinfo import GitInfo
+
+    git = GitInfo(sha="a" * 40, short="aaaaaaa", dirty=False, describe="aaaaaaa")
+    with pytest.raises(OpsError) as caught:
+        images.build(UntouchableEngine(), make_project(tmp_path), git, **{field: value})
+    assert caught.value.anchor == "bad-tag"
+    assert repr(value) in caught.value.message
+
+
+def test_build_checks_the_image_name_before_any_engine_work(tmp_path):
+    from ops.gitinfo import GitInfo
+
+    git = GitInfo(sha="a" * 40, short="aaaaaaa", dirty=False, describe="aaaaaaa")
+    settings = Settings(root=tmp_path, image="Not/Valid")
+    with pytest.raises(OpsError) as caught:
+        images.build(UntouchableEngine(), settings, git)
+    assert caught.value.anchor == "bad-tag"
+    assert "'Not/Valid'" in caught.value.message
