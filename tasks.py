@@ -85,8 +85,9 @@ BUILD_COLUMNS = [("tags", "tags"), ("id", "image id"), ("size_mb", "MB"),
 def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, quiet=False,
           verbose=False, json=False):
     """Build the image, tagged IMAGE:<git sha>[-dirty] and IMAGE:latest."""
-    from ops import images
+    from ops import images, refs
     s = settings(c)
+    refs.check_request(s.image, tag)   # a typo costs nothing: checked before any connection
     show_steps = verbose or not (quiet or in_ci() or json)
     result = images.build(engine(s), s, git_info(s), extra_tag=tag, version=version,
                           nocache=no_cache, pull=pull, offline=offline, verbose=show_steps,
@@ -133,9 +134,8 @@ def render_health(report):
 def health(c, name=None, wait=False, timeout=None, json=False):
     """Show the container's health: Docker's record and a live run of its probe."""
     from ops import containers
-    s = settings(c)
-    report = containers.health(engine(s), s, name=name, wait=wait,
-                               timeout=float(timeout) if timeout is not None else None)
+    s = settings(c, health_timeout=timeout)
+    report = containers.health(engine(s), s, name=name, wait=wait)
     emit(report, json, render_health)
     if not report["healthy"]:
         raise Exit(code=1)
@@ -245,3 +245,66 @@ def test(c, unit=False, k=None, verbose=False):
                    env={"TASKY_REQUIRE_DOCKER": "0" if unit else "1"})
     if result.exited:
         raise Exit(code=result.exited)
+
+
+PUSH_COLUMNS = [("reference", "pushed"), ("status", "status"), ("layers_pushed", "layers up"),
+                ("layers_existing", "already there"), ("attempts", "attempts"),
+                ("seconds", "seconds")]
+
+
+@ops_task(help={"docker_config": "also store the token for the docker CLI (written to disk: "
+                                 "~/.docker/config.json, or its credential helper)",
+                "json": JSON_HELP})
+def login(c, docker_config=False, json=False):
+    """Get an ECR token and prove the registry accepts it; the token is never printed."""
+    from ops.login import login as do_login
+    s = settings(c)
+    result = do_login(s, docker_config=docker_config)
+    if docker_config and not result["stored"].startswith("credential helper"):
+        progress("warning: the token is now on disk in plain base64 for 12 hours")
+    emit(result, json, lambda r: table([r], [
+        ("registry", "registry"), ("account", "account"), ("region", "region"),
+        ("expires_at", "expires"), ("expires_in", "left"), ("stored", "token stored")]))
+
+
+@ops_task(optional=["tag"],
+          help={"tag": "no flag: push latest; bare --tag: the git SHA tag; --tag T: tag T",
+                "allow_dirty": "push a -dirty tag (built from uncommitted changes)",
+                "create_repo": "create the ECR repository if missing (scan on push, "
+                               "tasky.ecr.tag_mutability tags)",
+                "registry": "ecr (default) or local (the registry `inv registry` runs)",
+                "json": JSON_HELP})
+def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", json=False):
+    """Push the built image to ECR (or --registry local) and check the stored digest."""
+    from ops.push import push as do_push
+    s = settings(c)
+    result = do_push(engine(s), s, git_info(s), tag=tag, allow_dirty=allow_dirty,
+                     create_repo=create_repo, where=registry, progress=progress)
+    emit(result, json, lambda r: table([r], PUSH_COLUMNS))
+
+
+@ops_task(help={"latest": "also push the latest tag after the SHA tag",
+                "allow_dirty": "release a tree with uncommitted changes (-dirty tag)",
+                "create_repo": "create the ECR repository if missing",
+                "registry": "ecr (default) or local",
+                "offline": "build on the offline stand-in bases",
+                "json": JSON_HELP})
+def release(c, latest=False, allow_dirty=False, create_repo=False, registry="ecr",
+            offline=False, json=False):
+    """Build, verify and push the git-SHA tag (and latest); stop at the first failure."""
+    from ops.release import release as do_release
+    s = settings(c)
+    result = do_release(engine(s), s, git_info(s), latest=latest, allow_dirty=allow_dirty,
+                        create_repo=create_repo, where=registry, offline=offline,
+                        progress=progress)
+    emit(result, json, lambda r: table(r["steps"], [("step", "step"), ("result", "result"),
+                                                    ("seconds", "seconds")]))
+
+
+@ops_task(help={"stop": "stop the local registry instead", "json": JSON_HELP})
+def registry(c, stop=False, json=False):
+    """Start a local registry on 127.0.0.1 for `inv push --registry local` (no AWS needed)."""
+    from ops import registry as local
+    s = settings(c)
+    result = (local.stop_local if stop else local.start_local)(engine(s), s)
+    emit(result, json, lambda r: table([r], [(k, k) for k in r]))

@@ -33,8 +33,14 @@ class Inv:
         self.env.update(INVOKE_TASKY_IMAGE=IMAGE, INVOKE_TASKY_CONTAINER=f"{IMAGE}-app",
                         INVOKE_TASKY_PORT=str(free_port()))
 
+    cwd = ROOT
+
+    @staticmethod
+    def command(*args):
+        return [sys.executable, "-m", "invoke", *args]
+
     def __call__(self, *args, env=None, cwd=ROOT, timeout=600):
-        proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=cwd,
+        proc = subprocess.run(self.command(*args), cwd=cwd,
                               env={**self.env, **(env or {})}, capture_output=True,
                               text=True, timeout=timeout)
         proc.output = proc.stdout + proc.stderr

@@ -1,0 +1,182 @@
+"""`inv push` and `inv release`: the document's tag-and-push, made safe to run at 3 a.m.
+
+The docker SDK does not raise on push errors (they arrive as stream items), so the
+stream is read here and every error becomes a clear failure with its fix. The token
+goes to the daemon as auth_config, never through `docker login` or a file.
+"""
+import re
+import time
+
+from ops import ecr, refs, registry
+from ops.engine import image_or_fail
+from ops.errors import OpsError
+
+TRANSIENT = re.compile(r"connection reset|connection refused|broken pipe|\bEOF\b|i/o timeout|"
+                       r"unexpected HTTP status: 5\d\d|50[0-4] |TLS handshake timeout|"
+                       r"server gave HTTP response|timeout", re.IGNORECASE)
+
+
+def choose_tag(git, tag):
+    """No flag: latest. Bare --tag: the git SHA tag. --tag VALUE: that tag."""
+    if tag is None or tag is False:
+        return "latest"
+    if tag is True or tag == "":
+        return git.tag
+    return refs.check_tag(tag)
+
+
+def refuse_dirty(tag, allow_dirty):
+    if tag.endswith("-dirty") and not allow_dirty:
+        raise OpsError(f"refusing to push {tag}: it was built from uncommitted changes, so the "
+                       "SHA does not say what is inside", fix="commit and rebuild, or pass "
+                       "--allow-dirty", anchor="dirty-tag")
+
+
+class Target:
+    """Where a push goes: host, repository, credentials and the tag rules there."""
+
+    def __init__(self, host, repository, auth, mutability, kind, account="", created=False):
+        self.host, self.repository, self.auth = host, repository, auth
+        self.mutability, self.kind, self.account, self.created = mutability, kind, account, created
+
+    @property
+    def remote(self):
+        return f"{self.host}/{self.repository}"
+
+
+def resolve_target(settings, where, create_repo, tokens):
+    if where == "local":
+        return Target(settings.ecr.local_registry, settings.ecr.repository, None, "MUTABLE",
+                      "local")
+    if where != "ecr":
+        raise OpsError(f"unknown registry {where!r}", fix="use --registry ecr or --registry local",
+                       anchor="bad-flag")
+    repo = ecr.repository(settings, create=create_repo)
+    token = tokens.get()
+    return Target(ecr.registry_host(settings, repo["uri"]), settings.ecr.repository,
+                  token.auth_config(), repo["mutability"], "ecr", repo["account"],
+                  repo["created"])
+
+
+def classify(message, target, tag):
+    """(transient?, OpsError) for an error item of the push stream."""
+    lower = message.lower()
+    if "tag invalid" in lower or "cannot be overwritten" in lower or "immutable" in lower:
+        return False, immutable_error(target, tag, "another image")
+    if "expired" in lower:
+        return False, OpsError(f"the registry says the token has expired: {message}",
+                               fix="run the push again (a fresh token is fetched)",
+                               anchor="token-expired")
+    if "name unknown" in lower or "does not exist" in lower:
+        return False, OpsError(f"repository {target.repository} does not exist at {target.host}",
+                               fix="inv push --create-repo", anchor="ecr-repository-missing")
+    if "unauthorized" in lower or "authentication required" in lower or "no basic auth" in lower:
+        return False, OpsError(f"registry {target.host} rejected the credentials: {message}",
+                               fix="inv login checks the token against the registry; check the "
+                                   "account, region and ECR_REGISTRY", anchor="push-denied")
+    if "denied" in lower:
+        return False, OpsError(f"push denied by {target.host}: {message}",
+                               fix=f"grant the identity {ecr.IAM_PUSH}", anchor="push-denied")
+    if TRANSIENT.search(message):
+        return True, OpsError(f"registry {target.host} is unreachable or failing: {message}",
+                              fix="check that the registry is up (inv registry for the local "
+                                  "one) and retry", anchor="registry-unreachable")
+    return False, OpsError(f"push failed: {message}", fix="read the message",
+                           anchor="push-denied")
+
+
+def immutable_error(target, tag, holder):
+    return OpsError(f"{target.remote}:{tag} already exists and points at {holder}; the "
+                    "repository's tags are immutable", fix="push a new tag (the git SHA: inv "
+                    "push --tag) instead of moving this one", anchor="immutable-tag")
+
+
+def follow(stream, progress):
+    """Read one push stream: per-layer progress, the pushed digest, or the error text."""
+    states, shown, digest = {}, {}, None
+    for item in stream:
+        if "error" in item or "errorDetail" in item:
+            return None, states, (item.get("errorDetail") or {}).get("message") or item["error"]
+        if "Digest" in (item.get("aux") or {}):
+            digest = item["aux"]["Digest"]
+        layer, status = item.get("id"), item.get("status", "")
+        if not layer or " " in layer or status in ("Preparing", "Waiting"):
+            continue
+        states[layer] = status
+        detail = item.get("progressDetail") or {}
+        if status == "Pushing" and detail.get("total", 0) > 1e6:   # small layers: just "pushed"
+            quarter = min(4, int(4 * detail.get("current", 0) / detail["total"]))
+            if shown.get(layer) != quarter:
+                shown[layer] = quarter
+                progress(f"push: layer {layer} {25 * quarter:3d}% of "
+                         f"{detail['total'] / 1e6:.1f} MB")
+        elif status in ("Pushed", "Layer already exists") or status.startswith("Mounted"):
+            progress(f"push: layer {layer} {status.lower()}")
+    return digest, states, None
+
+
+def push_once(engine, target, tag, progress, retries, backoff):
+    attempts = 0
+    while True:
+        attempts += 1
+        stream = engine.api.push(target.remote, tag, auth_config=target.auth, stream=True,
+                                 decode=True)
+        digest, states, error = follow(stream, progress)
+        if error is None and digest:
+            return digest, states, attempts
+        transient, failure = classify(error or "the push ended without a digest", target, tag)
+        if not transient or attempts > retries:
+            if attempts > 1:
+                failure.message += f" (after {attempts} attempts)"
+            raise failure
+        wait = backoff * 2 ** (attempts - 1)
+        progress(f"push: transient failure ({error}); retry {attempts}/{retries} in {wait:g}s")
+        time.sleep(wait)
+
+
+def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False, where="ecr",
+         progress=print, tokens=None):
+    """Push IMAGE:TAG to the registry and prove the registry holds the same digest."""
+    tag = choose_tag(git, tag)
+    refuse_dirty(tag, allow_dirty)
+    image = image_or_fail(engine, f"{settings.image}:{tag}")
+    tokens = tokens or ecr.TokenCache(lambda: ecr.fetch_token(settings))
+    target = resolve_target(settings, where, create_repo, tokens)
+    started = time.monotonic()
+    result = {"reference": None, "registry": target.host, "repository": target.repository,
+              "tag": tag, "attempts": 0, "layers_pushed": 0, "layers_existing": 0}
+
+    remote_digest = None
+    if target.mutability == "IMMUTABLE":
+        remote_digest = registry.manifest_digest(target.host, target.repository, tag, target.auth)
+    if remote_digest:
+        mine = {d.split("@", 1)[1] for d in image.attrs.get("RepoDigests") or []
+                if d.split("@", 1)[0] == target.remote}
+        if remote_digest not in mine:
+            raise immutable_error(target, tag, remote_digest)
+        progress(f"push: {target.remote}:{tag} already holds this image; nothing to push")
+        return dict(result, reference=f"{target.remote}:{tag}@{remote_digest}",
+                    digest=remote_digest, status="already there",
+                    seconds=round(time.monotonic() - started, 2))
+
+    tagged_before = f"{target.remote}:{tag}" in image.tags
+    engine.api.tag(image.id, target.remote, tag)
+    try:
+        digest, states, attempts = push_once(engine, target, tag, progress,
+                                             settings.ecr.push_retries, settings.ecr.push_backoff)
+        stored = registry.manifest_digest(target.host, target.repository, tag, target.auth)
+        if stored != digest:
+            raise OpsError(f"the registry holds {stored} for {target.remote}:{tag}, not the "
+                           f"pushed {digest}", fix="someone pushed the same tag at the same "
+                           "time; push again and check", anchor="immutable-tag")
+    except BaseException:
+        if not tagged_before:  # leave no local tag naming a push that did not happen
+            engine.api.remove_image(f"{target.remote}:{tag}", noprune=True)
+        raise
+    values = list(states.values())
+    return dict(result, reference=f"{target.remote}:{tag}@{digest}", digest=digest,
+                status="pushed", attempts=attempts,
+                layers_pushed=values.count("Pushed"),
+                layers_existing=len(values) - values.count("Pushed"),
+                created_repository=target.created,
+                seconds=round(time.monotonic() - started, 2))
