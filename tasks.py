@@ -308,3 +308,41 @@ def registry(c, stop=False, json=False):
     s = settings(c)
     result = (local.stop_local if stop else local.start_local)(engine(s), s)
     emit(result, json, lambda r: table([r], [(k, k) for k in r]))
+
+
+@ops_task(help={"tag": "image tag to scan (default: latest)",
+                "severity": "severities that fail the gate (default: the document's CRITICAL,HIGH)",
+                "scanner": "trivy, grype, or auto (Trivy when installed, else Grype)",
+                "skip_db_update": "use the scanner's database as it is (offline machines)",
+                "json": JSON_HELP})
+def scan(c, tag="latest", severity="CRITICAL,HIGH", scanner="auto", skip_db_update=False,
+         json=False):
+    """Scan the image for vulnerabilities; fail on CRITICAL/HIGH findings (the CI gate)."""
+    from ops.scan import scan as do_scan
+    s = settings(c)
+    result = do_scan(engine(s), s, tag=tag, severity=severity, scanner=scanner,
+                     skip_db_update=skip_db_update)
+    emit(result, json, lambda r: (table(r["findings"], [
+        ("id", "vulnerability"), ("severity", "severity"), ("package", "package"),
+        ("installed", "installed"), ("fixed", "fixed in")]) if r["findings"] else "no findings")
+        + f"\n{r['scanner']} on {r['image']}, gate {r['severity']}, database "
+          f"{r['database_built']} ({r['database_age']} old): "
+        + ("PASSED" if r["passed"] else f"FAILED with {len(r['findings'])} findings"))
+    if not result["passed"]:
+        raise Exit("error: scan gate failed. Fix: update the packages named in 'fixed in' "
+                   "(usually the base image). See RUNBOOK.md#scan-gate-failed", code=1)
+
+
+@ops_task(help={"json": JSON_HELP})
+def lint(c, json=False):
+    """Lint the Dockerfile (hadolint), the Go app (go vet, gofmt) and the Python (ruff)."""
+    from ops.lint import lint as do_lint
+    s = settings(c)
+    result = do_lint(engine(s), s, progress=progress)
+    emit(result, json, lambda r: table(r["tools"], [("tool", "tool"), ("result", "result"),
+                                                   ("findings", "findings")])
+         + ("\n" + table(r["findings"], [("tool", "tool"), ("where", "where"), ("code", "code"),
+                                         ("level", "level"), ("message", "message")])
+            if r["findings"] else ""))
+    if not result["passed"]:
+        raise Exit("error: lint found problems (listed above). See RUNBOOK.md#lint-fails", code=1)

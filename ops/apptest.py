@@ -20,15 +20,13 @@ def builder_image(engine, settings, progress):
         return settings.bases.offline_go
 
 
-def app_test(engine, settings, verbose=False, progress=print):
-    """Run go vet and go test on app/ in a throwaway builder container."""
+def run_in_builder(engine, settings, script, progress=print):
+    """Run a shell script over a read-only app/ in the builder image: (output lines, ok)."""
     image = builder_image(engine, settings, progress)
-    started = time.monotonic()
     cache = settings.bases.cache_path / "go-build"
     cache.mkdir(parents=True, exist_ok=True)
     container = engine.containers.run(
-        image, ["/bin/sh", "-c", SCRIPT.format(flags="-v" if verbose else "")],
-        detach=True, working_dir="/src",
+        image, ["/bin/sh", "-c", script], detach=True, working_dir="/src",
         # A read-only mount: tests must not write into the checkout.
         volumes={str(settings.context_path): {"bind": "/src", "mode": "ro"},
                  # Go's build cache kept between runs: a warm run skips compiling the stdlib.
@@ -36,16 +34,26 @@ def app_test(engine, settings, verbose=False, progress=print):
         environment={"CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false", "GOPROXY": "off",
                      "GOCACHE": "/go-cache"},
         labels=labels.for_container("app-test"))
+    output = []
     try:
         for chunk in container.logs(stream=True, follow=True):
             for line in chunk.decode("utf-8", "replace").splitlines():
+                output.append(line)
                 progress(line)
         code = container.wait()["StatusCode"]
     finally:
         container.remove(force=True)
-    seconds = round(time.monotonic() - started, 1)
-    if code != 0:
-        raise OpsError(f"Go vet or tests failed in {image} (exit {code})",
+    return output, code == 0
+
+
+def app_test(engine, settings, verbose=False, progress=print):
+    """Run go vet and go test on app/ in a throwaway builder container."""
+    started = time.monotonic()
+    _, ok = run_in_builder(engine, settings, SCRIPT.format(flags="-v" if verbose else ""),
+                           progress)
+    if not ok:
+        raise OpsError("Go vet or tests failed in the builder image",
                        fix="read the output above, fix the app, run inv app-test again",
                        anchor="build-fails")
-    return {"image": image, "result": "passed", "seconds": seconds}
+    return {"image": builder_image(engine, settings, progress), "result": "passed",
+            "seconds": round(time.monotonic() - started, 1)}
