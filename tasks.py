@@ -288,15 +288,16 @@ def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", json
                 "create_repo": "create the ECR repository if missing",
                 "registry": "ecr (default) or local",
                 "offline": "build on the offline stand-in bases",
+                "skip_scan": "release without the vulnerability gate (said in the summary)",
                 "json": JSON_HELP})
 def release(c, latest=False, allow_dirty=False, create_repo=False, registry="ecr",
-            offline=False, json=False):
+            offline=False, skip_scan=False, json=False):
     """Build, verify and push the git-SHA tag (and latest); stop at the first failure."""
     from ops.release import release as do_release
     s = settings(c)
     result = do_release(engine(s), s, git_info(s), latest=latest, allow_dirty=allow_dirty,
                         create_repo=create_repo, where=registry, offline=offline,
-                        progress=progress)
+                        skip_scan=skip_scan, progress=progress)
     emit(result, json, lambda r: table(r["steps"], [("step", "step"), ("result", "result"),
                                                     ("seconds", "seconds")]))
 
@@ -346,3 +347,17 @@ def lint(c, json=False):
             if r["findings"] else ""))
     if not result["passed"]:
         raise Exit("error: lint found problems (listed above). See RUNBOOK.md#lint-fails", code=1)
+
+
+@ops_task(help={"aws": "also check AWS credentials, region and ECR (--no-aws skips them)",
+                "fix": "apply the safe fixes (start the daemon, docker group, offline bases, "
+                       "stale stopped container) and say what was done",
+                "json": JSON_HELP})
+def doctor(c, aws=True, fix=False, json=False):
+    """Diagnose engine, permissions, build inputs, port, container and AWS; name each fix."""
+    from ops.doctor import doctor as diagnose
+    from ops.doctor import render
+    result = diagnose(settings(c), aws=aws, fix=fix, progress=progress)
+    emit(result, json, render)
+    if not result["ok"]:
+        raise Exit(code=1)

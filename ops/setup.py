@@ -45,29 +45,47 @@ def install_engine(progress):
                            anchor="docker-daemon-not-running")
 
 
-def start_engine(progress, wait=30):
-    """Start dockerd the way this host manages services; wait until it answers."""
+def private_dockerd(socket):
+    """dockerd serving another unix socket (DOCKER_HOST=unix://PATH), its state kept next to
+    the socket, in a network namespace of its own: its bridge, NAT rules and sysctls never
+    touch the system daemon's (on the host's network a second daemon shares docker0 and its
+    addresses, and with `--bridge none` deletes it). Returns the command and its log file."""
+    home = Path(socket).parent
+    return (["unshare", "--net", "--", "dockerd", "--host", f"unix://{socket}",
+             "--data-root", str(home / "data-root"), "--exec-root", str(home / "exec-root"),
+             "--pidfile", str(home / "dockerd.pid"), "--iptables=false"],
+            str(home / "dockerd.log"))
+
+
+def start_engine(progress, wait=30, socket=None):
+    """Start dockerd the way this host manages services; wait until it answers.
+
+    socket: a unix socket other than the default one, served by a private daemon."""
     if os.geteuid() != 0:
         raise OpsError("the Docker engine is installed but not running",
                        fix="start it: sudo systemctl start docker (or sudo dockerd &)",
                        anchor="docker-daemon-not-running")
-    if has_systemd():
+    if socket:
+        command, log_path = private_dockerd(socket)
+    else:
+        command, log_path = ["dockerd"], DOCKERD_LOG
+    if has_systemd() and not socket:
         progress("setup: systemctl start docker")
         subprocess.run(["systemctl", "start", "docker"], capture_output=True)
         how = "systemctl start docker"
     else:
-        progress(f"setup: starting dockerd in the background (log: {DOCKERD_LOG})")
-        with open(DOCKERD_LOG, "ab") as log:
-            subprocess.Popen(["dockerd"], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+        progress(f"setup: starting {' '.join(command)} in the background (log: {log_path})")
+        with open(log_path, "ab") as log:
+            subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                              start_new_session=True)
-        how = f"dockerd (log {DOCKERD_LOG})"
+        how = f"dockerd{' on ' + socket if socket else ''} (log {log_path})"
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if engine_answers():
             return how
         time.sleep(0.3)
     raise OpsError(f"started the engine ({how}) but it did not answer within {wait}s",
-                   fix=f"read {DOCKERD_LOG} or `journalctl -u docker`",
+                   fix=f"read {log_path} or `journalctl -u docker`",
                    anchor="docker-daemon-not-running")
 
 

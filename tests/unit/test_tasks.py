@@ -177,12 +177,7 @@ def mentioned_commands():
     return sorted(found)
 
 
-@pytest.mark.parametrize("command", [
-    pytest.param(command, marks=pytest.mark.xfail(
-        strict=True, reason="BUG ops/containers.py: error fixes tell the user to run "
-                            "`inv doctor`, and tasks.py defines no doctor task"))
-    if command == "doctor" else command
-    for command in mentioned_commands()])
+@pytest.mark.parametrize("command", mentioned_commands())
 def test_commands_the_messages_mention_exist(command):
     assert command in NS.task_names
 

@@ -1,0 +1,196 @@
+"""`inv doctor`: every documented failure diagnosed for real, each with its cause and fix.
+
+The local checks run in a thread pool next to the AWS checks (short timeouts), so the
+answer takes as long as the slowest check. `--fix` applies only the safe fixes a row
+names in its `autofix`, then checks again; anything else stays a command to run.
+"""
+import collections
+import os
+import subprocess
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ops import doctor_aws, doctor_checks, doctor_engine, doctor_run
+from ops.console import table
+from ops.doctor_checks import row
+from ops.errors import OpsError
+
+AREAS = ("python", "docker", "build", "run", "aws")
+# (area, check) in display order; each check takes (engine or None, settings).
+LOCAL_CHECKS = (("python", doctor_checks.python_packages), ("docker", doctor_engine.docker_cli),
+                ("docker", doctor_engine.sudo_user_group), ("docker", doctor_engine.disk_space),
+                ("build", doctor_checks.base_images), ("build", doctor_checks.git_state),
+                ("build", doctor_checks.go_modules), ("run", doctor_run.host_port),
+                ("run", doctor_run.container), ("run", doctor_run.variables))
+# Where a check that broke unexpectedly sends the reader.
+AREA_ANCHORS = {"python": "python-packages", "docker": "docker-daemon-not-running",
+                "build": "build-fails", "run": "container-wont-start"}
+SHOWN = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
+
+
+def run_check(area, check, engine, settings):
+    """A check's rows; a Docker or OS error it did not expect becomes a failed row."""
+    import docker
+
+    try:
+        return check(engine, settings)
+    except (OpsError, docker.errors.DockerException, OSError,
+            subprocess.SubprocessError) as exc:
+        return [row(area, check.__name__.replace("_", " "), "fail", f"the check failed: {exc}",
+                    "run inv doctor again; the message says what broke",
+                    anchor=AREA_ANCHORS[area])]
+
+
+def diagnose(settings, aws=True):
+    """(rows in area order, seconds for the local part and for AWS)."""
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(LOCAL_CHECKS) + 1) as pool:
+        aws_part = pool.submit(_timed, doctor_aws.aws_rows, settings) if aws else None
+        engine, rows = doctor_engine.connect()
+        futures = [pool.submit(run_check, area, check, engine, settings)
+                   for area, check in LOCAL_CHECKS]
+        for future in futures:
+            rows.extend(future.result())
+        local = time.monotonic() - started
+        if aws_part is None:
+            aws_rows, aws_seconds = [row("aws", "AWS", "skip", "--no-aws")], 0.0
+        else:
+            aws_rows, aws_seconds = aws_part.result()
+    rows.sort(key=lambda r: AREAS.index(r["area"]))  # stable: check order within an area
+    return rows + aws_rows, {"local": round(local, 2), "aws": round(aws_seconds, 2)}
+
+
+def _timed(function, *args):
+    started = time.monotonic()
+    result = function(*args)
+    return result, time.monotonic() - started
+
+
+def verdict(rows):
+    """(one line, ok): ok when nothing fails; warnings and skips are counted, not failed."""
+    counts = collections.Counter(r["status"] for r in rows)
+    fails, warns = counts["fail"], counts["warn"]
+    extra = ", ".join(f"{n} {word}" for n, word in ((warns, _plural(warns, "warning")),
+                                                   (counts["skip"], "skipped")) if n)
+    if fails:
+        line = f"FAIL: {fails} {_plural(fails, 'check')} failing" + (f", {extra}" if extra else "")
+        line += ": fix the FAIL rows first"
+        if all(r["area"] == "aws" for r in rows if r["status"] == "fail"):
+            line += " (inv doctor --no-aws checks only this machine)"
+        return line, False
+    return (f"OK: {counts['ok']} {_plural(counts['ok'], 'check')} passed"
+            + (f", {extra}" if extra else "")), True
+
+
+def _plural(n, word):
+    return word if n == 1 else word + "s"
+
+
+# --- the safe fixes ---------------------------------------------------------------------
+
+def fix_start_daemon(settings, progress):
+    from ops.setup import start_engine
+
+    path = doctor_engine.socket_path(doctor_engine.docker_host())
+    private = None if doctor_engine.is_default_socket(path) else path
+    return "started " + start_engine(progress, socket=private)
+
+
+def fix_docker_group(settings, progress):
+    return doctor_engine.add_to_group(os.environ["SUDO_USER"])
+
+
+def fix_bases(settings, progress):
+    from ops import bases
+
+    engine, _ = doctor_engine.connect(timeout=settings.docker_timeout)   # imports are long
+    built = bases.ensure(engine, settings.bases, only_missing=True, progress=progress)
+    return "offline bases: " + ", ".join(f"{r['base']} {r['status']}" for r in built)
+
+
+def fix_stale_container(settings, progress):
+    from ops import labels
+
+    engine, _ = doctor_engine.connect()
+    found = engine.containers.get(settings.container)
+    if not labels.started_by_us(found) or found.status in ("running", "paused", "restarting"):
+        return f"left {found.name} alone ({found.status})"
+    found.remove()
+    return (f"removed the stopped container {found.name} (exit code "
+            f"{found.attrs['State'].get('ExitCode')}) that held the name")
+
+
+FIXES = {"start-daemon": fix_start_daemon, "docker-group": fix_docker_group,
+         "bases": fix_bases, "remove-stale-container": fix_stale_container}
+# What each safe fix does, as the fixes list tells it.
+FIX_SAYS = {"start-daemon": "inv doctor --fix starts it", "docker-group": "inv doctor --fix "
+            "adds them", "bases": "inv doctor --fix builds them",
+            "remove-stale-container": "inv doctor --fix removes the stopped container"}
+
+
+def apply_fix(action, settings, progress):
+    import docker
+
+    progress(f"doctor --fix: {action}")
+    try:
+        done = FIXES[action](settings, progress)
+    except (OpsError, docker.errors.DockerException, OSError) as exc:
+        done = f"{action} failed: {exc}"
+    progress(f"doctor --fix: {done}")
+    return {"fix": action, "result": done}
+
+
+def doctor(settings, aws=True, fix=False, progress=print):
+    """Check everything; with fix, apply the safe fixes and check again (AWS only once)."""
+    started = time.monotonic()
+    rows, seconds = diagnose(settings, aws=aws)
+    fixed, tried = [], set()
+    while fix:
+        todo = [r["autofix"] for r in rows if r["autofix"] and r["status"] != "ok"
+                and r["autofix"] not in tried]
+        if not todo:
+            break
+        for action in dict.fromkeys(todo):
+            tried.add(action)
+            fixed.append(apply_fix(action, settings, progress))
+        local, seconds_again = diagnose(settings, aws=False)   # fixes are all local
+        rows = [r for r in local if r["area"] != "aws"] + [r for r in rows if r["area"] == "aws"]
+        seconds["local"] = seconds_again["local"]
+    line, ok = verdict(rows)
+    seconds["total"] = round(time.monotonic() - started, 2)
+    return {"verdict": line, "ok": ok, "rows": rows, "fixed": fixed, "seconds": seconds}
+
+
+# --- for people -------------------------------------------------------------------------
+
+def render(result, width=76):
+    """The table grouped by area, the fixes for the rows that need one, then the verdict."""
+    shown, previous = [], None
+    for r in result["rows"]:
+        detail = "\n".join(_wrap(line, width, "", "  ")
+                           for line in (r["detail"] or "").splitlines())
+        shown.append({"area": r["area"] if r["area"] != previous else "", "check": r["check"],
+                      "status": SHOWN[r["status"]], "detail": detail})
+        previous = r["area"]
+    lines = [table(shown, [("area", "area"), ("check", "check"), ("status", "status"),
+                           ("detail", "detail")])]
+    todo = [r for r in result["rows"] if r["status"] in ("fail", "warn") and r["fix"]]
+    if todo:
+        lines += ["", "fixes:"]
+        for r in todo:
+            text = r["fix"].rstrip(".") + "."
+            if r["autofix"] and "inv doctor --fix" not in text:
+                text += f" ({FIX_SAYS[r['autofix']]}.)"
+            if r["anchor"]:
+                text += f" See RUNBOOK.md#{r['anchor']}"
+            lines.append(_wrap(f"{r['check']}: {text}", width + 20, "  ", "    "))
+    if result["fixed"]:
+        lines += ["", "--fix did:"] + [f"  {f['result']}" for f in result["fixed"]]
+    lines += ["", "verdict: " + result["verdict"]]
+    return "\n".join(lines)
+
+
+def _wrap(text, width, first, rest):
+    return textwrap.fill(text, width, initial_indent=first, subsequent_indent=rest,
+                         break_on_hyphens=False, break_long_words=False)

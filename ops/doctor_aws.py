@@ -1,0 +1,86 @@
+"""`inv doctor`'s AWS checks: credentials (STS), region, the ECR repository, a token.
+
+Each call gets a short timeout and no retry, so an unreachable AWS costs seconds, not
+minutes; doctor runs these in parallel with the local checks. boto3's own credential
+chain, profile and endpoint variables (AWS_ENDPOINT_URL_STS / _ECR) are honoured as they
+are. Keys and tokens never reach a row: errors are reported by their code.
+"""
+import os
+
+from ops.doctor_checks import row
+
+TIMEOUT = 2.0   # seconds to connect and to read, per call
+
+
+def region_row(settings):
+    """Where the region comes from: config, AWS_REGION, AWS_DEFAULT_REGION, or the default."""
+    ecr = settings.ecr
+    region = ecr.resolved_region
+    if ecr.region:
+        source = "tasky.ecr.region"
+    elif os.environ.get("AWS_REGION"):
+        source = "AWS_REGION"
+    elif os.environ.get("AWS_DEFAULT_REGION"):
+        source = "AWS_DEFAULT_REGION"
+    else:
+        source = "the document's default; set AWS_REGION to change it"
+    return region, row("aws", "region", "ok", f"{region} ({source})")
+
+
+def unreachable(exc):
+    from botocore import exceptions as bc
+
+    return isinstance(exc, (bc.EndpointConnectionError, bc.ConnectTimeoutError,
+                            bc.ReadTimeoutError, bc.ConnectionClosedError))
+
+
+def failure(check, exc, settings, service):
+    """A row for a failed AWS call: unreachable endpoints here, the rest as ops.ecr says."""
+    from ops import ecr
+
+    if unreachable(exc):
+        return row("aws", check, "fail", f"cannot reach {service} in "
+                   f"{settings.ecr.resolved_region} within {TIMEOUT:g}s: no network, or a proxy "
+                   "is needed", "check the network (HTTPS_PROXY), or check only this machine: "
+                   "inv doctor --no-aws", anchor="aws-credentials")
+    error = ecr.translate(exc, settings)
+    return row("aws", check, "fail", error.message, error.fix, error.anchor)
+
+
+def aws_rows(settings):
+    import boto3
+    from botocore import exceptions as bc
+    from botocore.config import Config
+
+    region, region_checked = region_row(settings)
+    config = Config(connect_timeout=TIMEOUT, read_timeout=TIMEOUT, region_name=region,
+                    retries={"total_max_attempts": 1})
+    skipped = [row("aws", check, "skip", "needs working credentials")
+               for check in ("ECR repository", "ECR token")]
+    try:
+        session = boto3.Session(profile_name=settings.ecr.profile or None, region_name=region)
+        identity = session.client("sts", config=config).get_caller_identity()
+    except (bc.BotoCoreError, bc.ClientError) as exc:
+        return [failure("credentials", exc, settings, "STS"), region_checked, *skipped]
+    if region not in session.get_available_regions("ecr"):
+        region_checked = row("aws", "region", "warn", f"{region} is not an ECR region this "
+                             "botocore knows", "set AWS_REGION (or tasky.ecr.region) to the "
+                             "repository's region", anchor="aws-credentials")
+    rows = [row("aws", "credentials", "ok", f"account {identity['Account']}, "
+                f"{identity['Arn']}"), region_checked]
+    ecr = session.client("ecr", config=config)
+    name = settings.ecr.repository
+    try:
+        repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+        rows.append(row("aws", "ECR repository", "ok", f"{repo['repositoryUri']} "
+                        f"({repo.get('imageTagMutability', 'MUTABLE').lower()} tags)"))
+    except (bc.BotoCoreError, bc.ClientError) as exc:
+        rows.append(failure("ECR repository", exc, settings, "ECR"))
+    try:
+        data = ecr.get_authorization_token()["authorizationData"][0]
+        expires = data.get("expiresAt")
+        rows.append(row("aws", "ECR token", "ok", f"obtained for {data.get('proxyEndpoint')}"
+                        + (f", valid until {expires:%Y-%m-%d %H:%M %Z}" if expires else "")))
+    except (bc.BotoCoreError, bc.ClientError) as exc:
+        rows.append(failure("ECR token", exc, settings, "ECR"))
+    return rows

@@ -1,0 +1,192 @@
+"""`inv doctor`'s checks of the running app: the host port, the container, its health and
+the variables it needs. Values of variables are never read into a row.
+"""
+import os
+import re
+
+from ops import containers, envvars, labels, ports
+from ops.doctor_checks import needs_engine, row
+
+
+def host_port(engine, settings):
+    port, name = settings.port, settings.container
+    holder = ports.container_holding(engine, port) if engine is not None else None
+    if holder is not None and holder.name == name and labels.started_by_us(holder):
+        return [row("run", "port", "ok", f"{port} is published by our container {name}")]
+    if engine is not None:
+        who = ports.describe_holder(engine, port, settings.host_ip)
+    elif ports.port_in_use(port, settings.host_ip):
+        who = "process " + (ports.process_holding(port) or "of another user")
+    else:
+        who = None
+    if who is None:
+        return [row("run", "port", "ok", f"{port} is free on {settings.host_ip}")]
+    if holder is not None:
+        stop = (f"inv stop --name {holder.name}" if labels.started_by_us(holder)
+                else f"docker rm -f {holder.name}")
+    else:
+        stop = "stop that process"
+    return [row("run", "port", "fail", f"{port} is held by {who}: inv run cannot publish there",
+                f"{stop}, or run elsewhere: inv run --port {port + 1}", anchor="port-in-use")]
+
+
+# What a crashed container's last lines usually mean: (pattern, cause, fix).
+CAUSES = (
+    (re.compile(r"MONGODB_URI is invalid"),
+     "an invalid MONGODB_URI (it must start with mongodb:// or mongodb+srv:// and name a host)",
+     "fix MONGODB_URI, then inv stop --name {name} and inv run -e MONGODB_URI=mongodb://... "
+     "(or --env-file)"),
+    (re.compile(r"PORT is invalid"), "an invalid PORT variable",
+     "fix PORT, then inv stop --name {name} and inv run"),
+    (re.compile(r"cannot listen|address already in use"), "the app could not listen on its port",
+     "inv logs --name {name}, then inv stop --name {name} and inv run"),
+    (re.compile(r"exec format error"), "the binary was built for another CPU (GOARCH)",
+     "rebuild for this machine: inv build, then inv stop --name {name} and inv run"),
+)
+
+
+def likely_cause(lines, oom, code):
+    """(cause, fix template) for a container that stopped; {name} is filled in later."""
+    if oom or code == 137:
+        return ("killed: out of memory" if oom else "killed (SIGKILL: out of memory or docker "
+                "kill)", "raise the memory limit, then inv stop --name {name} and inv run")
+    for pattern, cause, fix in CAUSES:
+        if any(pattern.search(line) for line in lines):
+            return cause, fix
+    if code == 0:
+        return ("it was stopped (exit 0), not a crash",
+                "inv stop --name {name} removes it; inv run starts a new one")
+    return ("not recognised: read the log",
+            "inv logs --name {name} shows all of it; inv stop --name {name}, then inv run")
+
+
+def redacted(line):
+    """A log line with any URI's password masked (the app masks them already; belt and braces)."""
+    return " ".join(envvars.redact_uri(word) if "://" in word else word for word in line.split())
+
+
+def container(engine, settings):
+    import docker
+
+    if engine is None:
+        return [needs_engine("run", "container")]
+    name = settings.container
+    try:
+        found = engine.containers.get(name)
+    except docker.errors.NotFound:
+        return [row("run", "container", "skip", f"no container named {name} (inv run starts it)")]
+    state = found.attrs["State"]
+    status, restarts = state["Status"], found.attrs.get("RestartCount", 0)
+    image = found.attrs["Config"].get("Image", "?")
+    if not labels.started_by_us(found):
+        return [row("run", "container", "warn", f"{name} ({status}) was not started by "
+                    "tasky-ops: inv run cannot use the name", f"inv run --name other, or remove "
+                    f"it yourself: docker rm -f {name}", anchor="name-taken")]
+    if status == "running":
+        summary = (f"{name} running {image} since {state['StartedAt'][:19]}, "
+                   f"restarts {restarts}")
+        if restarts:
+            return [row("run", "container", "warn", summary + ": it crashed and was restarted",
+                        f"inv logs --name {name} says why", anchor="container-wont-start"),
+                    health(found)]
+        return [row("run", "container", "ok", summary), health(found)]
+    if status == "paused":
+        return [row("run", "container", "warn", f"{name} is paused", f"docker unpause {name}",
+                    anchor="container-wont-start")]
+    lines = [redacted(line) for line in containers.tail_logs(found, lines=5)]
+    cause, fix = likely_cause(lines, state.get("OOMKilled"), state.get("ExitCode"))
+    detail = (f"{name} {status} (exit code {state.get('ExitCode')}"
+              f"{', out of memory' if state.get('OOMKilled') else ''}, restarts {restarts}); "
+              f"likely cause: {cause}")
+    if lines:
+        detail += "\nlast log lines:\n" + "\n".join("  " + line for line in lines)
+    return [row("run", "container", "fail", detail, fix.format(name=name),
+                anchor="container-wont-start", autofix="remove-stale-container")]
+
+
+def health(found):
+    """Docker's recorded health and a live run of the image's own probe (`docker exec`)."""
+    report = containers.health_report(found)
+    probe = report["live_probe"]
+    recorded = f"docker says {report['docker_status']}"
+    if report["failing_streak"]:
+        recorded += f" (failing streak {report['failing_streak']})"
+    last = report["last_probes"][-1]["output"] if report["last_probes"] else ""
+    if probe["ok"] is None:
+        return row("run", "health", "skip", probe["output"])
+    output = " ".join(probe["output"].split())[:200]
+    if probe["ok"]:
+        note = (": the first probe runs one interval after start" if
+                report["docker_status"] == "starting" else "")
+        if report["docker_status"] == "unhealthy":
+            return row("run", "health", "warn", f"live probe passes now, but {recorded}; last "
+                       f"recorded: {last}", f"inv health --name {found.name} --wait",
+                       anchor="health-check-failing")
+        return row("run", "health", "ok", f"live probe passed in {probe['seconds']}s; "
+                   f"{recorded}{note}")
+    return row("run", "health", "fail", f"live probe (the image's HEALTHCHECK via docker exec) "
+               f"exited {probe['exit_code']}: {output}; {recorded}"
+               + (f"; last recorded: {last}" if last else ""),
+               f"inv logs --name {found.name} says why the app does not answer; inv health "
+               f"--name {found.name} shows Docker's record", anchor="health-check-failing")
+
+
+def _container_env_names(engine, settings):
+    """Names (never values) of the variables our container runs with, or None."""
+    import docker
+
+    if engine is None:
+        return None
+    try:
+        found = engine.containers.get(settings.container)
+    except docker.errors.NotFound:
+        return None
+    if not labels.started_by_us(found):
+        return None
+    return {item.split("=", 1)[0] for item in found.attrs["Config"].get("Env") or []}
+
+
+def mongo_uri_problem(value):
+    """Why the app would refuse this MONGODB_URI, or None (the value is never returned)."""
+    scheme, sep, rest = value.strip().partition("://")
+    if not sep or scheme.lower() not in ("mongodb", "mongodb+srv"):
+        return "it must start with mongodb:// or mongodb+srv://"
+    host = re.split(r"[/?]", rest, maxsplit=1)[0].rpartition("@")[2]
+    return None if host else "it names no host"
+
+
+def variables(engine, settings):
+    """MONGODB_URI and JWT_SECRET: set or not, here and in the container; values never shown."""
+    names = _container_env_names(engine, settings)
+    name = settings.container
+
+    def where(key):
+        shell = "set in this shell" if os.environ.get(key) else "not set in this shell"
+        if names is None:
+            return shell
+        return f"{shell}; {'set' if key in names else 'not set'} in container {name}"
+
+    rows = []
+    uri = os.environ.get("MONGODB_URI")
+    problem = mongo_uri_problem(uri) if uri else None
+    if problem:
+        rows.append(row("run", "MONGODB_URI", "warn", f"{where('MONGODB_URI')}, but invalid: "
+                        f"{problem}; inv run -e MONGODB_URI would exit at start",
+                        "export MONGODB_URI=mongodb://USER:PASSWORD@HOST/DB",
+                        anchor="container-wont-start"))
+    else:
+        memory = "" if uri or (names and "MONGODB_URI" in names) else " (storage in memory)"
+        rows.append(row("run", "MONGODB_URI", "ok", where("MONGODB_URI") + memory))
+    secret = os.environ.get("JWT_SECRET")
+    if names is not None and "JWT_SECRET" not in names:
+        rows.append(row("run", "JWT_SECRET", "warn", where("JWT_SECRET") + ": the app uses a "
+                        "random key and sessions end when it restarts",
+                        f"inv stop --name {name}, then inv run --env-file FILE with "
+                        "JWT_SECRET=<32+ random bytes>", anchor="bad-env"))
+    elif secret and len(secret.encode()) < 32:
+        rows.append(row("run", "JWT_SECRET", "warn", where("JWT_SECRET") + ", shorter than 32 "
+                        "bytes", "use a longer random value (openssl rand -hex 32)",
+                        anchor="bad-env"))
+    else:
+        rows.append(row("run", "JWT_SECRET", "ok", where("JWT_SECRET")))
+    return rows

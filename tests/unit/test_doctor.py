@@ -1,0 +1,335 @@
+"""inv doctor's pure parts: rows, verdict, the grouped table, go.mod and requirement parsing,
+the advice for permission denied and crashed containers. No Docker engine is contacted."""
+import copy
+import re
+import socket
+
+import pytest
+from invoke import Collection
+from invoke.parser import Parser, ParserContext
+
+import tasks
+from ops import doctor, doctor_aws, doctor_checks, doctor_engine, doctor_run
+from ops.config import Ecr, Settings
+from tests.unit.unit_support import ROOT
+
+row = doctor_checks.row
+
+
+# --- rows and the verdict ---------------------------------------------------------------
+
+def test_a_row_has_the_documented_fields_and_refuses_unknown_statuses():
+    made = row("docker", "daemon", "fail", "no socket", "inv setup", "docker-daemon-not-running")
+    assert set(made) == {"area", "check", "status", "detail", "fix", "anchor", "autofix"}
+    with pytest.raises(ValueError):
+        row("docker", "daemon", "broken", "?")
+
+
+def test_verdict_fails_only_on_fail_rows_and_counts_the_rest():
+    rows = [row("python", "packages", "ok", ""), row("build", "git", "warn", ""),
+            row("run", "container", "skip", "")]
+    line, ok = doctor.verdict(rows)
+    assert ok and line == "OK: 1 check passed, 1 warning, 1 skipped"
+    line, ok = doctor.verdict(rows + [row("run", "port", "fail", ""),
+                                      row("docker", "daemon", "fail", "")])
+    assert not ok
+    assert line.startswith("FAIL: 2 checks failing, 1 warning, 1 skipped")
+    assert "--no-aws" not in line
+
+
+def test_a_verdict_failed_only_by_aws_points_at_no_aws():
+    line, ok = doctor.verdict([row("python", "packages", "ok", ""),
+                               row("aws", "credentials", "fail", "")])
+    assert not ok and "inv doctor --no-aws" in line
+
+
+def test_render_groups_by_area_lists_fixes_with_anchors_and_ends_with_the_verdict():
+    rows = [row("docker", "daemon", "fail", "nothing listens on /x.sock", "unset DOCKER_HOST",
+                "docker-daemon-not-running", autofix="start-daemon"),
+            row("docker", "disk", "ok", "80 GB free"),
+            row("run", "container", "fail", "tasky exited (exit code 1)\nlast log lines:\n  fatal",
+                "fix MONGODB_URI", "container-wont-start")]
+    text = doctor.render({"rows": rows, "verdict": "FAIL: 2 checks failing", "fixed": []})
+    lines = text.splitlines()
+    daemon = next(line for line in lines if " daemon " in line)
+    disk = next(line for line in lines if " disk " in line)
+    assert daemon.startswith("docker") and "FAIL" in daemon
+    assert disk.split()[0] == "disk"   # the area is printed once per group
+    assert "  fatal" in text            # multi-line details keep their lines
+    assert ("daemon: unset DOCKER_HOST. (inv doctor --fix starts it.) "
+            "See RUNBOOK.md#docker-daemon-not-running") in " ".join(text.split())
+    assert "See RUNBOOK.md#container-wont-start" in text
+    assert lines[-1] == "verdict: FAIL: 2 checks failing"
+
+
+def test_render_never_breaks_an_anchor_at_a_hyphen():
+    rows = [row("build", "git", "warn", "x", "commit them " * 8, "not-a-git-repository")]
+    text = doctor.render({"rows": rows, "verdict": "OK", "fixed": []})
+    assert "RUNBOOK.md#not-a-git-repository" in text
+
+
+def test_render_says_what_fix_did():
+    text = doctor.render({"rows": [], "verdict": "OK", "fixed": [
+        {"fix": "bases", "result": "offline bases: a built, b present"}]})
+    assert "--fix did:\n  offline bases: a built, b present" in text
+
+
+def test_doctor_without_an_engine_fails_on_the_daemon_and_skips_what_needs_it(no_engine):
+    result = doctor.doctor(Settings(), aws=False)
+    rows = {r["check"]: r for r in result["rows"]}
+    assert not result["ok"] and result["verdict"].startswith("FAIL")
+    assert rows["daemon"]["status"] == "fail"
+    assert "no socket at /nonexistent/tasky-ops-unit/docker.sock" in rows["daemon"]["detail"]
+    assert "unset DOCKER_HOST" in rows["daemon"]["fix"]
+    assert rows["disk"]["status"] == rows["container"]["status"] == "skip"
+    assert rows["AWS"]["status"] == "skip"
+    areas = [r["area"] for r in result["rows"]]
+    assert areas == sorted(areas, key=doctor.AREAS.index)
+
+
+def test_no_aws_is_the_inverse_of_the_aws_flag():
+    # A copy: get_arguments() pops the task's help entries, which other tests read.
+    task = copy.deepcopy(Collection.from_module(tasks)["doctor"])
+    context = ParserContext(name="doctor", args=task.get_arguments())
+    parsed = Parser(contexts=[context]).parse_argv(["doctor", "--no-aws", "--fix"])
+    values = {name: arg.value for name, arg in parsed[0].args.items()}
+    assert values["aws"] is False and values["fix"] is True
+
+
+# --- the daemon socket, for real --------------------------------------------------------
+
+def test_a_missing_socket_and_a_dead_one_are_told_apart(monkeypatch, tmp_path):
+    dead = tmp_path / "dead.sock"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(dead))          # a socket file nobody listens on
+    for path, said in ((tmp_path / "absent.sock", "no socket at"),
+                       (dead, "nothing listens on")):
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+        engine, [daemon] = doctor_engine.connect()
+        assert engine is None and daemon["status"] == "fail"
+        assert daemon["detail"].startswith(f"{said} {path}")
+        assert "(DOCKER_HOST names this socket)" in daemon["detail"]
+        assert daemon["anchor"] == "docker-daemon-not-running"
+
+
+# --- permission denied ------------------------------------------------------------------
+
+def advice(**kw):
+    given = dict(user="alice", owner="root", group="docker", mode=0o660,
+                 path="/var/run/docker.sock", in_group_file=False, in_session=False)
+    given.update(kw)
+    return doctor_engine.permission_advice(**given)
+
+
+def test_not_in_the_group_gets_the_documented_usermod_and_the_root_note():
+    detail, fix = advice()
+    assert "owner root, group docker, mode 0660" in detail
+    assert detail.endswith("alice is not in group docker")
+    assert fix.startswith("sudo usermod -aG docker $USER, then log out and back in")
+    assert "root-equivalent" in fix
+
+
+def test_in_etc_group_but_not_this_session_means_log_in_again():
+    detail, fix = advice(in_group_file=True)
+    assert "in /etc/group, but not in this session" in detail
+    assert "log out and back in" in fix and "newgrp docker" in fix
+
+
+def test_in_the_group_but_socket_not_group_writable_names_chmod():
+    detail, fix = advice(in_group_file=True, in_session=True, mode=0o600)
+    assert "not group read-write" in detail and fix.startswith("sudo chmod 660")
+
+
+def test_a_socket_owned_by_group_root_is_not_fixed_by_joining_root():
+    detail, fix = advice(group="root")
+    assert "usermod" not in fix and "groupadd docker" in fix
+
+
+# --- go.mod, vendor/ and GOPROXY --------------------------------------------------------
+
+GO_MOD = """module example.com/app
+
+go 1.19
+
+require golang.org/x/text v0.14.0 // indirect
+require (
+\tgithub.com/google/uuid v1.6.0
+\t"example.com/quoted" v1.0.0
+\t// a comment line
+)
+replace example.com/quoted => ../quoted
+"""
+
+
+def test_parse_go_mod_reads_one_line_and_block_requires():
+    assert doctor_checks.parse_go_mod(GO_MOD) == [
+        ("golang.org/x/text", "v0.14.0"), ("github.com/google/uuid", "v1.6.0"),
+        ("example.com/quoted", "v1.0.0")]
+    assert doctor_checks.parse_go_mod("module github.com/tasky-ops/tasky\n\ngo 1.19\n") == []
+    assert doctor_checks.parse_go_mod("require(\n a v1\n)\n") == [("a", "v1")]
+
+
+def test_vendored_modules_come_from_the_hash_lines():
+    text = "# github.com/google/uuid v1.6.0\n## explicit\ngithub.com/google/uuid\n"
+    assert doctor_checks.vendored_modules(text) == {"github.com/google/uuid"}
+
+
+@pytest.fixture
+def module(tmp_path, monkeypatch):
+    """A Go module with one dependency in tmp_path/app, and no GOPROXY/GOFLAGS set."""
+    for name in ("GOPROXY", "GOFLAGS"):
+        monkeypatch.delenv(name, raising=False)
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "go.mod").write_text("module example.com/app\n\ngo 1.19\n\n"
+                                "require github.com/google/uuid v1.6.0\n")
+    return Settings(root=tmp_path, context="app")
+
+
+def go_row(settings):
+    [checked] = doctor_checks.go_modules(None, settings)
+    return checked
+
+
+def test_goproxy_off_with_a_dependency_and_no_vendor_fails_with_the_vendoring_fix(
+        module, monkeypatch):
+    monkeypatch.setenv("GOPROXY", "off")
+    checked = go_row(module)
+    assert checked["status"] == "fail"
+    assert "GOPROXY=off (this shell)" in checked["detail"]
+    assert "module lookup disabled by GOPROXY=off" in checked["detail"]
+    assert "cd app && go mod vendor" in checked["fix"] and "ARG GOFLAGS" in checked["fix"]
+    assert checked["anchor"] == "build-fails"
+
+
+def test_mod_vendor_without_a_vendor_directory_fails(module, monkeypatch):
+    monkeypatch.setenv("GOFLAGS", "-mod=vendor")
+    checked = go_row(module)
+    assert checked["status"] == "fail" and "inconsistent vendoring" in checked["detail"]
+
+
+def test_a_dependency_without_vendor_and_default_proxy_is_a_warning(module):
+    checked = go_row(module)
+    assert checked["status"] == "warn" and "without network" in checked["detail"]
+
+
+def test_vendored_dependencies_pass_and_a_stale_vendor_fails(module, monkeypatch):
+    monkeypatch.setenv("GOPROXY", "off")
+    vendor = module.context_path / "vendor"
+    vendor.mkdir()
+    (vendor / "modules.txt").write_text("# github.com/google/uuid v1.6.0\n## explicit\n")
+    assert go_row(module)["status"] == "ok"
+    (vendor / "modules.txt").write_text("# example.com/other v1.0.0\n")
+    stale = go_row(module)
+    assert stale["status"] == "fail" and stale["fix"] == "cd app && go mod vendor"
+
+
+def test_no_dependencies_cannot_be_broken_by_goproxy_off(monkeypatch):
+    monkeypatch.setenv("GOPROXY", "off")
+    checked = go_row(Settings())   # the project's own app: standard library only
+    assert checked["status"] == "ok"
+    assert "GOPROXY=off (this shell) cannot break the build" in checked["detail"]
+
+
+def test_a_missing_go_mod_is_a_failed_row(tmp_path):
+    checked = go_row(Settings(root=tmp_path, context="nowhere"))
+    assert checked["status"] == "fail" and "tasky.context" in checked["fix"]
+
+
+# --- requirements and versions ----------------------------------------------------------
+
+def test_parse_requirements_reads_the_project_file():
+    parsed = dict(doctor_checks.parse_requirements((ROOT / "requirements.txt").read_text()))
+    assert parsed["docker"] == [(">=", "7.1"), ("<", "8")]
+    assert set(parsed) == {"invoke", "docker", "boto3", "tabulate"}
+
+
+def test_parse_requirements_skips_options_extras_and_markers():
+    text = "-r base.txt\nmoto[server]>=5,<6  # note\npkg ; python_version<'3.8'\n\n# c\n"
+    assert doctor_checks.parse_requirements(text) == [("moto", [(">=", "5"), ("<", "6")]),
+                                                      ("pkg", [])]
+
+
+@pytest.mark.parametrize("version, spec, expected", [
+    ("7.1.0", ">=7.1,<8", True), ("7.0.9", ">=7.1,<8", False), ("8.0", ">=7.1,<8", False),
+    ("0.10.0", ">=0.9,<0.11", True), ("3.0.3", ">=2.2,<4", True), ("1.2", "==1.2.0", True),
+    ("2.5", "~=2.2", True), ("3.0", "~=2.2", False), ("2.0rc1", ">=2.0", True),
+])
+def test_satisfies_compares_release_numbers(version, spec, expected):
+    clauses = doctor_checks.SPEC.findall(spec)
+    assert doctor_checks.satisfies(version, clauses) is expected
+
+
+def test_packages_row_fails_for_a_missing_package_and_warns_outside_the_range(tmp_path):
+    (tmp_path / "requirements.txt").write_text("tabulate>=0.9\nno-such-package-xyz>=1\n")
+    [checked] = doctor_checks.python_packages(None, Settings(root=tmp_path))
+    assert checked["status"] == "fail" and "no-such-package-xyz" in checked["detail"]
+    assert checked["fix"] == "python3 -m pip install -r requirements.txt"
+    (tmp_path / "requirements.txt").write_text("tabulate<0.1\n")
+    [checked] = doctor_checks.python_packages(None, Settings(root=tmp_path))
+    assert checked["status"] == "warn" and "wants <0.1" in checked["detail"]
+
+
+# --- the container and its variables ----------------------------------------------------
+
+def test_likely_cause_reads_the_apps_own_fatal_line():
+    lines = ['tasky: fatal: MONGODB_URI is invalid: scheme must be mongodb:// or '
+             'mongodb+srv:// (got "http"); fix the variable and restart']
+    cause, fix = doctor_run.likely_cause(lines, oom=False, code=1)
+    assert "invalid MONGODB_URI" in cause
+    assert "inv run -e MONGODB_URI=" in fix.format(name="tasky")
+    assert doctor_run.likely_cause([], oom=True, code=137)[0] == "killed: out of memory"
+    assert "SIGKILL" in doctor_run.likely_cause([], oom=False, code=137)[0]
+    assert "not a crash" in doctor_run.likely_cause([], oom=False, code=0)[0]
+    assert doctor_run.likely_cause(["?"], oom=False, code=2)[0].startswith("not recognised")
+
+
+def test_log_lines_lose_uri_passwords():
+    line = doctor_run.redacted("connecting to mongodb://admin:s3cret@db:27017/tasky now")
+    assert "s3cret" not in line and "mongodb://admin:****@db:27017/tasky" in line
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("mongodb://u:p@db/tasky", None), ("mongodb+srv://cluster.example.net", None),
+    ("http://u:p@h/db", "it must start with mongodb:// or mongodb+srv://"),
+    ("mongodb://u:p@/db", "it names no host"), ("db.example.net", "it must start with"),
+])
+def test_mongo_uri_problem(value, problem):
+    found = doctor_run.mongo_uri_problem(value)
+    assert found == problem or (problem and found.startswith(problem))
+
+
+def test_variables_say_set_or_not_and_never_show_values(monkeypatch):
+    monkeypatch.setenv("JWT_SECRET", "short-secret-value")
+    monkeypatch.setenv("MONGODB_URI", "http://user:hunter2-pw@db/tasky")
+    rows = {r["check"]: r for r in doctor_run.variables(None, Settings())}
+    assert rows["JWT_SECRET"]["status"] == "warn"
+    assert "shorter than 32 bytes" in rows["JWT_SECRET"]["detail"]
+    assert rows["MONGODB_URI"]["status"] == "warn"
+    assert "would exit at start" in rows["MONGODB_URI"]["detail"]
+    shown = repr(rows)
+    assert "short-secret-value" not in shown and "hunter2-pw" not in shown
+    monkeypatch.delenv("JWT_SECRET")
+    monkeypatch.delenv("MONGODB_URI")
+    rows = {r["check"]: r for r in doctor_run.variables(None, Settings())}
+    assert rows["MONGODB_URI"]["status"] == rows["JWT_SECRET"]["status"] == "ok"
+    assert rows["MONGODB_URI"]["detail"] == "not set in this shell (storage in memory)"
+
+
+# --- AWS region -------------------------------------------------------------------------
+
+def test_region_row_names_where_the_region_comes_from(monkeypatch):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    region, checked = doctor_aws.region_row(Settings())
+    assert region == "us-east-1" and "default" in checked["detail"]
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert doctor_aws.region_row(Settings())[1]["detail"] == "eu-west-1 (AWS_DEFAULT_REGION)"
+    configured = Settings(ecr=Ecr(region="ap-south-1"))
+    assert doctor_aws.region_row(configured)[1]["detail"] == "ap-south-1 (tasky.ecr.region)"
+
+
+def test_every_autofix_a_check_names_has_a_fix_and_says_what_it_does():
+    sources = " ".join(path.read_text() for path in (ROOT / "ops").glob("doctor*.py"))
+    named = set(re.findall(r'autofix="([a-z-]+)"', sources))   # also `autofix="x" if ...`
+    assert named == set(doctor.FIXES) == set(doctor.FIX_SAYS)
