@@ -2,6 +2,7 @@
 import json
 import os
 import sys
+import time
 
 
 def table(rows, columns):
@@ -47,3 +48,19 @@ def progress(line):
 
 def shorten(text, width):
     return text if len(text) <= width else text[:width - 3] + "..."
+
+
+class Steps:
+    """The rows of a multi-step task (demo, release): each step's result and its seconds."""
+
+    def __init__(self, task, progress):
+        self.task, self.progress, self.rows = task, progress, []
+        self.started = time.monotonic()
+
+    def done(self, name, result):
+        """Record a step that ran since the previous one (or since the task began)."""
+        now = time.monotonic()
+        self.rows.append({"step": name, "result": result,
+                          "seconds": round(now - self.started, 2)})
+        self.progress(f"{self.task}: {name}: {result}")
+        self.started = now

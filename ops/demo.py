@@ -1,7 +1,6 @@
 """The main job end to end: build, run, wait for health, verify."""
-import time
-
 from ops import containers, images, verify
+from ops.console import Steps
 from ops.errors import OpsError
 
 
@@ -17,35 +16,25 @@ def hub_reachable(engine, settings, progress):
 
 
 def demo(engine, settings, git, progress=print):
-    steps = []
-
-    def step(name, summary, started):
-        steps.append({"step": name, "result": summary,
-                      "seconds": round(time.monotonic() - started, 2)})
-        progress(f"demo: {name}: {summary}")
-
-    started = time.monotonic()
+    steps = Steps("demo", progress)
     offline = not hub_reachable(engine, settings, progress)
     built = images.build(engine, settings, git, offline=offline, verbose=False,
                          progress=progress)
-    step("build", f"{settings.image}:{built['tags'][0]} {built['size_mb']} MB "
+    steps.done("build", f"{settings.image}:{built['tags'][0]} {built['size_mb']} MB "
                   f"({built['cached_steps']}/{built['steps']} steps cached"
-                  f"{', offline bases' if offline else ''})", started)
+                  f"{', offline bases' if offline else ''})")
 
-    started = time.monotonic()
     previous = containers.stop(engine, settings)
     ran = containers.run(engine, settings, tag=built["tags"][0])
     replaced = previous["status"].startswith("removed")
-    step("run", f"{ran['container']} at {ran['url']}"
-                + (" (replaced the previous one)" if replaced else ""), started)
+    steps.done("run", f"{ran['container']} at {ran['url']}"
+                + (" (replaced the previous one)" if replaced else ""))
 
-    started = time.monotonic()
     report = containers.health(engine, settings, wait=True)
-    step("health", "healthy (live probe of the image's HEALTHCHECK passed)", started)
+    steps.done("health", "healthy (live probe of the image's HEALTHCHECK passed)")
 
-    started = time.monotonic()
     checked = verify.verify(engine, settings, f"{settings.image}:{built['tags'][0]}")
     failed = [row["check"] for row in checked["checks"] if not row["passed"]]
-    step("verify", "all checks passed" if not failed else "FAILED: " + ", ".join(failed), started)
-    return {"passed": not failed and report["healthy"], "steps": steps, "url": ran["url"],
+    steps.done("verify", "all checks passed" if not failed else "FAILED: " + ", ".join(failed))
+    return {"passed": not failed and report["healthy"], "steps": steps.rows, "url": ran["url"],
             "container": ran["container"]}

@@ -1,6 +1,7 @@
 """`inv login`, `push`, `release`, `registry` against moto's ECR API and real registries."""
 import io
 import json
+import os
 import subprocess
 import threading
 import time
@@ -206,9 +207,15 @@ def test_push_survives_a_registry_restart_mid_push(inv, engine, aws, tagged, goo
     assert stored == result["digest"]
 
 
-def test_release_builds_verifies_and_pushes_sha_and_latest(inv, aws):
+def test_release_builds_verifies_scans_and_pushes_sha_and_latest(inv, aws, tmp_path):
+    trivy = tmp_path / "bin" / "trivy"    # a clean report from a stand-in scanner
+    trivy.parent.mkdir()
+    trivy.write_text('#!/bin/sh\n[ "$1" = version ] && echo \'{"VulnerabilityDB":{}}\' '
+                     '|| echo \'{"Results":[]}\'\n')
+    trivy.chmod(0o755)
+    env = {**aws, "PATH": f"{trivy.parent}:{os.environ['PATH']}"}
     proc = inv("release", "--offline", "--latest", "--create-repo", "--allow-dirty", "--json",
-               env=aws)
+               env=env)
     assert proc.returncode == 0, proc.output
     result = json.loads(proc.stdout)
     assert [s["step"].split()[0] for s in result["steps"]] == [
@@ -218,7 +225,7 @@ def test_release_builds_verifies_and_pushes_sha_and_latest(inv, aws):
 
 def test_release_stops_before_pushing_when_verify_fails(inv, aws, good_registry):
     env = {**aws, "INVOKE_TASKY_SIZE_BUDGET_MB": "1"}
-    proc = inv("release", "--offline", "--create-repo", "--allow-dirty", env=env)
+    proc = inv("release", "--offline", "--create-repo", "--allow-dirty", "--skip-scan", env=env)
     assert proc.returncode == 1
     assert "release stopped: verify failed (image size); nothing was pushed" in proc.stderr
     repo = aws["INVOKE_TASKY_ECR_REPOSITORY"]
@@ -239,3 +246,19 @@ def test_local_registry_task(inv, engine, tagged, tmp_path):
         assert inv.json("registry", "--stop", env=env)["status"] == "stopped"
     for tag in remote_tags(engine, addr):
         engine.images.remove(tag)
+
+
+def test_release_stops_before_pushing_when_the_scan_gate_fails(inv, aws, good_registry,
+                                                               tmp_path):
+    trivy = tmp_path / "bin" / "trivy"
+    trivy.parent.mkdir()
+    trivy.write_text('#!/bin/sh\n[ "$1" = version ] && echo \'{}\' || echo \'{"Results":[{'
+                     '"Target":"t","Vulnerabilities":[{"VulnerabilityID":"CVE-1","Severity":'
+                     '"CRITICAL","PkgName":"p"}]}]}\'\n')
+    trivy.chmod(0o755)
+    env = {**aws, "PATH": f"{trivy.parent}:{os.environ['PATH']}"}
+    proc = inv("release", "--offline", "--create-repo", "--allow-dirty", env=env)
+    assert proc.returncode == 1
+    assert "release stopped: 1 CRITICAL,HIGH findings; nothing was pushed" in proc.stderr
+    assert registry.manifest_digest(good_registry.addr, aws["INVOKE_TASKY_ECR_REPOSITORY"],
+                                    "latest", AUTH) is None
