@@ -46,7 +46,8 @@ def session_cleanup(request):
                 (container.labels or {}).get("org.tasky-ops.managed") == "true"):
             container.remove(force=True)
     for image in engine.images.list(all=True):
-        named = any(tag.startswith(IMAGE) for tag in image.tags)
+        # Our names, also as pushed: REGISTRY/tasky-it-<run>-<repo>:TAG.
+        named = any(tag.startswith(IMAGE) or f"/{IMAGE}" in tag for tag in image.tags)
         role = (image.labels or {}).get("org.tasky-ops.role")
         # New build-stage caches and stand-in bases exist only because this session built.
         made_here = image.id not in before_images and role in ("build-stage", "base")

@@ -40,7 +40,7 @@ def aws(moto, good_registry, tmp_path, inv):
     home.mkdir()
     env = moto.env(home, AWS_SECRET)
     env.update(ECR_REGISTRY=good_registry.addr,
-               INVOKE_TASKY_ECR_REPOSITORY=f"tasky-it-{uuid.uuid4().hex[:6]}",
+               INVOKE_TASKY_ECR_REPOSITORY=f"{IMAGE}-{uuid.uuid4().hex[:6]}",
                INVOKE_TASKY_ECR_PUSH_BACKOFF="0.5")
     return env
 
