@@ -51,7 +51,7 @@ JSON_HELP = "print JSON for machines instead of a table"
 
 @ops_task(help={"json": JSON_HELP})
 def setup(c, json=False):
-    """Install and start the Docker engine when missing (Debian's docker.io as root)."""
+    """Install and start the Docker engine when it is missing."""
     from ops.setup import setup as do_setup
     emit(do_setup(progress=progress), json,
          lambda rows: table(rows, [("component", "component"), ("action", "action")]))
@@ -60,7 +60,7 @@ def setup(c, json=False):
 @ops_task(help={"force": "rebuild even when the stand-ins are present and current",
                 "json": JSON_HELP})
 def bases(c, force=False, json=False):
-    """Build offline stand-ins for golang:1.19 and alpine:3.17.0 from Debian packages."""
+    """Build offline stand-ins for golang:1.19 and alpine:3.17.0."""
     from ops import bases as standins
     s = settings(c)
     rows = standins.ensure(engine(s), s.bases, force=force, progress=progress)
@@ -84,7 +84,7 @@ BUILD_COLUMNS = [("tags", "tags"), ("id", "image id"), ("size_mb", "MB"),
                 "json": JSON_HELP})
 def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, quiet=False,
           verbose=False, json=False):
-    """Build the image, tagged IMAGE:<git sha>[-dirty] and IMAGE:latest."""
+    """Build the image, tagged by git SHA and latest."""
     from ops import images, refs
     s = settings(c)
     refs.check_request(s.image, tag)   # a typo costs nothing: checked before any connection
@@ -104,7 +104,7 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
                 "tag": "image tag to run (default: latest)",
                 "json": JSON_HELP})
 def run(c, env=None, env_file=None, dev=False, name=None, port=None, tag="latest", json=False):
-    """Run the image detached with the app port published; fail clearly if it cannot start."""
+    """Run the image detached with its port published."""
     from ops import containers, envvars
     s = settings(c, container=name, port=port)
     variables = envvars.collect(env, env_file)
@@ -132,7 +132,7 @@ def render_health(report):
                 "timeout": "seconds to wait with --wait (default: tasky.health_timeout)",
                 "json": JSON_HELP})
 def health(c, name=None, wait=False, timeout=None, json=False):
-    """Show the container's health: Docker's record and a live run of its probe."""
+    """Show Docker's health record and run the probe live."""
     from ops import containers
     s = settings(c, health_timeout=timeout)
     report = containers.health(engine(s), s, name=name, wait=wait)
@@ -143,7 +143,7 @@ def health(c, name=None, wait=False, timeout=None, json=False):
 
 @ops_task(help={"tag": "image tag to verify (default: latest)", "json": JSON_HELP})
 def verify(c, tag="latest", json=False):
-    """Check the image: wizexercise.txt, non-root appuser, becomes healthy, size budget."""
+    """Check wizexercise.txt, appuser, health and image size."""
     from ops.verify import verify as do_verify
     s = settings(c)
     result = do_verify(engine(s), s, f"{s.image}:{tag}")
@@ -157,7 +157,7 @@ def verify(c, tag="latest", json=False):
 
 @ops_task(help={"tag": "image tag to inspect (default: latest)", "json": JSON_HELP})
 def layers(c, tag="latest", json=False):
-    """List the image's layers with sizes and running totals against the size budget."""
+    """List layer sizes and totals against the size budget."""
     from ops import images
     s = settings(c)
     result = images.layers(engine(s), f"{s.image}:{tag}", s.size_budget_mb)
@@ -195,7 +195,7 @@ def stop(c, name=None, force=False):
                 "dry_run": "list what would be removed, remove nothing",
                 "json": JSON_HELP})
 def clean(c, all=False, cache=False, bases=False, dry_run=False, json=False):
-    """Remove the images and containers this project created (found by label)."""
+    """Remove the images and containers this project made."""
     from ops import images
     s = settings(c)
     rows = images.clean(engine(s), s, everything=all, cache=cache, include_bases=bases,
@@ -207,7 +207,7 @@ def clean(c, all=False, cache=False, bases=False, dry_run=False, json=False):
 
 @ops_task(help={"verbose": "go test -v", "json": JSON_HELP})
 def app_test(c, verbose=False, json=False):
-    """Run go vet and the Go unit tests inside the builder image (no Go needed on the host)."""
+    """Run go vet and the Go tests inside the builder image."""
     from ops.apptest import app_test as run_app_tests
     s = settings(c)
     result = run_app_tests(engine(s), s, verbose=verbose, progress=progress)
@@ -217,7 +217,7 @@ def app_test(c, verbose=False, json=False):
 
 @ops_task(help={"json": JSON_HELP})
 def demo(c, json=False):
-    """Build, run, wait for health and verify: offline when Docker Hub is unreachable."""
+    """Build, run, wait for health and verify, in one go."""
     from ops.demo import demo as run_demo
     s = settings(c)
     result = run_demo(engine(s), s, git_info(s), progress=progress)
@@ -233,7 +233,7 @@ def demo(c, json=False):
             "k": "only tests matching this pytest -k expression",
             "verbose": "pytest -v"})
 def test(c, unit=False, k=None, verbose=False):
-    """Run the test suite: unit, then integration against the real engine (Docker required)."""
+    """Run the unit and integration tests (Docker required)."""
     import shlex
 
     args = [sys.executable, "-m", "pytest", "tests/unit" if unit else "tests",
@@ -256,7 +256,7 @@ PUSH_COLUMNS = [("reference", "pushed"), ("status", "status"), ("layers_pushed",
                                  "~/.docker/config.json, or its credential helper)",
                 "json": JSON_HELP})
 def login(c, docker_config=False, json=False):
-    """Get an ECR token and prove the registry accepts it; the token is never printed."""
+    """Check an ECR token against the registry; store it nowhere."""
     from ops.login import login as do_login
     s = settings(c)
     result = do_login(s, docker_config=docker_config)
@@ -275,7 +275,7 @@ def login(c, docker_config=False, json=False):
                 "registry": "ecr (default) or local (the registry `inv registry` runs)",
                 "json": JSON_HELP})
 def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", json=False):
-    """Push the built image to ECR (or --registry local) and check the stored digest."""
+    """Push the image to ECR and check the stored digest."""
     from ops.push import push as do_push
     s = settings(c)
     result = do_push(engine(s), s, git_info(s), tag=tag, allow_dirty=allow_dirty,
@@ -292,7 +292,7 @@ def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", json
                 "json": JSON_HELP})
 def release(c, latest=False, allow_dirty=False, create_repo=False, registry="ecr",
             offline=False, skip_scan=False, json=False):
-    """Build, verify and push the git-SHA tag (and latest); stop at the first failure."""
+    """Build, verify, scan and push; stop at the first failure."""
     from ops.release import release as do_release
     s = settings(c)
     result = do_release(engine(s), s, git_info(s), latest=latest, allow_dirty=allow_dirty,
@@ -304,7 +304,7 @@ def release(c, latest=False, allow_dirty=False, create_repo=False, registry="ecr
 
 @ops_task(help={"stop": "stop the local registry instead", "json": JSON_HELP})
 def registry(c, stop=False, json=False):
-    """Start a local registry on 127.0.0.1 for `inv push --registry local` (no AWS needed)."""
+    """Start a local registry to try pushes without AWS."""
     from ops import registry as local
     s = settings(c)
     result = (local.stop_local if stop else local.start_local)(engine(s), s)
@@ -318,7 +318,7 @@ def registry(c, stop=False, json=False):
                 "json": JSON_HELP})
 def scan(c, tag="latest", severity="CRITICAL,HIGH", scanner="auto", skip_db_update=False,
          json=False):
-    """Scan the image for vulnerabilities; fail on CRITICAL/HIGH findings (the CI gate)."""
+    """Scan the image; fail on CRITICAL or HIGH findings."""
     from ops.scan import scan as do_scan
     s = settings(c)
     result = do_scan(engine(s), s, tag=tag, severity=severity, scanner=scanner,
@@ -336,7 +336,7 @@ def scan(c, tag="latest", severity="CRITICAL,HIGH", scanner="auto", skip_db_upda
 
 @ops_task(help={"json": JSON_HELP})
 def lint(c, json=False):
-    """Lint the Dockerfile (hadolint), the Go app (go vet, gofmt) and the Python (ruff)."""
+    """Lint the Dockerfile, the Go app and the Python code."""
     from ops.lint import lint as do_lint
     s = settings(c)
     result = do_lint(engine(s), s, progress=progress)
@@ -354,7 +354,7 @@ def lint(c, json=False):
                        "stale stopped container) and say what was done",
                 "json": JSON_HELP})
 def doctor(c, aws=True, fix=False, json=False):
-    """Diagnose engine, permissions, build inputs, port, container and AWS; name each fix."""
+    """Diagnose every known failure and name its fix."""
     from ops.doctor import doctor as diagnose
     from ops.doctor import render
     result = diagnose(settings(c), aws=aws, fix=fix, progress=progress)

@@ -51,7 +51,7 @@ class Moto:
     def env(self, home, secret_key):
         """What a user's shell would hold: credentials, region, endpoints, a clean HOME."""
         endpoint = f"http://127.0.0.1:{self.port}"
-        return {"AWS_ACCESS_KEY_ID": "AKIATASKYOPSTEST0000", "AWS_SECRET_ACCESS_KEY": secret_key,
+        return {"AWS_ACCESS_KEY_ID": "test-access-key-id", "AWS_SECRET_ACCESS_KEY": secret_key,
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_ECR": endpoint,
                 "AWS_ENDPOINT_URL_STS": endpoint, "AWS_EC2_METADATA_DISABLED": "true",
                 "HOME": str(home), "AWS_CONFIG_FILE": os.devnull,

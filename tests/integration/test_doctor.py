@@ -366,10 +366,10 @@ def test_aws_with_credentials_and_without_then_with_the_repository(inv, moto, tm
     assert "inv push --create-repo" in aws["ECR repository"]["fix"]
     assert aws["ECR token"]["status"] == "ok"
     assert result["seconds"]["aws"] < 10
-    assert secret not in proc.output and "AKIATASKYOPSTEST0000" not in proc.output
+    assert secret not in proc.output and "test-access-key-id" not in proc.output
 
     boto3.client("ecr", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{moto.port}",
-                 aws_access_key_id="AKIATASKYOPSTEST0000", aws_secret_access_key=secret
+                 aws_access_key_id="test-access-key-id", aws_secret_access_key=secret
                  ).create_repository(repositoryName=f"tasky-doc-{RUN_ID}")
     result, rows, proc = run_doctor(inv, env=env, without=("AWS_",))
     aws = aws_rows(rows)
