@@ -118,12 +118,11 @@ def assemble(kind, debs, rootfs):
         (rootfs / "go/bin").mkdir()
 
 
-def present_recipe(engine, ref):
-    """The recipe hash of the stand-in tagged ref: '' for a foreign image, None when absent."""
+def local_image(engine, ref):
     import docker
 
     try:
-        return (engine.images.get(ref).labels or {}).get(LABEL_RECIPE, "")
+        return engine.images.get(ref)
     except docker.errors.ImageNotFound:
         return None
 
@@ -139,9 +138,10 @@ def ensure(engine, bases, force=False, only_missing=False, progress=print):
                                 ("runtime", bases.offline_runtime, bases.runtime)):
         started = time.monotonic()
         packages, changes = RECIPES[kind]
-        present = present_recipe(engine, ref)
+        image = local_image(engine, ref)
+        present = None if image is None else (image.labels or {}).get(LABEL_RECIPE, "")
         status = "present"
-        if only_missing and present and not force:
+        if only_missing and image is not None and not force:
             versions = None
         else:
             versions = package_versions(packages)
@@ -151,7 +151,7 @@ def ensure(engine, bases, force=False, only_missing=False, progress=print):
             debs = [fetch(p, versions[p], bases.cache_path) for p in packages]
             _import(engine, kind, ref, original, recipe_hash(kind, versions), debs, changes)
             status = "built"
-        image = engine.images.get(ref)
+            image = engine.images.get(ref)
         rows.append({"base": ref, "stands_in_for": original, "status": status,
                      "size_mb": round(image.attrs["Size"] / 1e6, 1),
                      "seconds": round(time.monotonic() - started, 1)})

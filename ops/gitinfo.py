@@ -11,6 +11,7 @@ class GitInfo:
     short: str        # the tag the document uses: git rev-parse --short HEAD
     dirty: bool       # uncommitted or untracked changes: the image is not that commit
     describe: str     # git describe --tags --always --dirty
+    committed: str = "unknown"   # the commit's time: a CREATED label stable across rebuilds
 
     @property
     def tag(self):
@@ -28,7 +29,7 @@ def _git(root, *args):
 
 def read(root):
     """GitInfo for the repository at root, or an OpsError when there is no commit to name."""
-    head = _git(root, "rev-parse", "HEAD")
+    head = _git(root, "log", "-1", "--format=%H%n%h%n%cI")
     if head.returncode != 0:
         reason = head.stderr.strip().splitlines()[-1] if head.stderr.strip() else "no HEAD"
         if "not a git repository" in head.stderr:
@@ -39,10 +40,9 @@ def read(root):
                        fix="run from a clone of the project with at least one commit "
                            "(git init && git add -A && git commit), or pass --tag",
                        anchor="not-a-git-repository")
-    sha = head.stdout.strip()
-    short = _git(root, "rev-parse", "--short", "HEAD").stdout.strip()
+    sha, short, committed = head.stdout.split()
     dirty = bool(_git(root, "status", "--porcelain").stdout.strip())
     describe = _git(root, "describe", "--tags", "--always", "--dirty").stdout.strip() or short
     if dirty and not describe.endswith("-dirty"):
         describe += "-dirty"  # untracked files change the image too
-    return GitInfo(sha=sha, short=short, dirty=dirty, describe=describe)
+    return GitInfo(sha=sha, short=short, dirty=dirty, describe=describe, committed=committed)

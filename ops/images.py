@@ -1,6 +1,5 @@
 """Building the Tasky image and reading what was built."""
 import re
-import subprocess
 import time
 
 from ops import bases as standins
@@ -39,19 +38,16 @@ def context_tar(settings):
     if ignore.is_file():
         patterns = [p.strip() for p in ignore.read_text().splitlines()
                     if p.strip() and not p.strip().startswith("#")]
-    if "Dockerfile" not in patterns:
-        raise OpsError(f"{ignore} must list `Dockerfile`, or every build copies it and "
-                       "misses the cache", fix="add a line `Dockerfile` to it",
+    missing = [name for name in ("Dockerfile", ".dockerignore") if name not in patterns]
+    if missing:
+        raise OpsError(f"{ignore} must list {' and '.join(missing)}, or every build copies "
+                       "them and misses the cache",
+                       fix="add these lines to it: " + ", ".join(missing),
                        anchor="build-fails")
+    # docker-py writes the tar's .dockerignore from these patterns plus the Dockerfile's
+    # name; the daemon reads it and drops what it lists before COPY.
     return dockerbuild.tar(str(context), exclude=patterns,
                            dockerfile=("Dockerfile", settings.dockerfile_path.read_text()))
-
-
-def commit_time(root):
-    """The commit's time: a CREATED label that does not bust the cache on every build."""
-    out = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%cI"],
-                         capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
 
 
 def ensure_base(engine, ref, pull):
@@ -94,17 +90,19 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     go_image, runtime_image = choose_bases(engine, settings, offline, pull, progress)
     buildargs = {"GO_IMAGE": go_image, "RUNTIME_IMAGE": runtime_image,
                  "VERSION": version or git.describe, "REVISION": git.sha,
-                 "CREATED": commit_time(settings.root)}
+                 "CREATED": git.committed}
     image_labels = {labels.MANAGED: "true", labels.ROLE: "app", labels.IMAGE: settings.image}
+    tags = list(dict.fromkeys([git.tag, "latest"] + ([extra_tag] if extra_tag else [])))
+    # The builder applies the first tag only when every step succeeded.
     stream = engine.api.build(fileobj=tar, custom_context=True, dockerfile="Dockerfile",
+                              tag=f"{settings.image}:{tags[0]}",
                               buildargs=buildargs, labels=image_labels, nocache=nocache,
                               rm=True, forcerm=True, decode=True)
     image_id, steps = _follow(stream, verbose, progress)
-    tags = [git.tag, "latest"] + ([extra_tag] if extra_tag else [])
-    for tag in dict.fromkeys(tags):
+    for tag in tags[1:]:
         engine.api.tag(image_id, settings.image, tag)
     image = engine.images.get(image_id)
-    return {"image": settings.image, "tags": list(dict.fromkeys(tags)),
+    return {"image": settings.image, "tags": tags,
             "id": image_id.split(":")[-1][:12], "size_mb": round(image.attrs["Size"] / 1e6, 2),
             "seconds": round(time.monotonic() - started, 2),
             "steps": steps["total"], "cached_steps": steps["cached"], "ran_steps": steps["ran"],

@@ -41,9 +41,9 @@ def session_cleanup(request):
     before_containers = {c.id for c in engine.containers.list(all=True)}
     yield
     for container in engine.containers.list(all=True):
+        image = container.attrs["Config"]["Image"]
         if container.id not in before_containers and (
-                container.name.startswith(IMAGE) or
-                (container.labels or {}).get("org.tasky-ops.managed") == "true"):
+                container.name.startswith(IMAGE) or IMAGE in image):
             container.remove(force=True)
     for image in engine.images.list(all=True):
         # Our names, also as pushed: REGISTRY/tasky-it-<run>-<repo>:TAG.

@@ -138,7 +138,8 @@ def test_stream_that_ends_without_an_image_is_an_error():
 DOCKERFILE = "FROM scratch\n# the top-level Dockerfile\nCOPY . /app\n"
 
 
-def make_project(root, dockerignore="# context rules\nDockerfile\nsecret.txt\n*.test\n"):
+def make_project(root, dockerignore="# context rules\nDockerfile\n.dockerignore\nsecret.txt\n"
+                                    "*.test\n"):
     (root / "Dockerfile").write_text(DOCKERFILE)
     app = root / "app"
     (app / "assets").mkdir(parents=True)
@@ -164,7 +165,8 @@ def test_context_tar_holds_the_top_level_dockerfile_and_honours_dockerignore(tmp
     members = tar_members(images.context_tar(settings))
     assert members["Dockerfile"] == DOCKERFILE
     assert ".dockerignore" in members
-    assert "Dockerfile" in members[".dockerignore"].splitlines()  # the daemon drops it
+    # The daemon reads it, then drops the Dockerfile and itself before COPY.
+    assert {"Dockerfile", ".dockerignore"} <= set(members[".dockerignore"].splitlines())
     assert members["main.go"] == "package main\n"
     assert members["assets/index.html"] == "<html></html>\n"
     assert "secret.txt" not in members
@@ -178,13 +180,16 @@ def test_context_tar_has_one_dockerfile_entry(tmp_path):
     assert names.count("Dockerfile") == 1
 
 
-def test_dockerignore_without_dockerfile_is_refused(tmp_path):
-    settings = make_project(tmp_path, dockerignore="secret.txt\n# Dockerfile\n")
+@pytest.mark.parametrize("lines, missing", [
+    ("secret.txt\n# Dockerfile\n.dockerignore\n", "Dockerfile"),
+    ("secret.txt\nDockerfile\n", ".dockerignore")])
+def test_dockerignore_must_list_the_dockerfile_and_itself(tmp_path, lines, missing):
+    settings = make_project(tmp_path, dockerignore=lines)
     with pytest.raises(OpsError) as caught:
         images.context_tar(settings)
     assert caught.value.anchor == "build-fails"
-    assert ".dockerignore" in caught.value.message
-    assert "Dockerfile" in caught.value.fix
+    assert f"must list {missing}," in caught.value.message
+    assert caught.value.fix.endswith(missing)
 
 
 def test_context_without_dockerignore_is_refused(tmp_path):
