@@ -1,0 +1,169 @@
+"""What every measurement shares: names, the subprocess runner, the engine pre-flight."""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+try:
+    from tabulate import tabulate  # noqa: F401 - the other modules take it from here
+except ImportError:  # the project's own dependency; say so instead of a traceback
+    sys.exit("error: tabulate is not installed (pip install -r requirements.txt)")
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable                      # the real interpreter, not a pyenv shim
+INV = [PY, "-m", "invoke"]               # what the `inv` console script runs
+IMAGE = "tasky-bench"
+CONTAINER = "tasky-bench"
+PORT = 18080
+DOC_CONTAINER = "tasky-bench-doc"
+DOC_PORT = 18081
+GO_IMAGE = "tasky-ops/golang:1.19-debian"
+RUNTIME_IMAGE = "tasky-ops/alpine:3.17.0-busybox"
+LABELS = {"org.tasky-ops.managed": "true", "org.tasky-ops.role": "app",
+          "org.tasky-ops.image": IMAGE}
+TARGETS = {"list": 1.2, "build": 1.1, "healthy_s": 2.0, "size_mb": 10.0, "push": 1.1}
+
+
+class BenchError(Exception):
+    """A measurement could not be taken; the message says why."""
+
+
+class Unmeasurable(Exception):
+    """Nothing can be measured (no engine, no bases): exit 2 with this message."""
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def docker_bin():
+    return "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else shutil.which("docker")
+
+
+def bench_env(**extra):
+    env = dict(os.environ)
+    env.pop("CI", None)  # `inv build --quiet` must not behave as in CI
+    env.update(INVOKE_TASKY_IMAGE=IMAGE, INVOKE_TASKY_CONTAINER=CONTAINER,
+               INVOKE_TASKY_PORT=str(PORT), **extra)
+    return env
+
+
+ENV = bench_env()
+
+
+def run(cmd, cwd=ROOT, timeout=600, check=False, env=None):
+    """Run cmd; return (wall seconds, CompletedProcess)."""
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=env or ENV, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"timed out after {timeout}s: {' '.join(map(str, cmd))}") from exc
+    seconds = time.perf_counter() - started
+    if check and proc.returncode != 0:
+        raise BenchError(f"exit {proc.returncode}: {' '.join(map(str, cmd))}\n"
+                         + tail(proc, 1500))
+    return seconds, proc
+
+
+def docker(*args, **kw):
+    return run([docker_bin(), *args], **kw)
+
+
+def tail(proc, chars=500):
+    """The end of what a failed command said (stderr, else stdout)."""
+    return (proc.stderr or proc.stdout or "").strip()[-chars:]
+
+
+def git(*args):
+    proc = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+    return proc.stdout.strip()
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def rounded(values, digits=3):
+    return [round(x, digits) for x in values]
+
+
+def r3(value):
+    return None if value is None else round(value, 3)
+
+
+def fmt(value, unit=""):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}{unit}" if value < 10 else f"{value:.1f}{unit}"
+    return f"{value}{unit}"
+
+
+def ratio_row(metric, ours, base, target):
+    """A summary row whose target is ours / baseline <= target."""
+    ratio = ours / base if ours is not None and base else None
+    return {"metric": metric, "ours": r3(ours), "baseline": r3(base), "ratio": r3(ratio),
+            "target": f"ratio <= {target:g}", "ok": None if ratio is None else ratio <= target}
+
+
+def info_row(metric, ours, base=None):
+    """A summary row shown for context, with no target."""
+    ratio = ours / base if isinstance(ours, float) and isinstance(base, float) and base else None
+    return {"metric": metric, "ours": r3(ours) if isinstance(ours, float) else ours,
+            "baseline": r3(base) if isinstance(base, float) else base, "ratio": r3(ratio),
+            "target": "-", "ok": None}
+
+
+def interleaved(i, pair):
+    """Alternate which side goes first, so a slow spell does not always hit the same one."""
+    return pair if i % 2 == 0 else pair[::-1]
+
+
+def preflight():
+    """Fail clearly (exit 2) when there is no engine or no stand-in bases to build on."""
+    if not docker_bin():
+        raise Unmeasurable("no docker CLI on PATH. Fix: inv setup (installs docker.io)")
+    try:
+        _, proc = docker("version", "--format", "{{.Server.Version}}", timeout=20)
+    except BenchError as exc:
+        raise Unmeasurable(f"the Docker engine does not answer ({exc}). "
+                           "Fix: inv setup, or start dockerd") from None
+    if proc.returncode != 0 or not proc.stdout.strip():
+        reason = (proc.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise Unmeasurable(f"no Docker engine: {reason.rstrip('.?')}. Fix: inv setup (installs "
+                           "and starts it), or set DOCKER_HOST")
+    missing = [ref for ref in (GO_IMAGE, RUNTIME_IMAGE)
+               if docker("image", "inspect", ref, timeout=30)[1].returncode != 0]
+    if missing:
+        raise Unmeasurable(f"stand-in bases missing: {', '.join(missing)}. Fix: inv bases "
+                           "(the benchmark does not time building them)")
+    return proc.stdout.strip()
+
+
+def container_image(name):
+    _, proc = docker("container", "inspect", "--format", "{{.Config.Image}}", name, timeout=30)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def is_bench_image(ref):
+    return bool(ref) and (ref == IMAGE or ref.startswith(IMAGE + ":"))
+
+
+def cleanup(created_containers, refs, keep_images):
+    """Remove the bench's containers and the image references (repo:tag) it created."""
+    for name in sorted(created_containers):
+        if is_bench_image(container_image(name)):
+            docker("rm", "-f", name, timeout=60)
+    if keep_images:
+        return []
+    removed = []
+    for ref in sorted(refs):
+        # --no-prune: untag (and drop the final image), keep its parents = the build cache
+        _, proc = docker("rmi", "--no-prune", ref, timeout=120)
+        if proc.returncode == 0:
+            removed.append(ref)
+    return removed
