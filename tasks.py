@@ -278,7 +278,8 @@ def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", json
     """Push the image to ECR and check the stored digest."""
     from ops.push import push as do_push
     s = settings(c)
-    result = do_push(engine(s), s, git_info(s), tag=tag, allow_dirty=allow_dirty,
+    git = git_info(s) if tag is True else None   # only a bare --tag asks git for the SHA
+    result = do_push(engine(s), s, git, tag=tag, allow_dirty=allow_dirty,
                      create_repo=create_repo, where=registry, progress=progress)
     emit(result, json, lambda r: table([r], PUSH_COLUMNS))
 
