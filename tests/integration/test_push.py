@@ -113,8 +113,9 @@ def test_wrong_password_is_rejected_clearly(inv, aws, tagged, tmp_path):
         wrong.stop()
 
 
-def test_registry_down_fails_after_bounded_retries(inv, aws, tagged):
-    env = {**aws, "ECR_REGISTRY": f"127.0.0.1:{free_port()}",
+def test_registry_down_fails_after_bounded_retries(inv, engine, aws, tagged):
+    down = f"127.0.0.1:{free_port()}"
+    env = {**aws, "ECR_REGISTRY": down,
            "INVOKE_TASKY_ECR_TAG_MUTABILITY": "MUTABLE", "INVOKE_TASKY_ECR_PUSH_RETRIES": "2",
            "INVOKE_TASKY_ECR_PUSH_BACKOFF": "0.1"}
     proc = inv("push", "--tag", tagged, "--create-repo", env=env)
@@ -122,6 +123,7 @@ def test_registry_down_fails_after_bounded_retries(inv, aws, tagged):
     assert "is unreachable or failing" in proc.stderr and "(after 3 attempts)" in proc.stderr
     assert "RUNBOOK.md#registry-unreachable" in proc.stderr
     assert proc.stderr.count("retry ") == 2
+    assert remote_tags(engine, down) == []    # no local tag names a push that did not happen
 
 
 def test_missing_repository_without_create_repo(inv, aws, tagged):
@@ -262,3 +264,22 @@ def test_release_stops_before_pushing_when_the_scan_gate_fails(inv, aws, good_re
     assert "release stopped: 1 CRITICAL,HIGH findings; nothing was pushed" in proc.stderr
     assert registry.manifest_digest(good_registry.addr, aws["INVOKE_TASKY_ECR_REPOSITORY"],
                                     "latest", AUTH) is None
+
+
+def test_login_docker_config_uses_the_configured_credential_helper(inv, aws, tmp_path):
+    helper = tmp_path / "bin" / "docker-credential-tasky-test"
+    helper.parent.mkdir()
+    stored = tmp_path / "stored.json"
+    helper.write_text(f"#!/bin/sh\n[ \"$1\" = store ] && cat > {stored}\n")
+    helper.chmod(0o755)
+    config = Path(aws["HOME"]) / ".docker" / "config.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({"credsStore": "tasky-test"}))
+    proc = inv("login", "--docker-config", "--json",
+               env={**aws, "PATH": f"{helper.parent}:{os.environ['PATH']}"})
+    assert proc.returncode == 0, proc.output
+    assert json.loads(proc.stdout)["stored"] == "credential helper tasky-test"
+    assert "warning: the token is now on disk" not in proc.stderr
+    assert json.loads(config.read_text()) == {"credsStore": "tasky-test"}   # no plain copy
+    handed = json.loads(stored.read_text())
+    assert (handed["ServerURL"], handed["Username"]) == (aws["ECR_REGISTRY"], "AWS")
