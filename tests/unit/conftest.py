@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from tests.unit.unit_support import NO_ENGINE, git
+from tests.unit.unit_support import NO_ENGINE, git, listening
 
 
 @pytest.fixture
@@ -64,7 +64,5 @@ def free_port():
 @pytest.fixture
 def listener():
     """A socket listening on 127.0.0.1 on a kernel-chosen port; yields the port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1)
-        yield sock.getsockname()[1]
+    with listening() as port:
+        yield port

@@ -1,5 +1,4 @@
 """Who holds a host port, seen through a real socket and /proc."""
-import contextlib
 import os
 import socket
 from pathlib import Path
@@ -7,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from ops import ports
+from tests.unit.unit_support import listening
 
 
 def test_listening_port_is_in_use(listener):
@@ -45,15 +45,6 @@ def test_ipv6_listener_is_seen_on_ipv6_loopback():
 
 def this_process():
     return f"PID {os.getpid()} ({Path(f'/proc/{os.getpid()}/comm').read_text().strip()})"
-
-
-@contextlib.contextmanager
-def listening():
-    """A listener made just now, so it holds the lowest free descriptor number."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1)
-        yield sock.getsockname()[1]
 
 
 def test_process_holding_names_this_process():
