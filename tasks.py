@@ -114,6 +114,14 @@ def run(c, env=None, env_file=None, dev=False, name=None, port=None, tag="latest
         ("app", "app"), ("env", "env (masked)"), ("seconds", "seconds")]))
 
 
+def _app_line(app):
+    if not app:
+        return "port not published"
+    if app.get("status"):
+        return f"{app['url']}: HTTP {app['status']}, version {app.get('version')}"
+    return f"{app['url']}: {app.get('error')}"
+
+
 def render_health(report):
     probe = report["live_probe"]
     rows = [{"what": "container state", "value": report["state"]},
@@ -123,6 +131,7 @@ def render_health(report):
               for p in report["last_probes"]),
             {"what": "live probe (image's HEALTHCHECK)",
              "value": f"exit {probe.get('exit_code')}: {probe.get('output')}"},
+            {"what": "app from the host", "value": _app_line(report.get("app"))},
             {"what": "verdict", "value": "healthy" if report["healthy"] else "NOT healthy"}]
     return table(rows, [("what", "check"), ("value", "result")])
 

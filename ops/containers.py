@@ -146,7 +146,12 @@ def health_report(container):
                       healthy=False)
         return report
     report["live_probe"] = probe(container)
-    report["healthy"] = bool(report["live_probe"]["ok"])
+    bindings = (container.attrs["NetworkSettings"].get("Ports") or {}).get(APP_PORT) or []
+    report["app"] = http_health(int(bindings[0]["HostPort"])) if bindings else None
+    if report["live_probe"]["ok"] is None:   # no HEALTHCHECK: the app's own answer decides
+        report["healthy"] = bool(report["app"] and report["app"].get("status") == 200)
+    else:
+        report["healthy"] = bool(report["live_probe"]["ok"])
     return report
 
 

@@ -1,4 +1,5 @@
 """`inv run`, `health`, `logs`, `stop`, `verify`: the container on the real engine."""
+import io
 import json
 import socket
 import urllib.request
@@ -24,6 +25,7 @@ def test_run_health_logs_stop_never_show_secrets(inv, engine, built, container_c
     report = json.loads(health.stdout)
     assert report["healthy"] is True and report["live_probe"]["exit_code"] == 0
     assert report["state"] == "running"
+    assert (report["app"]["status"], report["app"]["version"]) == (200, built["version"])
 
     with urllib.request.urlopen(f"http://127.0.0.1:{inv.port}/healthz", timeout=5) as response:
         assert json.load(response)["version"] == built["version"]
@@ -130,3 +132,16 @@ def test_health_wait_fails_with_probe_output(inv, engine, built, container_clean
     assert "not healthy after 1s" in proc.stderr
     assert "probe: " in proc.stderr and "Connection refused" in proc.stderr
     assert "RUNBOOK.md#health-check-failing" in proc.stderr
+
+
+def test_image_without_healthcheck_is_judged_by_the_app_itself(inv, engine, built,
+                                                               container_cleanup):
+    container_cleanup.append(inv.container)
+    engine.images.build(fileobj=io.BytesIO(
+        f"FROM {IMAGE}:latest\nHEALTHCHECK NONE\n".encode()), tag=f"{IMAGE}:it-nocheck", rm=True)
+    assert inv("run", "--tag", "it-nocheck").returncode == 0
+    proc = inv("health", "--wait", "--json")
+    assert proc.returncode == 0, proc.output
+    report = json.loads(proc.stdout)
+    assert report["live_probe"]["output"] == "the image declares no HEALTHCHECK"
+    assert report["app"]["status"] == 200 and report["healthy"] is True
