@@ -261,13 +261,14 @@ PUSH_COLUMNS = [("reference", "pushed"), ("status", "status"), ("layers_pushed",
                 ("seconds", "seconds")]
 
 
-@ops_task(help={"docker_config": "also store the token for the docker CLI (written to disk: "
+@ops_task(help={"region": "AWS region (beats AWS_REGION, AWS_DEFAULT_REGION and tasky.ecr.region)",
+                "docker_config": "also store the token for the docker CLI (written to disk: "
                                  "~/.docker/config.json, or its credential helper)",
                 "json": JSON_HELP})
-def login(c, docker_config=False, json=False):
+def login(c, docker_config=False, region=None, json=False):
     """Check an ECR token against the registry; store it nowhere."""
     from ops.login import login as do_login
-    s = settings(c)
+    s = settings(c).with_region(region)
     result = do_login(s, docker_config=docker_config)
     if docker_config and not result["stored"].startswith("credential helper"):
         progress("warning: the token is now on disk in plain base64 for 12 hours")
@@ -277,23 +278,26 @@ def login(c, docker_config=False, json=False):
 
 
 @ops_task(optional=["tag"],
-          help={"tag": "no flag: push latest; bare --tag: the git SHA tag; --tag T: tag T",
+          help={"region": "AWS region (beats AWS_REGION, AWS_DEFAULT_REGION and tasky.ecr.region)",
+                "tag": "no flag: push latest; bare --tag: the git SHA tag; --tag T: tag T",
                 "allow_dirty": "push a -dirty tag (built from uncommitted changes)",
                 "create_repo": "create the ECR repository if missing (scan on push, "
                                "tasky.ecr.tag_mutability tags)",
                 "registry": "ecr (default) or local (the registry `inv registry` runs)",
                 "json": JSON_HELP})
-def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", json=False):
+def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", region=None,
+         json=False):
     """Push the image to ECR and check the stored digest."""
     from ops.push import push as do_push
-    s = settings(c)
+    s = settings(c).with_region(region)
     git = git_info(s) if tag is True else None   # only a bare --tag asks git for the SHA
     result = do_push(engine(s), s, git, tag=tag, allow_dirty=allow_dirty,
                      create_repo=create_repo, where=registry, progress=progress)
     emit(result, json, lambda r: table([r], PUSH_COLUMNS))
 
 
-@ops_task(help={"latest": "also push the latest tag after the SHA tag",
+@ops_task(help={"region": "AWS region (beats AWS_REGION, AWS_DEFAULT_REGION and tasky.ecr.region)",
+                "latest": "also push the latest tag after the SHA tag",
                 "allow_dirty": "release a tree with uncommitted changes (-dirty tag)",
                 "create_repo": "create the ECR repository if missing",
                 "registry": "ecr (default) or local",
@@ -301,10 +305,10 @@ def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", json
                 "skip_scan": "release without the vulnerability gate (said in the summary)",
                 "json": JSON_HELP})
 def release(c, latest=False, allow_dirty=False, create_repo=False, registry="ecr",
-            offline=False, skip_scan=False, json=False):
+            offline=False, skip_scan=False, region=None, json=False):
     """Build, verify, scan and push; stop at the first failure."""
     from ops.release import release as do_release
-    s = settings(c)
+    s = settings(c).with_region(region)
     result = do_release(engine(s), s, git_info(s), latest=latest, allow_dirty=allow_dirty,
                         create_repo=create_repo, where=registry, offline=offline,
                         skip_scan=skip_scan, progress=progress)
@@ -359,15 +363,16 @@ def lint(c, json=False):
         raise Exit("error: lint found problems (listed above). See RUNBOOK.md#lint-fails", code=1)
 
 
-@ops_task(help={"aws": "also check AWS credentials, region and ECR (--no-aws skips them)",
+@ops_task(help={"region": "AWS region (beats AWS_REGION, AWS_DEFAULT_REGION and tasky.ecr.region)",
+                "aws": "also check AWS credentials, region and ECR (--no-aws skips them)",
                 "fix": "apply the safe fixes (start the daemon, docker group, offline bases, "
                        "stale stopped container) and say what was done",
                 "json": JSON_HELP})
-def doctor(c, aws=True, fix=False, json=False):
+def doctor(c, aws=True, fix=False, region=None, json=False):
     """Diagnose every known failure and name its fix."""
     from ops.doctor import doctor as diagnose
     from ops.doctor import render
-    result = diagnose(settings(c), aws=aws, fix=fix, progress=progress)
+    result = diagnose(settings(c).with_region(region), aws=aws, fix=fix, progress=progress)
     emit(result, json, render)
     if not result["ok"]:
         raise Exit(code=1)

@@ -31,12 +31,23 @@ class Ecr:
     local_registry: str = "127.0.0.1:5000"
     push_retries: int = 4
     push_backoff: float = 1.0
+    region_flag: str = ""   # --region, never read from invoke.yaml
+
+    @property
+    def region_and_source(self):
+        """The region and where it came from: --region, AWS_REGION, AWS_DEFAULT_REGION,
+        tasky.ecr.region, then the document's us-east-1."""
+        for value, source in ((self.region_flag, "--region"),
+                              (os.environ.get("AWS_REGION"), "AWS_REGION"),
+                              (os.environ.get("AWS_DEFAULT_REGION"), "AWS_DEFAULT_REGION"),
+                              (self.region, "tasky.ecr.region")):
+            if value:
+                return value, source
+        return "us-east-1", "the document's default; set AWS_REGION to change it"
 
     @property
     def resolved_region(self):
-        """Flag/config, then the standard AWS variables, then the document's us-east-1."""
-        return (self.region or os.environ.get("AWS_REGION")
-                or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+        return self.region_and_source[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +75,10 @@ class Settings:
     @property
     def context_path(self):
         return self.root / self.context
+
+    def with_region(self, region):
+        return dataclasses.replace(self, ecr=dataclasses.replace(self.ecr,
+                                                                 region_flag=region or ""))
 
     def with_overrides(self, **flags):
         """Apply task flags; a flag left at None keeps the configured value."""

@@ -5,7 +5,6 @@ minutes; doctor runs these in parallel with the local checks. boto3's own creden
 chain, profile and endpoint variables (AWS_ENDPOINT_URL_STS / _ECR) are honoured as they
 are. Keys and tokens never reach a row: errors are reported by their code.
 """
-import os
 
 from ops.doctor_checks import row
 
@@ -13,17 +12,8 @@ TIMEOUT = 2.0   # seconds to connect and to read, per call
 
 
 def region_row(settings):
-    """Where the region comes from: config, AWS_REGION, AWS_DEFAULT_REGION, or the default."""
-    ecr = settings.ecr
-    region = ecr.resolved_region
-    if ecr.region:
-        source = "tasky.ecr.region"
-    elif os.environ.get("AWS_REGION"):
-        source = "AWS_REGION"
-    elif os.environ.get("AWS_DEFAULT_REGION"):
-        source = "AWS_DEFAULT_REGION"
-    else:
-        source = "the document's default; set AWS_REGION to change it"
+    """Where the region comes from (ops.config.Ecr.region_and_source)."""
+    region, source = settings.ecr.region_and_source
     return region, row("aws", "region", "ok", f"{region} ({source})")
 
 

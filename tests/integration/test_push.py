@@ -283,3 +283,9 @@ def test_login_docker_config_uses_the_configured_credential_helper(inv, aws, tmp
     assert json.loads(config.read_text()) == {"credsStore": "tasky-test"}   # no plain copy
     handed = json.loads(stored.read_text())
     assert (handed["ServerURL"], handed["Username"]) == (aws["ECR_REGISTRY"], "AWS")
+
+
+def test_region_flag_beats_the_environment(inv, aws):
+    result = inv.json("login", "--region", "eu-west-1", env=aws)   # aws sets us-east-1
+    assert result["region"] == "eu-west-1"
+    assert inv.json("login", env=aws)["region"] == "us-east-1"

@@ -325,8 +325,15 @@ def test_region_row_names_where_the_region_comes_from(monkeypatch):
     assert region == "us-east-1" and "default" in checked["detail"]
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     assert doctor_aws.region_row(Settings())[1]["detail"] == "eu-west-1 (AWS_DEFAULT_REGION)"
+    # The order: --region, then AWS_REGION / AWS_DEFAULT_REGION, then config.
     configured = Settings(ecr=Ecr(region="ap-south-1"))
+    assert doctor_aws.region_row(configured)[1]["detail"] == "eu-west-1 (AWS_DEFAULT_REGION)"
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
     assert doctor_aws.region_row(configured)[1]["detail"] == "ap-south-1 (tasky.ecr.region)"
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    assert doctor_aws.region_row(configured)[1]["detail"] == "us-west-2 (AWS_REGION)"
+    flagged = configured.with_region("sa-east-1")
+    assert doctor_aws.region_row(flagged)[1]["detail"] == "sa-east-1 (--region)"
 
 
 def test_every_autofix_a_check_names_has_a_fix_and_says_what_it_does():
