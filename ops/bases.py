@@ -71,12 +71,13 @@ def recipe_hash(kind, versions):
     return digest.hexdigest()[:16]
 
 
-def fetch(package, version, cache):
+def fetch(package, version, cache, progress=print):
     """The .deb for package=version, downloaded once into the cache."""
     folder = cache / "debs" / package / version.replace(":", "%3a")
     debs = list(folder.glob("*.deb")) if folder.is_dir() else []
     if debs:
         return debs[0]
+    progress(f"bases: downloading {package} {version}")
     folder.mkdir(parents=True, exist_ok=True)
     _run(["apt-get", "download", f"{package}={version}"], cwd=folder)
     return next(folder.glob("*.deb"))
@@ -148,8 +149,9 @@ def ensure(engine, bases, force=False, only_missing=False, progress=print):
         if versions and (force or present != recipe_hash(kind, versions)):
             progress(f"bases: building {ref} (stand-in for {original}) from "
                      + ", ".join(f"{p} {versions[p]}" for p in packages))
-            debs = [fetch(p, versions[p], bases.cache_path) for p in packages]
-            _import(engine, kind, ref, original, recipe_hash(kind, versions), debs, changes)
+            debs = [fetch(p, versions[p], bases.cache_path, progress) for p in packages]
+            _import(engine, kind, ref, original, recipe_hash(kind, versions), debs, changes,
+                    progress)
             status = "built"
             image = engine.images.get(ref)
         rows.append({"base": ref, "stands_in_for": original, "status": status,
@@ -158,20 +160,26 @@ def ensure(engine, bases, force=False, only_missing=False, progress=print):
     return rows
 
 
-def _import(engine, kind, ref, original, recipe, debs, changes):
+def _import(engine, kind, ref, original, recipe, debs, changes, progress=print):
+    import docker
+
     base_labels = {labels.MANAGED: "true", labels.ROLE: "base", LABEL_RECIPE: recipe,
-              "org.opencontainers.image.description": f"offline stand-in for {original}"}
+                   "org.opencontainers.image.description": f"offline stand-in for {original}"}
     changes = changes + [f'LABEL {k}="{v}"' for k, v in base_labels.items()]
     repository, tag = ref.rsplit(":", 1)
     with tempfile.TemporaryDirectory(prefix="tasky-base-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         rootfs.mkdir()
+        progress(f"bases: unpacking {len(debs)} packages")
         assemble(kind, debs, rootfs)
         archive = os.path.join(tmp, "rootfs.tar")
         _run(["tar", "--numeric-owner", "--owner=0", "--group=0", "-C", str(rootfs),
               "-cf", archive, "."])
-        out = engine.api.import_image(src=archive, repository=repository, tag=tag,
-                                      changes=changes)
-    if "error" in str(out).lower() and "status" not in str(out):
-        raise OpsError(f"docker import of {ref} failed: {str(out)[-300:]}",
-                       fix="inv bases --force", anchor="offline-bases")
+        progress(f"bases: importing {os.path.getsize(archive) / 1e6:.0f} MB as {ref}")
+        try:
+            engine.api.import_image(src=archive, repository=repository, tag=tag,
+                                    changes=changes)
+        except docker.errors.APIError as exc:
+            raise OpsError(f"docker import of {ref} failed: {exc.explanation or exc}",
+                           fix="check disk space (inv doctor), then inv bases --force",
+                           anchor="offline-bases") from exc
