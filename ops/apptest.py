@@ -21,7 +21,7 @@ def builder_image(engine, settings, progress):
 
 
 def run_in_builder(engine, settings, script, progress=print):
-    """Run a shell script over a read-only app/ in the builder image: (output lines, ok)."""
+    """Run a shell script over a read-only app/ in the builder image: (image, lines, ok)."""
     image = builder_image(engine, settings, progress)
     cache = settings.bases.cache_path / "go-build"
     cache.mkdir(parents=True, exist_ok=True)
@@ -43,17 +43,17 @@ def run_in_builder(engine, settings, script, progress=print):
         code = container.wait()["StatusCode"]
     finally:
         container.remove(force=True)
-    return output, code == 0
+    return image, output, code == 0
 
 
 def app_test(engine, settings, verbose=False, progress=print):
     """Run go vet and go test on app/ in a throwaway builder container."""
     started = time.monotonic()
-    _, ok = run_in_builder(engine, settings, SCRIPT.format(flags="-v" if verbose else ""),
-                           progress)
+    image, _, ok = run_in_builder(engine, settings,
+                                  SCRIPT.format(flags="-v" if verbose else ""), progress)
     if not ok:
         raise OpsError("Go vet or tests failed in the builder image",
                        fix="read the output above, fix the app, run inv app-test again",
                        anchor="build-fails")
-    return {"image": builder_image(engine, settings, progress), "result": "passed",
+    return {"image": image, "result": "passed",
             "seconds": round(time.monotonic() - started, 1)}

@@ -155,10 +155,11 @@ def health_report(container):
     return report
 
 
-def health(engine, settings, name=None, wait=False, timeout=None):
-    """Docker's recorded health plus a live probe; with wait, poll until healthy or timeout."""
+def health(engine, settings, name=None, wait=False):
+    """Docker's recorded health plus a live probe; with wait, poll until healthy or
+    settings.health_timeout."""
     container = get(engine, name or settings.container)
-    timeout = settings.health_timeout if timeout is None else timeout
+    timeout = settings.health_timeout
     started = time.monotonic()
     while True:
         report = health_report(container)

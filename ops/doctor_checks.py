@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ops import gitinfo
+from ops.bases import local_image
 from ops.errors import OpsError
 
 STATUSES = ("ok", "warn", "fail", "skip")
@@ -124,28 +125,18 @@ def base_images(engine, settings):
                                  (bases.runtime, bases.offline_runtime))]
 
 
-def _present(engine, ref):
-    import docker
-
-    try:
-        engine.images.get(ref)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
-
-
 def _base(engine, ref, standin):
     import docker
 
     check = f"base {ref}"
-    if _present(engine, ref):
+    if local_image(engine, ref) is not None:
         return row("build", check, "ok", "present")
     try:
         engine.api.inspect_distribution(ref)   # asks the registry; pulls nothing
         return row("build", check, "ok", "not here, but pullable: inv build pulls it")
     except docker.errors.DockerException as exc:
         reason = (getattr(exc, "explanation", None) or str(exc)).splitlines()[0][-140:]
-    if _present(engine, standin):
+    if local_image(engine, standin) is not None:
         return row("build", check, "warn", f"not here and not pullable ({reason}); the "
                    f"offline stand-in {standin} is present",
                    "build offline: inv build --offline (inv demo does it by itself)",

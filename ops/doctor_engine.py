@@ -16,6 +16,7 @@ import subprocess
 
 from ops import envvars
 from ops.doctor_checks import needs_engine, row
+from ops.engine import cause
 from ops.setup import DOCKERD_LOG, has_systemd
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -64,7 +65,7 @@ def connect(timeout=TIMEOUT):
         engine = docker.from_env(timeout=timeout)
         version = engine.version()
     except docker.errors.DockerException as exc:
-        reason = str(exc).splitlines()[0][:160]
+        reason = cause(exc)   # docker-py's first 160 characters are boilerplate
         return None, [row("docker", "daemon", "fail", f"the engine at {shown} does not answer "
                           f"({reason})", "start it, or point DOCKER_HOST at one that runs "
                           "(unset it for the local default)",

@@ -11,6 +11,13 @@ CAUSE = re.compile(r"Connection refused|Connection reset by peer|timed out|Name 
                    r"Connection aborted", re.IGNORECASE)
 
 
+def cause(exc):
+    """The part of a docker-py connection error worth showing."""
+    text = str(exc)
+    found = CAUSE.search(text)
+    return found.group(0) if found else text.splitlines()[-1][-160:]
+
+
 def classify(exc):
     """Turn a docker-py connection failure into an OpsError naming cause and fix."""
     text = str(exc)
@@ -26,10 +33,8 @@ def classify(exc):
             f"no Docker engine: the socket {host} does not exist",
             fix="run `inv setup` (installs and starts the engine), or set DOCKER_HOST",
             anchor="docker-daemon-not-running")
-    cause = CAUSE.search(text)
     return OpsError(
-        f"the Docker engine at {host} does not answer "
-        f"({cause.group(0) if cause else text.splitlines()[-1][-160:]})",
+        f"the Docker engine at {host} does not answer ({cause(exc)})",
         fix="start it: `inv setup`, or `sudo systemctl start docker`",
         anchor="docker-daemon-not-running")
 

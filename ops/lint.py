@@ -23,7 +23,7 @@ def hadolint(settings):
 
 def go_checks(engine, settings, progress):
     """go vet and gofmt, inside the builder image like the build itself."""
-    output, ok = apptest.run_in_builder(
+    _, output, ok = apptest.run_in_builder(
         engine, settings, "go vet ./... 2>&1; vet=$?; unformatted=$(gofmt -l .); "
         "for f in $unformatted; do echo \"gofmt: $f is not formatted\"; done; "
         "[ $vet -eq 0 ] && [ -z \"$unformatted\" ]", progress=lambda line: None)

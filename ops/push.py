@@ -35,9 +35,9 @@ def refuse_dirty(tag, allow_dirty):
 class Target:
     """Where a push goes: host, repository, credentials and the tag rules there."""
 
-    def __init__(self, host, repository, auth, mutability, kind, account="", created=False):
+    def __init__(self, host, repository, auth, mutability, created=False):
         self.host, self.repository, self.auth = host, repository, auth
-        self.mutability, self.kind, self.account, self.created = mutability, kind, account, created
+        self.mutability, self.created = mutability, created
 
     @property
     def remote(self):
@@ -46,16 +46,14 @@ class Target:
 
 def resolve_target(settings, where, create_repo, tokens):
     if where == "local":
-        return Target(settings.ecr.local_registry, settings.ecr.repository, None, "MUTABLE",
-                      "local")
+        return Target(settings.ecr.local_registry, settings.ecr.repository, None, "MUTABLE")
     if where != "ecr":
         raise OpsError(f"unknown registry {where!r}", fix="use --registry ecr or --registry local",
                        anchor="bad-flag")
     repo = ecr.repository(settings, create=create_repo)
     token = tokens.get()
     return Target(ecr.registry_host(settings, repo["uri"]), settings.ecr.repository,
-                  token.auth_config(), repo["mutability"], "ecr", repo["account"],
-                  repo["created"])
+                  token.auth_config(), repo["mutability"], repo["created"])
 
 
 def classify(message, target, tag):

@@ -98,9 +98,10 @@ def write_config(folder, addr, htpasswd=None):
 def serve(folder, addr, htpasswd=None):
     """Start Debian's docker-registry in the background; return the process once it answers."""
     config = write_config(folder, addr, htpasswd)
-    log = open(folder / "registry.log", "ab")  # noqa: SIM115 - owned by the child
-    process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
-                               stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(folder / "registry.log", "ab") as log:   # the child keeps its own copy
+        process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
+                                   stderr=log, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if process.poll() is not None:

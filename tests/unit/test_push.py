@@ -10,7 +10,7 @@ from ops.gitinfo import GitInfo
 UTC = datetime.timezone.utc
 CLEAN = GitInfo(sha="a" * 40, short="abc1234", dirty=False, describe="v1.0")
 DIRTY = GitInfo(sha="a" * 40, short="abc1234", dirty=True, describe="v1.0-dirty")
-TARGET = push.Target("reg.example:5000", "tasky", None, "IMMUTABLE", "ecr")
+TARGET = push.Target("reg.example:5000", "tasky", None, "IMMUTABLE")
 
 
 class Clock:
