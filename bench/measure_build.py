@@ -12,7 +12,7 @@ CLI_TAG = "cli"
 
 
 def build_args():
-    """The build args `inv build` passes, computed as ops/gitinfo.py and ops/images.py do."""
+    """The build args `inv build` passes, computed as ops/gitinfo.py and ops/build.py do."""
     head = git("log", "-1", "--format=%H%n%h%n%cI").split()
     if len(head) != 3:
         raise BenchError(f"git cannot name a commit in {ROOT}: the build args need one")

@@ -29,21 +29,21 @@ def free_port():
 @contextlib.contextmanager
 def local_registry():
     """A plain docker-registry (no auth) on a free loopback port, served from a temp dir by
-    the project's ops.registry.serve; killed and its directory removed on the way out."""
+    the project's ops.local_registry.serve; killed and its directory removed on the way out."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     try:
-        from ops import registry
+        from ops import local_registry
         from ops.errors import OpsError
     except (ImportError, SyntaxError) as exc:
-        raise BenchError(f"cannot import ops.registry from {ROOT}: {exc}") from None
+        raise BenchError(f"cannot import ops.local_registry from {ROOT}: {exc}") from None
     folder = Path(tempfile.mkdtemp(prefix="tasky-bench-registry-"))
     process, problems = None, []
     try:
         for _ in range(3):  # the free port may be taken between the probe and the bind
             addr = f"127.0.0.1:{free_port()}"
             try:
-                process = registry.serve(folder, addr)
+                process = local_registry.serve(folder, addr)
                 break
             except (OpsError, OSError) as exc:
                 problems.append(str(exc))

@@ -1,49 +1,11 @@
-"""The Go app's vet and unit tests, run inside the builder image so the host needs no Go."""
+"""`inv app-test`: the Go app's vet and unit tests, run inside the builder image."""
 import time
 
-from ops import bases as standins
-from ops import labels
+from ops.builder import run_in_builder
+from ops.console import table
 from ops.errors import OpsError
 
 SCRIPT = "go version && go vet ./... && go test -count=1 {flags} ./..."
-
-
-def builder_image(engine, settings, progress):
-    """The document's golang:1.19 when this engine has it, else the offline stand-in."""
-    import docker
-
-    try:
-        engine.images.get(settings.bases.go)
-        return settings.bases.go
-    except docker.errors.ImageNotFound:
-        standins.ensure(engine, settings.bases, only_missing=True, progress=progress)
-        return settings.bases.offline_go
-
-
-def run_in_builder(engine, settings, script, progress=print):
-    """Run a shell script over a read-only app/ in the builder image: (image, lines, ok)."""
-    image = builder_image(engine, settings, progress)
-    cache = settings.bases.cache_path / "go-build"
-    cache.mkdir(parents=True, exist_ok=True)
-    container = engine.containers.run(
-        image, ["/bin/sh", "-c", script], detach=True, working_dir="/src",
-        # A read-only mount: tests must not write into the checkout.
-        volumes={str(settings.context_path): {"bind": "/src", "mode": "ro"},
-                 # Go's build cache kept between runs: a warm run skips compiling the stdlib.
-                 str(cache): {"bind": "/go-cache", "mode": "rw"}},
-        environment={"CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false", "GOPROXY": "off",
-                     "GOCACHE": "/go-cache"},
-        labels=labels.for_container("app-test"))
-    output = []
-    try:
-        for chunk in container.logs(stream=True, follow=True):
-            for line in chunk.decode("utf-8", "replace").splitlines():
-                output.append(line)
-                progress(line)
-        code = container.wait()["StatusCode"]
-    finally:
-        container.remove(force=True)
-    return image, output, code == 0
 
 
 def app_test(engine, settings, verbose=False, progress=print):
@@ -57,3 +19,8 @@ def app_test(engine, settings, verbose=False, progress=print):
                        anchor="build-fails")
     return {"image": image, "result": "passed",
             "seconds": round(time.monotonic() - started, 1)}
+
+
+def render(result):
+    return table([result], [("image", "builder"), ("result", "go vet + go test"),
+                            ("seconds", "seconds")])

@@ -1,20 +1,47 @@
-"""Settings read from Invoke's config (invoke.yaml < INVOKE_TASKY_* env < flags)."""
+"""Settings read from Invoke's config (invoke.yaml < INVOKE_TASKY_* env < flags).
+
+invoke.yaml is the one source of default values: the dataclasses below declare the
+settings' names and types and take their defaults from that file, so the two cannot
+drift. A key that is not a setting, or a value of the wrong type, is an error naming the
+key and where it was written, never silently ignored.
+"""
 import dataclasses
+import difflib
 import os
 from pathlib import Path
 
 from ops.errors import OpsError
 
 ROOT = Path(__file__).resolve().parent.parent
+CONFIG_FILE = ROOT / "invoke.yaml"
+
+
+def _file_defaults():
+    from invoke.util import yaml
+
+    with open(CONFIG_FILE, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["tasky"]
+
+
+FILE = _file_defaults()
+
+
+def _default(*path):
+    value = FILE
+    for key in path:
+        value = value[key]
+    if isinstance(value, (dict, list)):
+        return dataclasses.field(default_factory=lambda: value)
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
 class Bases:
-    go: str = "golang:1.19"
-    runtime: str = "alpine:3.17.0"
-    offline_go: str = "tasky-ops/golang:1.19-debian"
-    offline_runtime: str = "tasky-ops/alpine:3.17.0-busybox"
-    cache_dir: str = "~/.cache/tasky-ops"
+    go: str = _default("bases", "go")
+    runtime: str = _default("bases", "runtime")
+    offline_go: str = _default("bases", "offline_go")
+    offline_runtime: str = _default("bases", "offline_runtime")
+    cache_dir: str = _default("bases", "cache_dir")
 
     @property
     def cache_path(self):
@@ -23,14 +50,14 @@ class Bases:
 
 @dataclasses.dataclass(frozen=True)
 class Ecr:
-    repository: str = "wiz-exercise-tasky"
-    region: str = ""
-    registry: str = ""
-    profile: str = ""
-    tag_mutability: str = "IMMUTABLE"
-    local_registry: str = "127.0.0.1:5000"
-    push_retries: int = 4
-    push_backoff: float = 1.0
+    repository: str = _default("ecr", "repository")
+    region: str = _default("ecr", "region")
+    registry: str = _default("ecr", "registry")
+    profile: str = _default("ecr", "profile")
+    tag_mutability: str = _default("ecr", "tag_mutability")
+    local_registry: str = _default("ecr", "local_registry")
+    push_retries: int = _default("ecr", "push_retries")
+    push_backoff: float = _default("ecr", "push_backoff")
     region_flag: str = ""   # --region, never read from invoke.yaml
 
     @property
@@ -52,18 +79,18 @@ class Ecr:
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    image: str = "tasky"
-    container: str = "tasky"
-    port: int = 8080
-    host_ip: str = "0.0.0.0"
-    dockerfile: str = "Dockerfile"
-    context: str = "app"
-    size_budget_mb: float = 16.0
-    wizexercise: str = "Evan Spangler - Wiz Technical Exercise 2024"
-    app_user: str = "appuser"
-    health_timeout: float = 30.0
-    start_grace: float = 5.0
-    docker_timeout: int = 900
+    image: str = _default("image")
+    container: str = _default("container")
+    port: int = _default("port")
+    host_ip: str = _default("host_ip")
+    dockerfile: str = _default("dockerfile")
+    context: str = _default("context")
+    size_budget_mb: float = _default("size_budget_mb")
+    wizexercise: str = _default("wizexercise")
+    app_user: str = _default("app_user")
+    health_timeout: float = _default("health_timeout")
+    start_grace: float = _default("start_grace")
+    docker_timeout: int = _default("docker_timeout")
     bases: Bases = dataclasses.field(default_factory=Bases)
     ecr: Ecr = dataclasses.field(default_factory=Ecr)
     root: Path = ROOT
@@ -98,14 +125,78 @@ class Settings:
         return dataclasses.replace(self, **given)
 
 
-def _pick(cls, section):
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: section[k] for k in section if k in names}
+SECTIONS = {"bases": Bases, "ecr": Ecr}
+NOT_CONFIGURABLE = {"root", "region_flag"}
+
+
+def _fields(cls):
+    return {f.name: f for f in dataclasses.fields(cls) if f.name not in NOT_CONFIGURABLE}
+
+
+def where_written(path, value):
+    """'invoke.yaml line N' when that file sets the tasky key to value, else a pointer to
+    every place a value can come from (a file, an INVOKE_TASKY_* variable, a flag)."""
+    from invoke.util import yaml
+
+    keys = ["tasky", *path]
+    for candidate in (CONFIG_FILE, Path.home() / ".invoke.yaml", Path("/etc/invoke.yaml")):
+        try:
+            node = yaml.compose(candidate.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        for key in keys:
+            found = None
+            if isinstance(node, yaml.MappingNode):
+                found = next(((k, v) for k, v in node.value if k.value == key), None)
+            if found is None:
+                break
+            key_node, node = found
+        else:
+            if yaml.safe_load(yaml.serialize(node)) != value:
+                continue   # the value came from elsewhere (a later file or the environment)
+            shown = candidate.name if candidate == CONFIG_FILE else str(candidate)
+            return f"{shown} line {key_node.start_mark.line + 1}"
+    return "the Invoke configuration (invoke.yaml, ~/.invoke.yaml or INVOKE_TASKY_*)"
+
+
+def _check(cls, section, path=()):
+    """{name: value} of section for cls, after refusing unknown keys and wrong types."""
+    fields = _fields(cls)
+    values = {}
+    for key, value in section.items():
+        dotted = ".".join(("tasky", *path, key))
+        if key not in fields:
+            near = difflib.get_close_matches(key, list(fields) + list(SECTIONS if not path
+                                                                         else ()), n=1)
+            raise OpsError(f"unknown setting {dotted} in {where_written((*path, key), value)}"
+                           + (f": did you mean {near[0]}?" if near else ""),
+                           fix="correct or remove that key (settings: "
+                               + ", ".join(sorted(fields)) + ")", anchor="bad-config")
+        values[key] = _typed(fields[key].type, value, dotted, (*path, key))
+    return values
+
+
+def _typed(kind, value, dotted, path):
+    kind = {"str": str, "int": int, "float": float}.get(kind, kind)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind in (str, int, float) and (not isinstance(value, kind) or isinstance(value, bool)):
+        accepted = {str: "text", int: "a whole number", float: "a number"}[kind]
+        raise OpsError(f"setting {dotted} in {where_written(path, value)} must be {accepted}, not "
+                       f"{type(value).__name__}", fix=f"write {dotted} as {accepted}",
+                       anchor="bad-config")
+    return value
 
 
 def from_invoke(c):
-    """Build Settings from an Invoke context's ``tasky`` section."""
+    """Build Settings from an Invoke context's ``tasky`` section, refusing unknown keys."""
     section = dict(c.config.get("tasky", {}) or {})
-    bases = Bases(**_pick(Bases, dict(section.pop("bases", {}) or {})))
-    ecr = Ecr(**_pick(Ecr, dict(section.pop("ecr", {}) or {})))
-    return Settings(bases=bases, ecr=ecr, **_pick(Settings, section))
+    nested = {}
+    for name, cls in SECTIONS.items():
+        part = section.pop(name, None) or {}
+        if not isinstance(part, dict):
+            raise OpsError(f"setting tasky.{name} in {where_written((name,), part)} must be a "
+                           "section of keys", fix=f"see invoke.yaml's {name}: section",
+                           anchor="bad-config")
+        nested[name] = cls(**_check(cls, dict(part), (name,)))
+    return Settings(**nested, **_check(Settings, section))

@@ -5,6 +5,7 @@ import urllib.request
 
 from ops import envvars, labels, ports
 from ops.engine import image_or_fail
+from ops.console import table
 from ops.errors import OpsError
 
 APP_PORT = "8080/tcp"
@@ -204,3 +205,43 @@ def stop(engine, settings, name=None, force=False):
                        anchor="name-taken")
     container.remove(force=True)
     return {"container": name, "status": f"removed (was {container.status})"}
+
+
+def render_run(result):
+    return table([result], [("container", "container"), ("id", "id"), ("image", "image"),
+                            ("url", "url"), ("app", "app"), ("env", "env (masked)"),
+                            ("seconds", "seconds")])
+
+
+def _app_line(app):
+    if not app:
+        return "port not published"
+    if app.get("status"):
+        return f"{app['url']}: HTTP {app['status']}, version {app.get('version')}"
+    return f"{app['url']}: {app.get('error')}"
+
+
+def render_health(report):
+    probe = report["live_probe"]
+    rows = [{"what": "container state", "value": report["state"]},
+            {"what": "docker health", "value": f"{report['docker_status']} "
+                                               f"(failing streak {report['failing_streak']})"},
+            *({"what": f"docker probe {p['end']}", "value": f"exit {p['exit_code']}: {p['output']}"}
+              for p in report["last_probes"]),
+            {"what": "live probe (image's HEALTHCHECK)",
+             "value": f"exit {probe.get('exit_code')}: {probe.get('output')}"},
+            {"what": "app from the host", "value": _app_line(report.get("app"))},
+            {"what": "verdict", "value": "healthy" if report["healthy"] else "NOT healthy"}]
+    return table(rows, [("what", "check"), ("value", "result")])
+
+
+def unhealthy(report):
+    """The failure `inv health` ends with when the report says not healthy."""
+    return OpsError(f"{report['container']} is not healthy ({report['state']}, docker says "
+                    f"{report['docker_status']})", fix="the rows above say which probe failed; "
+                    f"inv logs --name {report['container']} says why",
+                    anchor="health-check-failing")
+
+
+def render_stop(result):
+    return f"{result['container']}: {result['status']}"

@@ -1,6 +1,6 @@
 """The main job end to end: build, run, wait for health, verify."""
-from ops import containers, images, verify
-from ops.console import Steps
+from ops import build, containers, verify
+from ops.console import Steps, table
 from ops.errors import OpsError
 
 
@@ -8,17 +8,30 @@ def hub_reachable(engine, settings, progress):
     """True when the document's bases are here or can be pulled; else use the stand-ins."""
     try:
         for ref in (settings.bases.go, settings.bases.runtime):
-            images.ensure_base(engine, ref, pull=False)
+            build.ensure_base(engine, ref, pull=False)
         return True
     except OpsError as error:
         progress(f"demo: {error.message}; building offline with stand-in bases")
         return False
 
 
+def health_summary(report):
+    """What `health --wait` actually established, in words."""
+    probe, app = report["live_probe"], report.get("app") or {}
+    said = []
+    if probe.get("ok") is not None:
+        said.append(f"image's HEALTHCHECK exited {probe.get('exit_code')} in "
+                    f"{probe.get('seconds')}s")
+    if app.get("status"):
+        said.append(f"{app['url']} answered HTTP {app['status']}")
+    verdict = "healthy" if report["healthy"] else "NOT healthy"
+    return f"{verdict} after {report.get('seconds')}s" + (f" ({'; '.join(said)})" if said else "")
+
+
 def demo(engine, settings, git, progress=print):
     steps = Steps("demo", progress)
     offline = not hub_reachable(engine, settings, progress)
-    built = images.build(engine, settings, git, offline=offline, verbose=False,
+    built = build.build(engine, settings, git, offline=offline, verbose=False,
                          progress=progress)
     steps.done("build", f"{settings.image}:{built['tags'][0]} {built['size_mb']} MB "
                   f"({built['cached_steps']}/{built['steps']} steps cached"
@@ -31,10 +44,24 @@ def demo(engine, settings, git, progress=print):
                 + (" (replaced the previous one)" if replaced else ""))
 
     report = containers.health(engine, settings, wait=True)
-    steps.done("health", "healthy (live probe of the image's HEALTHCHECK passed)")
+    steps.done("health", health_summary(report))
 
     checked = verify.verify(engine, settings, f"{settings.image}:{built['tags'][0]}")
     failed = [row["check"] for row in checked["checks"] if not row["passed"]]
     steps.done("verify", "all checks passed" if not failed else "FAILED: " + ", ".join(failed))
     return {"passed": not failed and report["healthy"], "steps": steps.rows, "url": ran["url"],
             "container": ran["container"]}
+
+
+def render(result):
+    return (table(result["steps"], [("step", "step"), ("result", "result"),
+                                    ("seconds", "seconds")])
+            + (f"\nThe app is up at {result['url']} (inv logs, inv stop)." if result["passed"]
+               else ""))
+
+
+def failed(result):
+    step = next((row["step"] for row in result["steps"] if row["result"].startswith("FAILED")),
+                "verify")
+    return OpsError(f"demo failed at {step}", fix="see the failed rows; inv verify shows each "
+                    "check", anchor="verify-fails")

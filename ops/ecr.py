@@ -97,14 +97,20 @@ def translate(exc, settings):
     return OpsError(f"AWS call failed: {exc}", fix="read the message", anchor="aws-credentials")
 
 
-def client(settings, service="ecr"):
+def session(settings):
     import boto3
+
+    return boto3.Session(profile_name=settings.ecr.profile or None,
+                         region_name=settings.ecr.resolved_region)
+
+
+def client(settings, service="ecr", timeout=30.0, attempts=3):
+    """A boto3 client for the configured profile and region; timeout bounds connect and read."""
     from botocore.config import Config
 
-    session = boto3.Session(profile_name=settings.ecr.profile or None,
-                            region_name=settings.ecr.resolved_region)
-    return session.client(service, config=Config(
-        connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}))
+    return session(settings).client(service, config=Config(
+        connect_timeout=min(timeout, 5), read_timeout=timeout,
+        retries={"total_max_attempts": attempts, "mode": "standard"}))
 
 
 def call(settings, method, *, service="ecr", **kwargs):

@@ -16,7 +16,7 @@ class OpsError(Exception):
         self.details = list(details or [])
 
     def line(self):
-        parts = [self.message.rstrip(".") + "."]
+        parts = [" ".join(self.message.split()).rstrip(".") + "."]   # always one line
         if self.fix:
             parts.append("Fix: " + self.fix.rstrip(".") + ".")
         if self.anchor:
@@ -25,3 +25,26 @@ class OpsError(Exception):
 
     def __str__(self):
         return self.line()
+
+
+# Libraries whose own exceptions reach a task only when a failure was not foreseen:
+# (module prefix, what failed, runbook section closest to it).
+FOREIGN = (("docker", "the Docker engine refused the request", "docker-daemon-not-running"),
+           ("requests", "a connection failed", "registry-unreachable"),
+           ("urllib3", "a connection failed", "registry-unreachable"),
+           ("botocore", "an AWS call failed", "aws-credentials"),
+           ("boto3", "an AWS call failed", "aws-credentials"),
+           ("yaml", "a YAML file could not be read", "bad-config"))
+
+
+def foreign(exc):
+    """A last-resort OpsError for a library's own exception, or None for anything else
+    (a bug in our code keeps its traceback)."""
+    module = type(exc).__module__ or ""
+    for prefix, what, anchor in FOREIGN:
+        if module == prefix or module.startswith(prefix + "."):
+            reason = getattr(exc, "explanation", None) or str(exc) or type(exc).__name__
+            reason = " ".join(str(reason).split())[:300]
+            return OpsError(f"{what}: {reason}", fix="see the runbook section; TASKY_DEBUG=1 "
+                            "shows the traceback for a bug report", anchor=anchor)
+    return None

@@ -4,7 +4,8 @@ import shutil
 import subprocess
 import sys
 
-from ops import apptest
+from ops.builder import run_in_builder
+from ops.console import table
 from ops.errors import OpsError
 
 
@@ -23,7 +24,7 @@ def hadolint(settings):
 
 def go_checks(engine, settings, progress):
     """go vet and gofmt, inside the builder image like the build itself."""
-    _, output, ok = apptest.run_in_builder(
+    _, output, ok = run_in_builder(
         engine, settings, "go vet ./... 2>&1; vet=$?; unformatted=$(gofmt -l .); "
         "for f in $unformatted; do echo \"gofmt: $f is not formatted\"; done; "
         "[ $vet -eq 0 ] && [ -z \"$unformatted\" ]", progress=lambda line: None)
@@ -58,3 +59,18 @@ def lint(engine, settings, progress=print):
                         "findings": len(rows)})
     return {"passed": all(row["result"] == "clean" for row in summary), "tools": summary,
             "findings": findings}
+
+
+def render(result):
+    summary = table(result["tools"], [("tool", "tool"), ("result", "result"),
+                                      ("findings", "findings")])
+    if not result["findings"]:
+        return summary
+    return summary + "\n" + table(result["findings"], [
+        ("tool", "tool"), ("where", "where"), ("code", "code"), ("level", "level"),
+        ("message", "message")])
+
+
+def failed(result):
+    return OpsError("lint found problems (listed above)", fix="fix the findings and run inv "
+                    "lint again", anchor="lint-fails")

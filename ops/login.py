@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from ops import ecr, registry
+from ops.console import table
 from ops.errors import OpsError
 
 
@@ -63,3 +64,9 @@ def _left(expires, now):
     if seconds <= 0:
         return "already expired (is the clock right?)"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def render(result):
+    return table([result], [("registry", "registry"), ("account", "account"),
+                            ("region", "region"), ("expires_at", "expires"),
+                            ("expires_in", "left"), ("stored", "token stored")])

@@ -8,6 +8,7 @@ import re
 import time
 
 from ops import ecr, refs, registry
+from ops.console import table
 from ops.engine import image_or_fail
 from ops.errors import OpsError
 
@@ -44,16 +45,38 @@ class Target:
         return f"{self.host}/{self.repository}"
 
 
-def resolve_target(settings, where, create_repo, tokens):
-    if where == "local":
+def resolve_target(settings, registry_kind, create_repo, tokens):
+    if registry_kind == "local":
         return Target(settings.ecr.local_registry, settings.ecr.repository, None, "MUTABLE")
-    if where != "ecr":
-        raise OpsError(f"unknown registry {where!r}", fix="use --registry ecr or --registry local",
-                       anchor="bad-flag")
+    if registry_kind != "ecr":
+        raise OpsError(f"unknown registry {registry_kind!r}",
+                       fix="use --registry ecr or --registry local", anchor="bad-flag")
     repo = ecr.repository(settings, create=create_repo)
     token = tokens.get()
     return Target(ecr.registry_host(settings, repo["uri"]), settings.ecr.repository,
                   token.auth_config(), repo["mutability"], repo["created"])
+
+
+def preflight(settings, registry_kind, create_repo, tokens):
+    """What `release` checks before minutes of building: the repository exists (or will be
+    created), the credentials give a token, and the registry accepts it. Creates nothing."""
+    if registry_kind == "local":
+        host = settings.ecr.local_registry
+        registry.check_login(host, None)
+        return f"{host}/{settings.ecr.repository} answers"
+    if registry_kind != "ecr":
+        return resolve_target(settings, registry_kind, False, tokens)   # raises: unknown kind
+    try:
+        repo = ecr.repository(settings, create=False)
+        host, state = ecr.registry_host(settings, repo["uri"]), "exists"
+    except OpsError as error:
+        if error.anchor != "ecr-repository-missing" or not create_repo:
+            raise
+        host, state = None, "missing: --create-repo creates it at push time"
+    token = tokens.get()
+    host = host or ecr.registry_host(settings, token.endpoint.split("//")[-1].rstrip("/"))
+    registry.check_login(host, token.auth_config())
+    return f"{host}/{settings.ecr.repository} {state}; token accepted"
 
 
 def classify(message, target, tag):
@@ -113,7 +136,7 @@ def follow(stream, progress):
     return digest, states, None
 
 
-def push_once(engine, target, tag, progress, retries, backoff):
+def push_with_retries(engine, target, tag, progress, retries, backoff):
     attempts = 0
     while True:
         attempts += 1
@@ -132,14 +155,14 @@ def push_once(engine, target, tag, progress, retries, backoff):
         time.sleep(wait)
 
 
-def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False, where="ecr",
-         progress=print, tokens=None):
+def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False,
+         registry_kind="ecr", progress=print, tokens=None):
     """Push IMAGE:TAG to the registry and prove the registry holds the same digest."""
     tag = choose_tag(git, tag)
     refuse_dirty(tag, allow_dirty)
     image = image_or_fail(engine, f"{settings.image}:{tag}")
     tokens = tokens or ecr.TokenCache(lambda: ecr.fetch_token(settings))
-    target = resolve_target(settings, where, create_repo, tokens)
+    target = resolve_target(settings, registry_kind, create_repo, tokens)
     started = time.monotonic()
     result = {"reference": None, "registry": target.host, "repository": target.repository,
               "tag": tag, "attempts": 0, "layers_pushed": 0, "layers_existing": 0}
@@ -160,7 +183,7 @@ def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False, 
     tagged_before = f"{target.remote}:{tag}" in image.tags
     engine.api.tag(image.id, target.remote, tag)
     try:
-        digest, states, attempts = push_once(engine, target, tag, progress,
+        digest, states, attempts = push_with_retries(engine, target, tag, progress,
                                              settings.ecr.push_retries, settings.ecr.push_backoff)
         stored = registry.manifest_digest(target.host, target.repository, tag, target.auth)
         if stored != digest:
@@ -178,3 +201,11 @@ def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False, 
                 layers_existing=len(values) - values.count("Pushed"),
                 created_repository=target.created,
                 seconds=round(time.monotonic() - started, 2))
+
+
+COLUMNS = [("reference", "pushed"), ("status", "status"), ("layers_pushed", "layers up"),
+           ("layers_existing", "already there"), ("attempts", "attempts"), ("seconds", "seconds")]
+
+
+def render(result):
+    return table([result], COLUMNS)

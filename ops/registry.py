@@ -1,14 +1,8 @@
-"""Talking to a registry's HTTP API, and running a local one for offline pushes."""
+"""A registry's HTTP API (distribution v2): the login round trip and manifest digests."""
 import base64
-import os
-import shutil
-import signal
-import subprocess
-import time
 import urllib.error
 import urllib.request
 
-from ops import labels
 from ops.errors import OpsError
 
 MANIFEST_TYPES = ", ".join([
@@ -24,15 +18,16 @@ def base_url(host):
     return ("http://" if loopback else "https://") + host
 
 
-def _request(host, path, auth=None, method="GET", accept=None, timeout=10):
-    request = urllib.request.Request(base_url(host) + path, method=method)
+def request(host, path, auth=None, method="GET", accept=None, timeout=10):
+    """(HTTP status, headers) of one registry call; an unreachable registry is an OpsError."""
+    call = urllib.request.Request(base_url(host) + path, method=method)
     if auth:
         pair = f"{auth['username']}:{auth['password']}".encode()
-        request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+        call.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
     if accept:
-        request.add_header("Accept", accept)
+        call.add_header("Accept", accept)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(call, timeout=timeout) as response:
             return response.status, dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers or {})
@@ -45,7 +40,7 @@ def _request(host, path, auth=None, method="GET", accept=None, timeout=10):
 
 def check_login(host, auth):
     """The /v2/ round trip a `docker login` makes: does the registry accept these credentials?"""
-    status, _ = _request(host, "/v2/", auth=auth)
+    status, _ = request(host, "/v2/", auth=auth)
     if status == 401:
         raise OpsError(f"registry {host} rejected the credentials (HTTP 401)",
                        fix="fetch a fresh token (inv login); check the account and region",
@@ -59,7 +54,7 @@ def check_login(host, auth):
 
 def manifest_digest(host, repository, tag, auth=None):
     """The digest the registry holds for repository:tag, or None when the tag is absent."""
-    status, headers = _request(host, f"/v2/{repository}/manifests/{tag}", auth=auth,
+    status, headers = request(host, f"/v2/{repository}/manifests/{tag}", auth=auth,
                                method="HEAD", accept=MANIFEST_TYPES)
     if status == 404:
         return None
@@ -70,105 +65,3 @@ def manifest_digest(host, repository, tag, auth=None):
         raise OpsError(f"registry {host} answered HTTP {status} for {repository}:{tag}",
                        fix="retry; check the registry's health", anchor="registry-unreachable")
     return headers.get("Docker-Content-Digest") or headers.get("docker-content-digest")
-
-
-# ---- a local registry for trying the push flow without AWS ----------------------------
-
-CONFIG = """version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: {root}
-  delete:
-    enabled: true
-http:
-  addr: {addr}
-{auth}"""
-
-
-def write_config(folder, addr, htpasswd=None):
-    auth = f"auth:\n  htpasswd:\n    realm: tasky-ops\n    path: {htpasswd}\n" if htpasswd else ""
-    os.makedirs(folder / "data", exist_ok=True)
-    path = folder / "config.yml"
-    path.write_text(CONFIG.format(root=folder / "data", addr=addr, auth=auth))
-    return path
-
-
-def serve(folder, addr, htpasswd=None):
-    """Start Debian's docker-registry in the background; return the process once it answers."""
-    config = write_config(folder, addr, htpasswd)
-    with open(folder / "registry.log", "ab") as log:   # the child keeps its own copy
-        process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
-                                   stderr=log, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise OpsError(f"docker-registry exited at start (see {folder / 'registry.log'})",
-                           fix=f"is {addr} already taken? pick another tasky.ecr.local_registry",
-                           anchor="registry-unreachable")
-        try:
-            _request(addr, "/v2/", timeout=1)
-            return process
-        except OpsError:
-            time.sleep(0.1)
-    process.kill()
-    raise OpsError(f"docker-registry did not answer on {addr} within 10s",
-                   fix=f"read {folder / 'registry.log'}", anchor="registry-unreachable")
-
-
-def answering(addr):
-    try:
-        _request(addr, "/v2/", timeout=1)
-        return True
-    except OpsError:
-        return False
-
-
-def start_local(engine, settings):
-    """`inv registry`: a plain local registry on loopback, Debian's package or registry:2."""
-    addr = settings.ecr.local_registry
-    folder = settings.bases.cache_path / "registry"
-    if answering(addr):
-        return {"registry": addr, "status": "already running", "how": "-", "data": str(folder)}
-    folder.mkdir(parents=True, exist_ok=True)
-    if shutil.which("docker-registry"):
-        process = serve(folder, addr)
-        (folder / "pid").write_text(str(process.pid))
-        return {"registry": addr, "status": "started",
-                "how": f"docker-registry (pid {process.pid})", "data": str(folder / "data")}
-    import docker
-
-    host, _, port = addr.rpartition(":")
-    try:
-        container = engine.containers.run(
-            "registry:2", detach=True, name="tasky-ops-registry", labels=labels.for_container(
-                "registry"), ports={"5000/tcp": (host, int(port))},
-            volumes={str(folder / "data"): {"bind": "/var/lib/registry", "mode": "rw"}})
-    except docker.errors.DockerException as exc:
-        raise OpsError("no local registry available: docker-registry is not installed and "
-                       f"registry:2 cannot be run ({str(exc).splitlines()[0][:160]})",
-                       fix="apt-get install docker-registry",
-                       anchor="registry-unreachable") from exc
-    return {"registry": addr, "status": "started", "how": f"registry:2 ({container.short_id})",
-            "data": str(folder / "data")}
-
-
-def stop_local(engine, settings):
-    import docker
-
-    folder = settings.bases.cache_path / "registry"
-    pidfile = folder / "pid"
-    if pidfile.exists():
-        try:
-            os.kill(int(pidfile.read_text()), signal.SIGTERM)
-        except (ProcessLookupError, ValueError):
-            pass
-        pidfile.unlink()
-        return {"registry": settings.ecr.local_registry, "status": "stopped"}
-    try:
-        engine.containers.get("tasky-ops-registry").remove(force=True)
-        return {"registry": settings.ecr.local_registry, "status": "stopped"}
-    except docker.errors.NotFound:
-        return {"registry": settings.ecr.local_registry, "status": "not running"}

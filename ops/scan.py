@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 
+from ops.console import table
 from ops.engine import image_or_fail
 from ops.errors import OpsError
 
@@ -106,3 +107,19 @@ def scan(engine, settings, tag="latest", severity="CRITICAL,HIGH", scanner="auto
             "database_built": db_built or "unknown", "database_age": age(db_built),
             "findings": findings,
             "passed": not findings}
+
+
+def render(result):
+    findings = (table(result["findings"], [
+        ("id", "vulnerability"), ("severity", "severity"), ("package", "package"),
+        ("installed", "installed"), ("fixed", "fixed in")]) if result["findings"]
+        else "no findings")
+    return (findings + f"\n{result['scanner']} on {result['image']}, gate {result['severity']}, "
+            f"database {result['database_built']} ({result['database_age']} old): "
+            + ("PASSED" if result["passed"] else f"FAILED with {len(result['findings'])} findings"))
+
+
+def failed(result):
+    return OpsError(f"scan gate failed: {len(result['findings'])} {result['severity']} findings",
+                    fix="update the packages named in 'fixed in' (usually the base image)",
+                    anchor="scan-gate-failed")

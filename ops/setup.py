@@ -5,20 +5,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from ops.console import table
+from ops.engine import answers
 from ops.errors import OpsError
 
 DOCKERD_LOG = "/var/log/tasky-ops-dockerd.log"
-
-
-def engine_answers():
-    """True when the daemon the SDK would use answers a ping."""
-    import docker
-
-    try:
-        docker.from_env(timeout=5).ping()
-        return True
-    except docker.errors.DockerException:
-        return False
 
 
 def is_debian():
@@ -81,7 +72,7 @@ def start_engine(progress, wait=30, socket=None):
         how = f"dockerd{' on ' + socket if socket else ''} (log {log_path})"
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if engine_answers():
+        if answers():
             return how
         time.sleep(0.3)
     raise OpsError(f"started the engine ({how}) but it did not answer within {wait}s",
@@ -92,12 +83,12 @@ def start_engine(progress, wait=30, socket=None):
 def setup(progress=print):
     """Install and start what is missing; one row per component with what was done."""
     rows = []
-    if shutil.which("dockerd") is None and not engine_answers():
+    if shutil.which("dockerd") is None and not answers():
         install_engine(progress)
         rows.append({"component": "docker engine", "action": "installed docker.io"})
     else:
         rows.append({"component": "docker engine", "action": "already installed"})
-    if engine_answers():
+    if answers():
         rows.append({"component": "docker daemon", "action": "already running"})
     else:
         rows.append({"component": "docker daemon", "action": "started: " + start_engine(progress)})
@@ -106,3 +97,7 @@ def setup(progress=print):
         rows.append({"component": tool,
                      "action": "present" if found else "MISSING (needed for offline bases)"})
     return rows
+
+
+def render(rows):
+    return table(rows, [("component", "component"), ("action", "action")])

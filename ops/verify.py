@@ -12,7 +12,9 @@ import tarfile
 import time
 
 from ops import labels
+from ops.console import table
 from ops.engine import image_or_fail
+from ops.errors import OpsError
 
 FAST_PROBE = {"interval": 1_000_000_000, "start_period": 5_000_000_000}
 
@@ -92,3 +94,15 @@ def verify(engine, settings, ref):
     return {"image": ref, "id": image.short_id.split(":")[-1],
             "passed": all(r["passed"] for r in rows), "checks": rows,
             "seconds": round(time.monotonic() - started, 2)}
+
+
+def render(result):
+    return (table(result["checks"], [("check", "check"), ("expected", "expected"),
+                                     ("actual", "actual"), ("passed", "passed")])
+            + f"\n{'PASSED' if result['passed'] else 'FAILED'}: {result['image']} ({result['id']})")
+
+
+def failed(result):
+    names = ", ".join(row["check"] for row in result["checks"] if not row["passed"])
+    return OpsError(f"verify failed: {names}", fix="the failed rows above say what the image "
+                    "lacks", anchor="verify-fails")

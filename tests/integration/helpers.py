@@ -1,11 +1,12 @@
 """What integration tests share: the session's names and a way to run `inv`."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+
+from tests.support import free_port  # noqa: F401  (re-exported for the tests)
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = uuid.uuid4().hex[:8]
@@ -16,12 +17,6 @@ SECRET_MARKERS = ("jwt-" + RUN_ID, "pw-" + RUN_ID)
 def docker_required():
     flag = os.environ.get("TASKY_REQUIRE_DOCKER") or os.environ.get("CI") or ""
     return flag.lower() not in ("", "0", "false", "no")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Inv:

@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from ops import registry
+from ops import local_registry
 from tests.integration.helpers import free_port
 
 TOKEN_USER, TOKEN_PASSWORD = "AWS", "123456789012-auth-token"
@@ -25,7 +25,7 @@ class Registry:
         self.process = None
 
     def start(self):
-        self.process = registry.serve(self.folder, self.addr, htpasswd=self.htpasswd)
+        self.process = local_registry.serve(self.folder, self.addr, htpasswd=self.htpasswd)
         return self
 
     def stop(self):

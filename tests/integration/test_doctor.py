@@ -22,7 +22,7 @@ import docker
 import pytest
 
 from ops import labels
-from ops.doctor_checks import parse_requirements
+from ops.doctor.inputs import parse_requirements
 from tests.integration.helpers import IMAGE, ROOT, RUN_ID, SECRET_MARKERS
 from tests.integration.stand_ins import Moto
 

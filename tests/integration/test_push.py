@@ -221,8 +221,34 @@ def test_release_builds_verifies_scans_and_pushes_sha_and_latest(inv, aws, tmp_p
     assert proc.returncode == 0, proc.output
     result = json.loads(proc.stdout)
     assert [s["step"].split()[0] for s in result["steps"]] == [
-        "build", "verify", "scan", "push", "push"]
+        "preflight", "build", "verify", "scan", "push", "push"]
+    assert "missing: --create-repo creates it at push time" in result["steps"][0]["result"]
     assert result["pushed"][1].split("@")[0].endswith(":latest")
+
+
+@pytest.mark.parametrize("case", ["no credentials", "no repository", "registry down"])
+def test_release_fails_its_preflight_before_building(inv, engine, aws, case):
+    """Expired or missing credentials, a missing repository or a dead registry cost seconds,
+    not a build: nothing is built, tagged or pushed."""
+    env = dict(aws)
+    if case == "no credentials":
+        env.update(AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY="")
+        expected = "no AWS credentials found"
+    elif case == "no repository":
+        expected = f"ECR repository {aws['INVOKE_TASKY_ECR_REPOSITORY']} does not exist"
+    else:
+        env.update(ECR_REGISTRY=f"127.0.0.1:{free_port()}")
+        expected = "is unreachable"
+    def ours():   # other builds may run on a shared engine: count only this session's images
+        return {(image.id, tuple(image.tags)) for image in engine.images.list(name=IMAGE)}
+
+    images_before = ours()
+    proc = inv("release", "--offline", "--allow-dirty", "--skip-scan",
+               *(["--create-repo"] if case == "registry down" else []), env=env)
+    assert proc.returncode == 1, proc.output
+    assert expected in proc.stderr
+    assert "release: build" not in proc.stderr and "Step 1/" not in proc.output
+    assert ours() == images_before
 
 
 def test_release_stops_before_pushing_when_verify_fails(inv, aws, good_registry):

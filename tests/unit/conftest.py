@@ -1,10 +1,11 @@
 """Shared helpers for the unit tests: no Docker engine is ever contacted here."""
 import os
-import socket
 
 import pytest
 
-from tests.unit.unit_support import NO_ENGINE, git, listening
+from tests import support
+from tests.support import listening
+from tests.unit.unit_support import NO_ENGINE, git
 
 
 @pytest.fixture
@@ -56,9 +57,7 @@ def git_repo(empty_repo):
 @pytest.fixture
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on (it was free a moment ago)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return support.free_port()
 
 
 @pytest.fixture

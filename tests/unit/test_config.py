@@ -59,8 +59,8 @@ def test_every_invoke_yaml_key_is_a_setting(project_yaml):
         lookup(defaults, path)
 
 
-def test_invoke_yaml_matches_the_code_defaults(project_yaml):
-    """`inv` run outside the project root (no invoke.yaml) behaves the same."""
+def test_invoke_yaml_is_the_source_of_the_code_defaults(project_yaml):
+    """`inv` run outside the project root (no invoke.yaml loaded) behaves the same."""
     defaults = config.Settings()
     for path, value in flatten(project_yaml).items():
         assert lookup(defaults, path) == value, ".".join(path)
@@ -139,17 +139,55 @@ def test_fractional_env_value_for_a_float_setting(monkeypatch, name, value):
     assert getattr(s, name.lower()) == float(value)
 
 
-def test_from_invoke_ignores_unknown_keys():
-    cfg = Config(overrides={"tasky": {"port": 1234, "no_such_setting": "x",
-                                      "bases": {"go": "example/go:1", "unknown_base": "y"},
-                                      "unknown_section": {"a": 1}}},
+@pytest.mark.parametrize("section, named, near", [
+    ({"no_such_setting": "x"}, "tasky.no_such_setting", None),
+    ({"prot": 1234}, "tasky.prot", "port"),
+    ({"bases": {"go": "example/go:1", "offline_goo": "y"}}, "tasky.bases.offline_goo",
+     "offline_go"),
+    ({"ecr": {"repositry": "x"}}, "tasky.ecr.repositry", "repository"),
+    ({"unknown_section": {"a": 1}}, "tasky.unknown_section", None)])
+def test_from_invoke_refuses_unknown_keys_and_suggests_the_near_one(section, named, near):
+    cfg = Config(overrides={"tasky": section}, lazy=True)
+    with pytest.raises(OpsError) as caught:
+        config.from_invoke(Context(config=cfg))
+    assert caught.value.anchor == "bad-config"
+    assert f"unknown setting {named} " in caught.value.message
+    if near:
+        assert caught.value.message.endswith(f"did you mean {near}?")
+    else:
+        assert "did you mean" not in caught.value.message
+
+
+def test_unknown_key_in_a_yaml_file_names_the_file_and_line(tmp_path, monkeypatch):
+    written = tmp_path / "invoke.yaml"
+    written.write_text("tasky:\n  image: x\n  # a comment\n  contianer: oops\n")
+    monkeypatch.setattr(config, "CONFIG_FILE", written)
+    cfg = Config(overrides={"tasky": {"contianer": "oops"}}, lazy=True)
+    with pytest.raises(OpsError) as caught:
+        config.from_invoke(Context(config=cfg))
+    assert "in invoke.yaml line 4: did you mean container?" in caught.value.message
+
+
+@pytest.mark.parametrize("section, words", [
+    ({"port": "eighty"}, "tasky.port in the Invoke configuration"),
+    ({"port": True}, "must be a whole number, not bool"),
+    ({"image": 7}, "tasky.image"),
+    ({"ecr": {"push_retries": 1.5}}, "tasky.ecr.push_retries"),
+    ({"bases": "golang"}, "tasky.bases")])
+def test_a_value_of_the_wrong_type_is_one_clear_error(section, words):
+    cfg = Config(overrides={"tasky": section}, lazy=True)
+    with pytest.raises(OpsError) as caught:
+        config.from_invoke(Context(config=cfg))
+    assert caught.value.anchor == "bad-config"
+    assert words in caught.value.message
+
+
+def test_a_whole_number_is_a_fine_float_setting():
+    cfg = Config(overrides={"tasky": {"health_timeout": 3, "ecr": {"push_backoff": 2}}},
                  lazy=True)
     s = config.from_invoke(Context(config=cfg))
-    assert s.port == 1234
-    assert s.bases.go == "example/go:1"
-    assert not hasattr(s, "no_such_setting")
-    assert not hasattr(s.bases, "unknown_base")
-    assert s.bases.runtime == config.Bases().runtime
+    assert s.health_timeout == 3.0 and isinstance(s.health_timeout, float)
+    assert s.ecr.push_backoff == 2.0
 
 
 def test_from_invoke_without_a_tasky_section_uses_the_defaults():

@@ -9,11 +9,17 @@ from invoke import Collection
 from invoke.parser import Parser, ParserContext
 
 import tasks
-from ops import doctor, doctor_aws, doctor_checks, doctor_engine, doctor_run
+from ops import doctor
+from ops.doctor import aws as doctor_aws
+from ops.doctor import engine as doctor_engine
+from ops.doctor import fixes as doctor_fixes
+from ops.doctor import inputs as doctor_checks
+from ops.doctor import rows as doctor_rows
+from ops.doctor import run as doctor_run
 from ops.config import Ecr, Settings
 from tests.unit.unit_support import ROOT
 
-row = doctor_checks.row
+row = doctor_rows.row
 
 
 # --- rows and the verdict ---------------------------------------------------------------
@@ -337,6 +343,6 @@ def test_region_row_names_where_the_region_comes_from(monkeypatch):
 
 
 def test_every_autofix_a_check_names_has_a_fix_and_says_what_it_does():
-    sources = " ".join(path.read_text() for path in (ROOT / "ops").glob("doctor*.py"))
+    sources = " ".join(path.read_text() for path in (ROOT / "ops" / "doctor").glob("*.py"))
     named = set(re.findall(r'autofix="([a-z-]+)"', sources))   # also `autofix="x" if ...`
-    assert named == set(doctor.FIXES) == set(doctor.FIX_SAYS)
+    assert named == set(doctor_fixes.FIXES) == set(doctor_fixes.FIX_SAYS)

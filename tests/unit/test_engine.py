@@ -1,18 +1,40 @@
 """The Docker client: every connection failure becomes one clear OpsError."""
+import errno
 import socket
+import threading
 
 import pytest
 
 from ops import engine
 from ops.errors import OpsError
+from tests.support import free_port
+
+
+def wrapped(os_error):
+    """An OS error as docker-py delivers it: DockerException from requests from urllib3."""
+    import docker
+    import requests
+    import urllib3
+
+    try:
+        try:
+            try:
+                raise os_error
+            except OSError as exc:
+                raise urllib3.exceptions.ProtocolError("Connection aborted.", exc) from exc
+        except urllib3.exceptions.ProtocolError as exc:
+            raise requests.exceptions.ConnectionError(exc) from exc
+    except requests.exceptions.ConnectionError as exc:
+        error = docker.errors.DockerException(f"Error while fetching server API version: {exc}")
+        error.__cause__ = exc
+        return error
 
 
 def test_permission_denied_names_the_docker_group(monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
-    error = engine.classify(Exception(
-        "Error while fetching server API version: ('Connection aborted.', "
-        "PermissionError(13, 'Permission denied'))"))
+    error = engine.classify(wrapped(PermissionError(errno.EACCES, "Permission denied")))
     assert isinstance(error, OpsError)
+    assert error.kind == engine.DENIED
     assert error.anchor == "permission-denied"
     assert "unix:///var/run/docker.sock" in error.message
     assert "docker group" in error.fix
@@ -20,31 +42,42 @@ def test_permission_denied_names_the_docker_group(monkeypatch):
 
 def test_missing_socket_says_the_socket_does_not_exist(monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/absent.sock")
-    error = engine.classify(Exception(
-        "Error while fetching server API version: ('Connection aborted.', "
-        "FileNotFoundError(2, 'No such file or directory'))"))
+    error = engine.classify(wrapped(FileNotFoundError(errno.ENOENT, "No such file")))
+    assert error.kind == engine.MISSING
     assert error.anchor == "docker-daemon-not-running"
     assert "unix:///tmp/absent.sock" in error.message
     assert "does not exist" in error.message
     assert "inv setup" in error.fix
 
 
+def test_the_kind_comes_from_the_errno_not_the_words():
+    """A message that says 'Permission denied' over a refused connection is a refusal."""
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Permission denied (sic)")
+    assert engine.classify(wrapped(refused)).kind == engine.REFUSED
+    assert engine.classify(Exception("PermissionError(13, 'Permission denied')")).kind \
+        == engine.OTHER
+
+
 def test_default_host_is_named_when_docker_host_is_unset(monkeypatch):
     monkeypatch.delenv("DOCKER_HOST", raising=False)
-    error = engine.classify(Exception("No such file or directory"))
+    error = engine.classify(wrapped(FileNotFoundError(errno.ENOENT, "No such file")))
     assert "unix:///var/run/docker.sock" in error.message
 
 
 def test_connection_refused_is_a_daemon_not_running(monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
-    error = engine.classify(Exception(
-        "Error while fetching server API version: HTTPConnectionPool(host='127.0.0.1', "
-        "port=2375): Max retries exceeded (Caused by NewConnectionError: "
-        "[Errno 111] Connection refused)\nsecond line"))
+    error = engine.classify(wrapped(ConnectionRefusedError(errno.ECONNREFUSED,
+                                                           "Connection refused\nsecond line")))
     assert error.anchor == "docker-daemon-not-running"
     assert "tcp://127.0.0.1:2375" in error.message
-    assert "second line" not in error.message  # one line, whatever docker-py says
     assert "\n" not in error.line()
+
+
+def test_a_timeout_is_an_engine_that_does_not_answer(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    error = engine.classify(wrapped(TimeoutError("timed out")))
+    assert error.kind == engine.SILENT
+    assert "accepts the connection but does not answer" in error.message
 
 
 def test_client_without_a_daemon_raises_an_ops_error(no_engine):
@@ -55,14 +88,8 @@ def test_client_without_a_daemon_raises_an_ops_error(no_engine):
     assert "does not exist" in caught.value.message
 
 
-def closed_tcp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_client_with_nothing_on_a_tcp_host_raises_an_ops_error(no_engine, monkeypatch):
-    host = f"tcp://127.0.0.1:{closed_tcp_port()}"
+    host = f"tcp://127.0.0.1:{free_port()}"
     monkeypatch.setenv("DOCKER_HOST", host)
     with pytest.raises(OpsError) as caught:
         engine.client(timeout=5)
@@ -72,7 +99,7 @@ def test_client_with_nothing_on_a_tcp_host_raises_an_ops_error(no_engine, monkey
 
 
 def test_client_error_names_the_cause_connection_refused(no_engine, monkeypatch):
-    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{closed_tcp_port()}")
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{free_port()}")
     with pytest.raises(OpsError) as caught:
         engine.client(timeout=5)
     assert "Connection refused" in caught.value.message
@@ -106,3 +133,35 @@ def test_image_or_fail_says_how_to_build_it():
     assert caught.value.anchor == "image-not-found"
     assert "tasky:nope" in caught.value.message
     assert "inv build" in caught.value.fix
+
+
+def test_an_engine_that_accepts_and_never_answers_is_named_within_seconds(tmp_path, monkeypatch):
+    """A real unix socket that accepts connections and says nothing (a hung daemon)."""
+    path = tmp_path / "silent.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(8)
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    try:
+        with pytest.raises(OpsError) as caught:
+            engine.connect(timeout=900, ping_timeout=0.5)
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+        for conn in held:
+            conn.close()
+    assert caught.value.kind == engine.SILENT
+    assert "accepts the connection but does not answer the API" in caught.value.message

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ops import ports
-from tests.unit.unit_support import listening
+from tests.support import listening
 
 
 def test_listening_port_is_in_use(listener):

@@ -1,7 +1,7 @@
 """tasks.py: the `inv` surface. Known failures end as one line and exit 1, never a traceback."""
+import copy
 import inspect
 import re
-import socket
 
 import pytest
 from invoke import Collection, Context, Exit, Task
@@ -10,6 +10,7 @@ from invoke.parser import Parser, ParserContext
 import tasks
 from ops import ports
 from ops.errors import OpsError
+from tests.support import anchors, free_port
 from tests.unit.unit_support import ROOT, cli_many, invoke_config, project_sources
 
 NS = Collection.from_module(tasks)
@@ -185,7 +186,8 @@ def test_commands_the_messages_mention_exist(command):
 # --- flags as the parser delivers them --------------------------------------------------
 
 def parse(task_name, *argv):
-    task = TASKS[task_name]
+    """Parse argv as `inv TASK` would, on a copy: get_arguments() pops the task's help dict."""
+    task = copy.deepcopy(TASKS[task_name])
     context = ParserContext(name=task_name, args=task.get_arguments())
     parsed = Parser(contexts=[context]).parse_argv([task_name, *argv])
     return {name: arg.value for name, arg in parsed[0].args.items()}
@@ -194,12 +196,6 @@ def parse(task_name, *argv):
 def test_run_env_flag_is_repeatable():
     values = parse("run", "-e", "A=1", "-e", "B=2")
     assert values["env"] == ["A=1", "B=2"]
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_run_port_flag_reaches_the_port_check_as_a_number():
@@ -235,11 +231,6 @@ def test_health_timeout_flag_that_is_not_a_number_is_one_line(monkeypatch):
 
 # --- the runbook every message points to ------------------------------------------------
 
-def github_slug(heading):
-    slug = re.sub(r"[^\w\- ]", "", heading.strip().lower())
-    return slug.replace(" ", "-")
-
-
 def referenced_anchors():
     found = set()
     for path in project_sources():
@@ -253,6 +244,51 @@ def referenced_anchors():
 def test_every_runbook_anchor_a_message_names_exists(anchor):
     runbook = ROOT / "RUNBOOK.md"
     assert runbook.is_file(), "errors say 'See RUNBOOK.md#...' but there is no RUNBOOK.md"
-    headings = {github_slug(line.lstrip("#")) for line in runbook.read_text().splitlines()
-                if line.startswith("#")}
-    assert anchor in headings
+    assert anchor in anchors(runbook.read_text())
+
+
+# --- --json on failure, and the libraries' own exceptions ------------------------------
+
+def test_json_failure_prints_one_error_object_on_stdout(capsys):
+    import json
+
+    def body(c, json=False):
+        raise OpsError("no engine", fix="inv setup", anchor="docker-daemon-not-running")
+
+    with pytest.raises(Exit) as caught:
+        tasks.ops_task()(body)(Context(), json=True)
+    assert caught.value.code == 1
+    assert json.loads(capsys.readouterr().out) == {
+        "ok": False, "error": "no engine", "fix": "inv setup",
+        "anchor": "docker-daemon-not-running"}
+
+
+def test_json_failure_after_the_report_leaves_one_json_document(capsys):
+    import json
+
+    from ops.console import emit
+
+    def body(c, json=False):
+        emit({"passed": False}, json, str)
+        raise OpsError("verify failed", anchor="verify-fails")
+
+    with pytest.raises(Exit):
+        tasks.ops_task()(body)(Context(), json=True)
+    assert json.loads(capsys.readouterr().out) == {"passed": False}
+
+
+def test_a_library_exception_becomes_one_line_unless_debugging(monkeypatch):
+    import docker
+
+    def body(c):
+        raise docker.errors.APIError("400 Client Error: Bad Request (\"invalid reference\")")
+
+    monkeypatch.delenv("TASKY_DEBUG", raising=False)
+    with pytest.raises(Exit) as caught:
+        run_task(body)
+    assert caught.value.code == 1
+    assert caught.value.message.startswith("error: the Docker engine refused the request: ")
+    assert "invalid reference" in caught.value.message and "\n" not in caught.value.message
+    monkeypatch.setenv("TASKY_DEBUG", "1")
+    with pytest.raises(docker.errors.APIError):
+        run_task(body)

@@ -1,8 +1,6 @@
 """Helpers the unit tests import (a unique module name, so it never clashes with
 another test directory's conftest or helpers)."""
-import contextlib
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -64,11 +62,3 @@ def project_sources():
         paths = [ROOT / "tasks.py", *sorted((ROOT / "ops").glob("*.py"))]
     return [path for path in paths if path.is_file()]
 
-
-@contextlib.contextmanager
-def listening():
-    """A listener made just now, so it holds the lowest free descriptor number."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1)
-        yield sock.getsockname()[1]

@@ -5,24 +5,27 @@ answer takes as long as the slowest check. `--fix` applies only the safe fixes a
 names in its `autofix`, then checks again; anything else stays a command to run.
 """
 import collections
-import os
 import subprocess
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ops import doctor_aws, doctor_checks, doctor_engine, doctor_run
 from ops.console import table
-from ops.doctor_checks import row
+from ops.doctor import aws as aws_checks
+from ops.doctor import engine as engine_checks
+from ops.doctor import fixes
+from ops.doctor import inputs as input_checks
+from ops.doctor import run as run_checks
+from ops.doctor.rows import row
 from ops.errors import OpsError
 
 AREAS = ("python", "docker", "build", "run", "aws")
 # (area, check) in display order; each check takes (engine or None, settings).
-LOCAL_CHECKS = (("python", doctor_checks.python_packages), ("docker", doctor_engine.docker_cli),
-                ("docker", doctor_engine.sudo_user_group), ("docker", doctor_engine.disk_space),
-                ("build", doctor_checks.base_images), ("build", doctor_checks.git_state),
-                ("build", doctor_checks.go_modules), ("run", doctor_run.host_port),
-                ("run", doctor_run.container), ("run", doctor_run.variables))
+LOCAL_CHECKS = (("python", input_checks.python_packages), ("docker", engine_checks.docker_cli),
+                ("docker", engine_checks.sudo_user_group), ("docker", engine_checks.disk_space),
+                ("build", input_checks.base_images), ("build", input_checks.git_state),
+                ("build", input_checks.go_modules), ("run", run_checks.host_port),
+                ("run", run_checks.container), ("run", run_checks.variables))
 # Where a check that broke unexpectedly sends the reader.
 AREA_ANCHORS = {"python": "python-packages", "docker": "docker-daemon-not-running",
                 "build": "build-fails", "run": "container-wont-start"}
@@ -46,8 +49,8 @@ def diagnose(settings, aws=True):
     """(rows in area order, seconds for the local part and for AWS)."""
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(LOCAL_CHECKS) + 1) as pool:
-        aws_part = pool.submit(_timed, doctor_aws.aws_rows, settings) if aws else None
-        engine, rows = doctor_engine.connect()
+        aws_part = pool.submit(_timed, aws_checks.aws_rows, settings) if aws else None
+        engine, rows = engine_checks.connect()
         futures = [pool.submit(run_check, area, check, engine, settings)
                    for area, check in LOCAL_CHECKS]
         for future in futures:
@@ -87,60 +90,6 @@ def _plural(n, word):
     return word if n == 1 else word + "s"
 
 
-# --- the safe fixes ---------------------------------------------------------------------
-
-def fix_start_daemon(settings, progress):
-    from ops.setup import start_engine
-
-    path = doctor_engine.socket_path(doctor_engine.docker_host())
-    private = None if doctor_engine.is_default_socket(path) else path
-    return "started " + start_engine(progress, socket=private)
-
-
-def fix_docker_group(settings, progress):
-    return doctor_engine.add_to_group(os.environ["SUDO_USER"])
-
-
-def fix_bases(settings, progress):
-    from ops import bases
-
-    engine, _ = doctor_engine.connect(timeout=settings.docker_timeout)   # imports are long
-    built = bases.ensure(engine, settings.bases, only_missing=True, progress=progress)
-    return "offline bases: " + ", ".join(f"{r['base']} {r['status']}" for r in built)
-
-
-def fix_stale_container(settings, progress):
-    from ops import labels
-
-    engine, _ = doctor_engine.connect()
-    found = engine.containers.get(settings.container)
-    if not labels.started_by_us(found) or found.status in ("running", "paused", "restarting"):
-        return f"left {found.name} alone ({found.status})"
-    found.remove()
-    return (f"removed the stopped container {found.name} (exit code "
-            f"{found.attrs['State'].get('ExitCode')}) that held the name")
-
-
-FIXES = {"start-daemon": fix_start_daemon, "docker-group": fix_docker_group,
-         "bases": fix_bases, "remove-stale-container": fix_stale_container}
-# What each safe fix does, as the fixes list tells it.
-FIX_SAYS = {"start-daemon": "inv doctor --fix starts it", "docker-group": "inv doctor --fix "
-            "adds them", "bases": "inv doctor --fix builds them",
-            "remove-stale-container": "inv doctor --fix removes the stopped container"}
-
-
-def apply_fix(action, settings, progress):
-    import docker
-
-    progress(f"doctor --fix: {action}")
-    try:
-        done = FIXES[action](settings, progress)
-    except (OpsError, docker.errors.DockerException, OSError) as exc:
-        done = f"{action} failed: {exc}"
-    progress(f"doctor --fix: {done}")
-    return {"fix": action, "result": done}
-
-
 def doctor(settings, aws=True, fix=False, progress=print):
     """Check everything; with fix, apply the safe fixes and check again (AWS only once)."""
     started = time.monotonic()
@@ -153,7 +102,7 @@ def doctor(settings, aws=True, fix=False, progress=print):
             break
         for action in dict.fromkeys(todo):
             tried.add(action)
-            fixed.append(apply_fix(action, settings, progress))
+            fixed.append(fixes.apply_fix(action, settings, progress))
         local, seconds_again = diagnose(settings, aws=False)   # fixes are all local
         rows = [r for r in local if r["area"] != "aws"] + [r for r in rows if r["area"] == "aws"]
         seconds["local"] = seconds_again["local"]
@@ -181,7 +130,7 @@ def render(result, width=76):
         for r in todo:
             text = r["fix"].rstrip(".") + "."
             if r["autofix"] and "inv doctor --fix" not in text:
-                text += f" ({FIX_SAYS[r['autofix']]}.)"
+                text += f" ({fixes.FIX_SAYS[r['autofix']]}.)"
             if r["anchor"]:
                 text += f" See RUNBOOK.md#{r['anchor']}"
             lines.append(_wrap(f"{r['check']}: {text}", width + 20, "  ", "    "))

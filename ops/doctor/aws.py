@@ -6,7 +6,7 @@ chain, profile and endpoint variables (AWS_ENDPOINT_URL_STS / _ECR) are honoured
 are. Keys and tokens never reach a row: errors are reported by their code.
 """
 
-from ops.doctor_checks import row
+from ops.doctor.rows import row
 
 TIMEOUT = 2.0   # seconds to connect and to read, per call
 
@@ -38,36 +38,33 @@ def failure(check, exc, settings, service):
 
 
 def aws_rows(settings):
-    import boto3
     from botocore import exceptions as bc
-    from botocore.config import Config
+
+    from ops import ecr
 
     region, region_checked = region_row(settings)
-    config = Config(connect_timeout=TIMEOUT, read_timeout=TIMEOUT, region_name=region,
-                    retries={"total_max_attempts": 1})
     skipped = [row("aws", check, "skip", "needs working credentials")
                for check in ("ECR repository", "ECR token")]
     try:
-        session = boto3.Session(profile_name=settings.ecr.profile or None, region_name=region)
-        identity = session.client("sts", config=config).get_caller_identity()
+        identity = ecr.client(settings, "sts", TIMEOUT, attempts=1).get_caller_identity()
     except (bc.BotoCoreError, bc.ClientError) as exc:
         return [failure("credentials", exc, settings, "STS"), region_checked, *skipped]
-    if region not in session.get_available_regions("ecr"):
+    if region not in ecr.session(settings).get_available_regions("ecr"):
         region_checked = row("aws", "region", "warn", f"{region} is not an ECR region this "
                              "botocore knows", "set AWS_REGION (or tasky.ecr.region) to the "
                              "repository's region", anchor="aws-credentials")
     rows = [row("aws", "credentials", "ok", f"account {identity['Account']}, "
                 f"{identity['Arn']}"), region_checked]
-    ecr = session.client("ecr", config=config)
+    api = ecr.client(settings, "ecr", TIMEOUT, attempts=1)
     name = settings.ecr.repository
     try:
-        repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+        repo = api.describe_repositories(repositoryNames=[name])["repositories"][0]
         rows.append(row("aws", "ECR repository", "ok", f"{repo['repositoryUri']} "
                         f"({repo.get('imageTagMutability', 'MUTABLE').lower()} tags)"))
     except (bc.BotoCoreError, bc.ClientError) as exc:
         rows.append(failure("ECR repository", exc, settings, "ECR"))
     try:
-        data = ecr.get_authorization_token()["authorizationData"][0]
+        data = api.get_authorization_token()["authorizationData"][0]
         expires = data.get("expiresAt")
         rows.append(row("aws", "ECR token", "ok", f"obtained for {data.get('proxyEndpoint')}"
                         + (f", valid until {expires:%Y-%m-%d %H:%M %Z}" if expires else "")))

@@ -5,7 +5,7 @@ import os
 import re
 
 from ops import containers, envvars, labels, ports
-from ops.doctor_checks import needs_engine, row
+from ops.doctor.rows import needs_engine, row
 
 
 def host_port(engine, settings):

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ops import labels
+from ops.console import table
 from ops.errors import OpsError
 
 RECIPE_VERSION = "3"
@@ -183,3 +184,8 @@ def _import(engine, kind, ref, original, recipe, debs, changes, progress=print):
             raise OpsError(f"docker import of {ref} failed: {exc.explanation or exc}",
                            fix="check disk space (inv doctor), then inv bases --force",
                            anchor="offline-bases") from exc
+
+
+def render(rows):
+    return table(rows, [("base", "image"), ("stands_in_for", "stands in for"),
+                        ("status", "status"), ("size_mb", "MB"), ("seconds", "seconds")])

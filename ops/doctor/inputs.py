@@ -1,8 +1,4 @@
-"""`inv doctor`'s rows, and its checks of Python and of the build inputs.
-
-Every check takes (engine, settings), where engine is None when the daemon does not
-answer, and returns rows; a known failure becomes a row, never an exception.
-"""
+"""`inv doctor`'s checks of what a build needs: Python packages, git, bases, Go modules."""
 import os
 import re
 import sys
@@ -10,27 +6,9 @@ from importlib import metadata
 from pathlib import Path
 
 from ops import gitinfo
-from ops.bases import local_image
+from ops.standins import local_image
+from ops.doctor.rows import from_error, needs_engine, row
 from ops.errors import OpsError
-
-STATUSES = ("ok", "warn", "fail", "skip")
-
-
-def row(area, check, status, detail, fix=None, anchor=None, autofix=None):
-    """One line of the report; autofix names the safe fix `--fix` applies for it."""
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
-    return {"area": area, "check": check, "status": status, "detail": detail, "fix": fix,
-            "anchor": anchor, "autofix": autofix}
-
-
-def from_error(area, check, error, status="fail"):
-    return row(area, check, status, error.message, error.fix, error.anchor)
-
-
-def needs_engine(area, check):
-    return row(area, check, "skip", "needs the Docker daemon (see the daemon row)")
-
 
 # --- Python -----------------------------------------------------------------------------
 

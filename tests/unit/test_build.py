@@ -3,7 +3,7 @@ import tarfile
 
 import pytest
 
-from ops import images
+from ops import build as builds
 from ops.config import Settings
 from ops.errors import OpsError
 from tests.unit.unit_support import ROOT
@@ -34,7 +34,7 @@ def step_lines(total, cached=(), outputs=None):
 
 def follow(items, verbose=True):
     shown = []
-    result = images._follow(iter(items), verbose, shown.append)
+    result = builds._follow(iter(items), verbose, shown.append)
     return result, shown
 
 
@@ -57,7 +57,7 @@ def test_follow_shows_steps_and_output_but_not_bookkeeping_when_verbose():
     assert " ---> Using cache" in shown
     assert not any(line.startswith(" ---> Running in ") for line in shown)
     assert not any(line.startswith("Removing intermediate container") for line in shown)
-    assert not any(images.NOISE.match(line) for line in shown)
+    assert not any(builds.NOISE.match(line) for line in shown)
 
 
 def test_follow_shows_nothing_when_not_verbose():
@@ -162,7 +162,7 @@ def tar_members(fileobj):
 
 def test_context_tar_holds_the_top_level_dockerfile_and_honours_dockerignore(tmp_path):
     settings = make_project(tmp_path)
-    members = tar_members(images.context_tar(settings))
+    members = tar_members(builds.context_tar(settings))
     assert members["Dockerfile"] == DOCKERFILE
     assert ".dockerignore" in members
     # The daemon reads it, then drops the Dockerfile and itself before COPY.
@@ -175,7 +175,7 @@ def test_context_tar_holds_the_top_level_dockerfile_and_honours_dockerignore(tmp
 
 def test_context_tar_has_one_dockerfile_entry(tmp_path):
     settings = make_project(tmp_path)
-    with tarfile.open(fileobj=images.context_tar(settings)) as tar:
+    with tarfile.open(fileobj=builds.context_tar(settings)) as tar:
         names = tar.getnames()
     assert names.count("Dockerfile") == 1
 
@@ -186,7 +186,7 @@ def test_context_tar_has_one_dockerfile_entry(tmp_path):
 def test_dockerignore_must_list_the_dockerfile_and_itself(tmp_path, lines, missing):
     settings = make_project(tmp_path, dockerignore=lines)
     with pytest.raises(OpsError) as caught:
-        images.context_tar(settings)
+        builds.context_tar(settings)
     assert caught.value.anchor == "build-fails"
     assert f"must list {missing}," in caught.value.message
     assert caught.value.fix.endswith(missing)
@@ -195,7 +195,7 @@ def test_dockerignore_must_list_the_dockerfile_and_itself(tmp_path, lines, missi
 def test_context_without_dockerignore_is_refused(tmp_path):
     settings = make_project(tmp_path, dockerignore=None)
     with pytest.raises(OpsError) as caught:
-        images.context_tar(settings)
+        builds.context_tar(settings)
     assert caught.value.anchor == "build-fails"
 
 
@@ -203,7 +203,7 @@ def test_missing_dockerfile_is_a_build_failure(tmp_path):
     settings = make_project(tmp_path)
     (tmp_path / "Dockerfile").unlink()
     with pytest.raises(OpsError) as caught:
-        images.context_tar(settings)
+        builds.context_tar(settings)
     assert caught.value.anchor == "build-fails"
     assert str(settings.dockerfile_path) in caught.value.message
 
@@ -211,7 +211,7 @@ def test_missing_dockerfile_is_a_build_failure(tmp_path):
 def test_missing_context_is_a_build_failure(tmp_path):
     settings = make_project(tmp_path)
     with pytest.raises(OpsError) as caught:
-        images.context_tar(Settings(root=settings.root, context="no-such-dir"))
+        builds.context_tar(Settings(root=settings.root, context="no-such-dir"))
     assert caught.value.anchor == "build-fails"
     assert "no-such-dir" in caught.value.message
 
@@ -219,7 +219,7 @@ def test_missing_context_is_a_build_failure(tmp_path):
 def test_the_projects_own_context_packs_cleanly():
     """The repository's Dockerfile and app/.dockerignore agree (no engine needed)."""
     settings = Settings(root=ROOT)
-    members = tar_members(images.context_tar(settings))
+    members = tar_members(builds.context_tar(settings))
     assert members["Dockerfile"] == settings.dockerfile_path.read_text()
     assert not any(name.startswith(".git/") or name == ".git" for name in members)
 
@@ -237,7 +237,7 @@ def test_build_checks_the_tag_before_any_engine_work(tmp_path, field, value):
 
     git = GitInfo(sha="a" * 40, short="aaaaaaa", dirty=False, describe="aaaaaaa")
     with pytest.raises(OpsError) as caught:
-        images.build(UntouchableEngine(), make_project(tmp_path), git, **{field: value})
+        builds.build(UntouchableEngine(), make_project(tmp_path), git, **{field: value})
     assert caught.value.anchor == "bad-tag"
     assert repr(value) in caught.value.message
 
@@ -248,6 +248,6 @@ def test_build_checks_the_image_name_before_any_engine_work(tmp_path):
     git = GitInfo(sha="a" * 40, short="aaaaaaa", dirty=False, describe="aaaaaaa")
     settings = Settings(root=tmp_path, image="Not/Valid")
     with pytest.raises(OpsError) as caught:
-        images.build(UntouchableEngine(), settings, git)
+        builds.build(UntouchableEngine(), settings, git)
     assert caught.value.anchor == "bad-tag"
     assert "'Not/Valid'" in caught.value.message

@@ -4,86 +4,60 @@ The daemon check tells the three ways a unix socket fails apart by connecting to
 directly: it does not exist, nothing listens on it (a stopped daemon), or it refuses
 this user (permission denied, explained from the socket's owner, group and mode).
 """
-import errno
 import grp
 import os
 import pwd
 import re
 import shutil
-import socket
 import stat
 import subprocess
 
+from ops import engine as engine_client
 from ops import envvars
-from ops.doctor_checks import needs_engine, row
-from ops.engine import cause
+from ops.doctor.rows import needs_engine, row
+from ops.engine import docker_host, is_default_socket, socket_path
 from ops.setup import DOCKERD_LOG, has_systemd
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
 TIMEOUT = 5          # seconds for one Docker API call from doctor
 DISK_FAIL_GB = 1     # less than one build needs (builder stage ~0.5 GB, stand-in ~0.5 GB)
 DISK_WARN_GB = 5
 
 
-def docker_host():
-    """What the SDK talks to: DOCKER_HOST, else the default socket."""
-    return os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
-
-
-def socket_path(host):
-    return host[len("unix://"):] if host.startswith("unix://") else None
-
-
-def is_default_socket(path):
-    return os.path.realpath(path) == os.path.realpath(DEFAULT_SOCKET)
-
-
-def connect_error(path):
-    """None when something accepts connections on the unix socket, else the OSError."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(2)
-        try:
-            probe.connect(path)
-        except OSError as exc:
-            return exc
-    return None
-
-
 def connect(timeout=TIMEOUT):
     """(engine or None, [daemon row]): the daemon the SDK would use, honouring DOCKER_HOST."""
-    import docker
-
     host = docker_host()
     shown = envvars.redact_uri(host)
-    via = f"DOCKER_HOST={shown}" if os.environ.get("DOCKER_HOST") else shown
-    path = socket_path(host)
-    if path:
-        error = connect_error(path)
-        if error is not None:
-            return None, [daemon_down(path, error)]
     try:
-        engine = docker.from_env(timeout=timeout)
+        engine = engine_client.connect(timeout=timeout, ping_timeout=min(timeout, TIMEOUT))
         version = engine.version()
-    except docker.errors.DockerException as exc:
-        reason = cause(exc)   # docker-py's first 160 characters are boilerplate
-        return None, [row("docker", "daemon", "fail", f"the engine at {shown} does not answer "
-                          f"({reason})", "start it, or point DOCKER_HOST at one that runs "
-                          "(unset it for the local default)",
-                          anchor="docker-daemon-not-running")]
+    except engine_client.EngineUnavailable as error:
+        return None, [daemon_row(error, host)]
+    via = f"DOCKER_HOST={shown}" if os.environ.get("DOCKER_HOST") else shown
     return engine, [row("docker", "daemon", "ok", f"Engine {version.get('Version')} (API "
                         f"{version.get('ApiVersion')}, {version.get('Os')}/"
                         f"{version.get('Arch')}) via {via}")]
 
 
-def daemon_down(path, error):
-    if isinstance(error, PermissionError):
+def daemon_row(error, host):
+    """The daemon row for an engine that cannot be used, by the kind of failure."""
+    if error.path and error.kind in (engine_client.MISSING, engine_client.REFUSED,
+                                     engine_client.DENIED):
+        return daemon_down(error.path, error.kind)
+    shown = envvars.redact_uri(host)
+    if error.kind == engine_client.SILENT:
+        return row("docker", "daemon", "fail", f"the engine at {shown} accepts connections "
+                   "but does not answer the API", error.fix, anchor="docker-daemon-not-running")
+    return row("docker", "daemon", "fail", error.message, "start it, or point DOCKER_HOST at one "
+               "that runs (unset it for the local default)", anchor="docker-daemon-not-running")
+
+
+def daemon_down(path, kind):
+    if kind == engine_client.DENIED:
         return permission_denied(path)
-    if error.errno == errno.ENOENT:
+    if kind == engine_client.MISSING:
         what = f"no socket at {path}: the Docker daemon is not running"
-    elif error.errno == errno.ECONNREFUSED:
-        what = f"nothing listens on {path} (a stale socket): the Docker daemon is not running"
     else:
-        what = f"cannot connect to {path}: {error.strerror or error}"
+        what = f"nothing listens on {path} (a stale socket): the Docker daemon is not running"
     if not is_default_socket(path):
         what += " (DOCKER_HOST names this socket)"
     fix, can_fix = start_hint(path)
@@ -165,7 +139,7 @@ def sudo_user_group(engine, settings):
     user = os.environ.get("SUDO_USER")
     if os.geteuid() != 0 or not user or user == "root":
         return []
-    path = socket_path(docker_host()) or DEFAULT_SOCKET
+    path = socket_path(docker_host()) or engine_client.DEFAULT_SOCKET
     try:
         gid = os.stat(path).st_gid
         group = grp.getgrgid(gid)
