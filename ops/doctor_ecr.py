@@ -67,8 +67,11 @@ def identity_rows(settings, identity, host, source):
     return rows
 
 
+UNANSWERED = "unanswered"
+
+
 def probe(client, method, **kwargs):
-    """None when the call is allowed; else the botocore error."""
+    """None when the call is allowed, UNANSWERED when the service failed, else the error."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -78,6 +81,8 @@ def probe(client, method, **kwargs):
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("RepositoryNotFoundException", "ImageNotFoundException"):
             return None    # allowed to ask; the answer is about the data
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            return UNANSWERED   # says nothing about the permission
         return exc
     except BotoCoreError as exc:
         return exc
@@ -93,10 +98,13 @@ def permission_rows(settings, client):
                   "repositoryName": name, "imageIds": [{"imageTag": PROBE_TAG}]}),
               ("ecr:BatchCheckLayerAvailability", "batch_check_layer_availability", {
                   "repositoryName": name, "layerDigests": [PROBE_LAYER]})]
-    missing, other = [], []
+    missing, other, unanswered = [], [], []
     for action, method, kwargs in probes:
         error = probe(client, method, **kwargs)
         if error is None:
+            continue
+        if error is UNANSWERED:
+            unanswered.append(action)
             continue
         message = str(getattr(error, "response", {}).get("Error", {}).get("Message") or error)
         named = denied_action(message)
@@ -112,9 +120,12 @@ def permission_rows(settings, client):
     if other:
         return [row("registry", "IAM permissions", "fail", other[0].message, other[0].fix,
                     other[0].anchor)]
-    return [row("registry", "IAM permissions", "ok", f"{len(probes)} read-only ECR calls "
-                "allowed; InitiateLayerUpload, UploadLayerPart, CompleteLayerUpload and "
-                "PutImage are not probed (they write)")]
+    asked = len(probes) - len(unanswered)
+    return [row("registry", "IAM permissions", "ok", f"{asked} read-only ECR calls allowed"
+                + (f" ({', '.join(unanswered)}: the service failed, not checked)"
+                   if unanswered else "")
+                + "; InitiateLayerUpload, UploadLayerPart, CompleteLayerUpload and PutImage "
+                "are not probed (they write)")]
 
 
 def docker_config_rows(host, path=None):
