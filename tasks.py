@@ -8,8 +8,10 @@ Where each task lives (task -> module):
   run, health, logs, stop -> ops/containers.py                      verify -> ops/verify.py
   layers, clean -> ops/images.py    demo -> ops/demo.py            app-test -> ops/apptest.py
   login -> ops/login.py             push -> ops/push.py            release -> ops/release.py
-  registry -> ops/local_registry.py scan -> ops/scan.py            lint -> ops/lint.py
-  doctor -> ops/doctor/ (rows, engine, inputs, run, aws, fixes)
+  registry -> ops/local_registry.py scan -> ops/scan.py (--ecr: ops/ecr_scan.py)
+  lint -> ops/lint.py               images -> ops/catalog.py       ecr-policy -> ops/ecr_policy.py
+  promote, rollback -> ops/retag.py
+  doctor -> ops/doctor/ (rows, engine, inputs, run, aws, registry, fixes)
 Shared: config (settings), engine (the one Docker connection), errors, console (tables,
 --json), builder (Go in the builder image), registry (registry HTTP API), ecr (boto3).
 """
@@ -74,6 +76,23 @@ def settings(c, **flags):
 def engine(s):
     from ops.engine import client
     return client(timeout=s.docker_timeout)
+
+
+def numeric(flag, value):
+    """A flag's number; the one-line error names the flag (Invoke hands text over)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise OpsError(f"--{flag} must be a number, not {value!r}", fix=f"e.g. --{flag} 60",
+                       anchor="bad-flag") from None
+
+
+def whole(flag, value):
+    number = numeric(flag, value)
+    if number != int(number) or number < 0:
+        raise OpsError(f"--{flag} must be a whole number of at least 0, not {value!r}",
+                       fix=f"e.g. --{flag} 20", anchor="bad-flag")
+    return int(number)
 
 
 def git_info(s):
@@ -280,15 +299,21 @@ def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", regi
                 "registry": REGISTRY_HELP,
                 "offline": "build on the offline stand-in bases",
                 "skip_scan": "release without the vulnerability gate (said in the summary)",
+                "scan": "local: Trivy/Grype before pushing (default); ecr: ECR's scan of the "
+                        "pushed SHA tag gates the latest tag",
+                "scan_wait": "with --scan ecr: seconds to wait for ECR's scan (default 300)",
                 "json": JSON_HELP})
 def release(c, latest=False, allow_dirty=False, create_repo=False, registry="ecr",
-            offline=False, skip_scan=False, region=None, json=False):
+            offline=False, skip_scan=False, scan="local", scan_wait=300, region=None,
+            json=False):
     """Build, verify, scan and push; stop at the first failure."""
     from ops import release as releases
     s = settings(c).with_region(region)
     emit(releases.release(engine(s), s, git_info(s), latest=latest, allow_dirty=allow_dirty,
                           create_repo=create_repo, registry_kind=registry, offline=offline,
-                          skip_scan=skip_scan, progress=progress), json, releases.render)
+                          skip_scan=skip_scan, scanner=scan,
+                          scan_wait=numeric("scan-wait", scan_wait), progress=progress),
+         json, releases.render)
 
 
 @ops_task(help={"stop": "stop the local registry instead", "json": JSON_HELP})
@@ -304,12 +329,23 @@ def registry(c, stop=False, json=False):
                 "severity": "severities that fail the gate (default: the document's CRITICAL,HIGH)",
                 "scanner": "trivy, grype, or auto (Trivy when installed, else Grype)",
                 "skip_db_update": "use the scanner's database as it is (offline machines)",
+                "ecr": "gate on ECR's own scan of the pushed TAG (or sha256: digest) instead",
+                "wait": "with --ecr: seconds to wait for a scan in progress (default 0)",
+                "region": REGION_HELP,
                 "json": JSON_HELP})
 def scan(c, tag="latest", severity="CRITICAL,HIGH", scanner="auto", skip_db_update=False,
-         json=False):
+         ecr=False, wait=0, region=None, json=False):
     """Scan the image; fail on CRITICAL or HIGH findings."""
     from ops import scan as scans
-    s = settings(c)
+    s = settings(c).with_region(region)
+    if ecr:
+        from ops import ecr_scan
+        result = emit(ecr_scan.ecr_scan(s, tag, wait_seconds=numeric("wait", wait),
+                                        severity=severity, progress=progress), json,
+                      ecr_scan.render)
+        if not result["passed"]:
+            raise ecr_scan.failed(result)
+        return
     result = emit(scans.scan(engine(s), s, tag=tag, severity=severity, scanner=scanner,
                              skip_db_update=skip_db_update), json, scans.render)
     if not result["passed"]:
@@ -338,3 +374,49 @@ def doctor(c, aws=True, fix=False, region=None, json=False):
                                    progress=progress), json, diagnosis.render)
     if not result["ok"]:
         raise Exit(code=1)   # the verdict line above is the message
+
+
+@ops_task(help={"registry": REGISTRY_HELP,
+                "limit": "show at most N images, newest first (default 20)",
+                "region": REGION_HELP, "json": JSON_HELP})
+def images(c, registry="ecr", limit=20, region=None, json=False):
+    """List the registry's images newest first, and where latest points."""
+    from ops import catalog
+    s = settings(c).with_region(region)
+    emit(catalog.images(s, registry_kind=registry, limit=whole("limit", limit)), json,
+         catalog.render)
+
+
+@ops_task(help={"src": "the image to point at: a tag or a sha256: digest",
+                "dest": "the tag to move there (e.g. latest)",
+                "registry": REGISTRY_HELP, "region": REGION_HELP, "json": JSON_HELP})
+def promote(c, src, dest, registry="ecr", region=None, json=False):
+    """Point a tag at another image in the registry; no image data moves."""
+    from ops import retag
+    s = settings(c).with_region(region)
+    emit(retag.promote(s, src, dest, registry_kind=registry, progress=progress), json,
+         retag.render)
+
+
+@ops_task(help={"tag": "the tag to move back (default: latest)",
+                "to": "a tag or sha256: digest to move it to, instead of its previous image",
+                "registry": REGISTRY_HELP, "region": REGION_HELP, "json": JSON_HELP})
+def rollback(c, tag="latest", to=None, registry="ecr", region=None, json=False):
+    """Move a tag back to the image it pointed at before."""
+    from ops import retag
+    s = settings(c).with_region(region)
+    emit(retag.rollback(s, tag=tag, to=to, registry_kind=registry, progress=progress), json,
+         retag.render)
+
+
+@ops_task(help={"apply": "apply the proposed policy (without it nothing is written)",
+                "keep": "tagged images to keep, newest first (default 30)",
+                "untagged_days": "days before an untagged image expires (default 14)",
+                "region": REGION_HELP, "json": JSON_HELP})
+def ecr_policy(c, apply=False, keep=30, untagged_days=14, region=None, json=False):
+    """Show the ECR lifecycle policy; propose a default; apply with --apply."""
+    from ops import ecr_policy as policy
+    s = settings(c).with_region(region)
+    emit(policy.ecr_policy(s, apply=apply, keep=whole("keep", keep),
+                           untagged_days=whole("untagged-days", untagged_days)),
+         json, policy.render)

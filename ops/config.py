@@ -30,8 +30,8 @@ def _default(*path):
     value = FILE
     for key in path:
         value = value[key]
-    if isinstance(value, (dict, list)):
-        return dataclasses.field(default_factory=lambda: value)
+    if isinstance(value, list):
+        return tuple(value)   # frozen settings: a tuple, not a shared mutable list
     return value
 
 
@@ -58,6 +58,7 @@ class Ecr:
     local_registry: str = _default("ecr", "local_registry")
     push_retries: int = _default("ecr", "push_retries")
     push_backoff: float = _default("ecr", "push_backoff")
+    release_tags: list = _default("ecr", "release_tags")
     region_flag: str = ""   # --region, never read from invoke.yaml
 
     @property
@@ -177,7 +178,15 @@ def _check(cls, section, path=()):
 
 
 def _typed(kind, value, dotted, path):
-    kind = {"str": str, "int": int, "float": float}.get(kind, kind)
+    kind = {"str": str, "int": int, "float": float, "list": list}.get(kind, kind)
+    if kind is list:
+        if isinstance(value, str):   # INVOKE_TASKY_* variables can only give text
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise OpsError(f"setting {dotted} in {where_written(path, value)} must be a list of "
+                           "names", fix=f"write {dotted} as [A, B] (or a comma list)",
+                           anchor="bad-config")
+        return tuple(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if kind in (str, int, float) and (not isinstance(value, kind) or isinstance(value, bool)):

@@ -167,10 +167,16 @@ def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False,
     result = {"reference": None, "registry": target.host, "repository": target.repository,
               "tag": tag, "attempts": 0, "layers_pushed": 0, "layers_existing": 0}
 
-    remote_digest = None
-    if target.mutability == "IMMUTABLE":
-        remote_digest = registry.manifest_digest(target.host, target.repository, tag, target.auth)
-    if remote_digest:
+    # What the tag points at now: an immutable tag may only be "pushed" again unchanged, and
+    # a mutable one keeps its earlier digest in the registry for `inv rollback`.
+    try:
+        remote_digest = registry.manifest_digest(target.host, target.repository, tag,
+                                                 target.auth)
+    except OpsError:
+        if target.mutability == "IMMUTABLE":
+            raise
+        remote_digest = None   # history only: the push itself retries and says why it fails
+    if remote_digest and target.mutability == "IMMUTABLE":
         mine = {d.split("@", 1)[1] for d in image.attrs.get("RepoDigests") or []
                 if d.split("@", 1)[0] == target.remote}
         if remote_digest not in mine:
@@ -194,8 +200,12 @@ def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False,
         if not tagged_before:  # leave no local tag naming a push that did not happen
             engine.api.remove_image(f"{target.remote}:{tag}", noprune=True)
         raise
+    from ops import retag   # retag builds on push's targets
+
+    history = retag.record_move(settings, tag, remote_digest, digest, registry_kind, target)
     values = list(states.values())
     return dict(result, reference=f"{target.remote}:{tag}@{digest}", digest=digest,
+                history=history["history"],
                 status="pushed", attempts=attempts,
                 layers_pushed=values.count("Pushed"),
                 layers_existing=len(values) - values.count("Pushed"),

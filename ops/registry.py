@@ -1,5 +1,7 @@
-"""A registry's HTTP API (distribution v2): the login round trip and manifest digests."""
+"""A registry's HTTP API (distribution v2): login, manifests, blobs and tags."""
 import base64
+import hashlib
+import json
 import urllib.error
 import urllib.request
 
@@ -20,17 +22,26 @@ def base_url(host):
 
 def request(host, path, auth=None, method="GET", accept=None, timeout=10):
     """(HTTP status, headers) of one registry call; an unreachable registry is an OpsError."""
-    call = urllib.request.Request(base_url(host) + path, method=method)
+    status, headers, _ = exchange(host, path, auth, method, accept, timeout=timeout)
+    return status, headers
+
+
+def exchange(host, path, auth=None, method="GET", accept=None, data=None, content_type=None,
+             timeout=10):
+    """One HTTP round trip: (status, headers, body bytes); only a dead connection raises."""
+    call = urllib.request.Request(base_url(host) + path, method=method, data=data)
     if auth:
         pair = f"{auth['username']}:{auth['password']}".encode()
         call.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
     if accept:
         call.add_header("Accept", accept)
+    if content_type:
+        call.add_header("Content-Type", content_type)
     try:
         with urllib.request.urlopen(call, timeout=timeout) as response:
-            return response.status, dict(response.headers)
+            return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers or {})
+        return exc.code, dict(exc.headers or {}), exc.read() or b""
     except OSError as exc:
         reason = getattr(exc, "reason", exc)
         raise OpsError(f"registry {host} is unreachable ({reason})",
@@ -59,9 +70,85 @@ def manifest_digest(host, repository, tag, auth=None):
     if status == 404:
         return None
     if status == 401:
-        raise OpsError(f"registry {host} refused to read {repository}:{tag} (HTTP 401)",
-                       fix="check the credentials (inv login)", anchor="push-denied")
+        raise OpsError(f"registry {host} rejected the credentials (HTTP 401 reading "
+                       f"{repository}:{tag})", fix="inv login checks the token against the "
+                       "registry; check the account, region and ECR_REGISTRY",
+                       anchor="push-denied")
     if status >= 400:
         raise OpsError(f"registry {host} answered HTTP {status} for {repository}:{tag}",
                        fix="retry; check the registry's health", anchor="registry-unreachable")
     return headers.get("Docker-Content-Digest") or headers.get("docker-content-digest")
+
+
+def _header(headers, name):
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+
+
+def _refused(host, what, status, body):
+    """An HTTP failure of a manifest or tag call as an OpsError; the registry's own words kept."""
+    text = body.decode(errors="replace")[:300].strip()
+    if status == 401:
+        return OpsError(f"registry {host} refused {what} (HTTP 401)",
+                        fix="check the credentials (inv login)", anchor="push-denied")
+    if status == 403 or "denied" in text.lower():
+        return OpsError(f"registry {host} denied {what} (HTTP {status}): {text}",
+                        fix="the identity needs ecr:BatchGetImage and ecr:PutImage",
+                        anchor="push-denied")
+    if "TAG_INVALID" in text or "immutable" in text.lower():
+        return OpsError(f"registry {host} will not move {what}: the tag is immutable ({text})",
+                        fix="promote to a new tag instead", anchor="immutable-tag")
+    return OpsError(f"registry {host} answered HTTP {status} for {what}: {text}",
+                    fix="retry; check the registry's health", anchor="registry-unreachable")
+
+
+def get_manifest(host, repository, reference, auth=None):
+    """(body bytes, media type, digest) of repository@reference, or None when absent.
+
+    The bytes are kept exactly as served: the digest is their sha256, so PUTting them
+    unchanged elsewhere names the same image.
+    """
+    status, headers, body = exchange(host, f"/v2/{repository}/manifests/{reference}", auth,
+                                      accept=MANIFEST_TYPES)
+    if status == 404:
+        return None
+    if status >= 400:
+        raise _refused(host, f"reading {repository}@{reference}", status, body)
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    media_type = (_header(headers, "Content-Type") or "").split(";")[0].strip()
+    if not media_type or media_type == "application/json":
+        media_type = json.loads(body).get("mediaType", media_type)
+    return body, media_type, digest
+
+
+def put_manifest(host, repository, tag, body, media_type, auth=None):
+    """PUT manifest bytes under tag; returns the digest the registry says it stored."""
+    status, headers, answer = exchange(host, f"/v2/{repository}/manifests/{tag}", auth,
+                                        method="PUT", data=body, content_type=media_type)
+    if status >= 400:
+        raise _refused(host, f"{repository}:{tag}", status, answer)
+    return _header(headers, "Docker-Content-Digest")
+
+
+def get_blob(host, repository, digest, auth=None):
+    """A small blob (an image config) as bytes, or None when absent."""
+    status, _, body = exchange(host, f"/v2/{repository}/blobs/{digest}", auth, timeout=30)
+    if status == 404:
+        return None
+    if status >= 400:
+        raise _refused(host, f"reading blob {digest[:19]}", status, body)
+    return body
+
+
+def list_tags(host, repository, auth=None, page=100):
+    """Every tag of repository, following the registry's Link pagination; [] when absent."""
+    tags, path = [], f"/v2/{repository}/tags/list?n={page}"
+    while path:
+        status, headers, body = exchange(host, path, auth)
+        if status == 404:
+            return tags
+        if status >= 400:
+            raise _refused(host, f"listing {repository}'s tags", status, body)
+        tags += json.loads(body).get("tags") or []
+        link = _header(headers, "Link") or ""
+        path = link.split(";")[0].strip("<> ") if 'rel="next"' in link else None
+    return tags

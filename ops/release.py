@@ -1,12 +1,16 @@
 """`inv release`: build, verify, push the SHA tag (and latest); stop at the first failure."""
-from ops import build, ecr, push, scan, verify
+from ops import build, ecr, ecr_scan, push, scan, verify
 from ops.console import Steps, table
 from ops.errors import OpsError
 
 
 def release(engine, settings, git, latest=False, allow_dirty=False, create_repo=False,
-            registry_kind="ecr", offline=False, skip_scan=False, progress=print):
+            registry_kind="ecr", offline=False, skip_scan=False, scanner="local", scan_wait=300,
+            progress=print):
     push.refuse_dirty(git.tag, allow_dirty)   # before any work, not after a build
+    if scanner not in ("local", "ecr"):
+        raise OpsError(f"unknown --scan {scanner!r}", fix="use --scan local or --scan ecr",
+                       anchor="bad-flag")
     steps = Steps("release", progress)
     tokens = ecr.TokenCache(lambda: ecr.fetch_token(settings))  # one token for every push
     steps.done("preflight", push.preflight(settings, registry_kind, create_repo, tokens))
@@ -23,6 +27,8 @@ def release(engine, settings, git, latest=False, allow_dirty=False, create_repo=
 
     if skip_scan:
         steps.done("scan", "SKIPPED (--skip-scan)")
+    elif scanner == "ecr":
+        steps.done("scan", "ECR's scan of the pushed SHA tag gates latest (--scan ecr)")
     else:
         found = scan.scan(engine, settings, tag=git.tag)
         if not found["passed"]:
@@ -38,7 +44,18 @@ def release(engine, settings, git, latest=False, allow_dirty=False, create_repo=
                            progress=progress, tokens=tokens)
         pushed.append(result)
         steps.done(f"push {tag}", f"{result['status']}: {result['reference']}")
-    return {"passed": True, "steps": steps.rows, "pushed": [p["reference"] for p in pushed]}
+        if tag == git.tag and scanner == "ecr" and not skip_scan:
+            found = ecr_scan.ecr_scan(settings, result["digest"], wait_seconds=scan_wait,
+                                      progress=progress)
+            if not found["passed"]:
+                raise OpsError(f"release stopped: ECR found {len(found['findings'])} "
+                               f"{found['severity']} findings in {git.tag}; latest was not "
+                               "moved", fix=f"inv scan --ecr --tag {git.tag} lists them",
+                               anchor="ecr-scan-gate")
+            steps.done("ecr scan", f"ECR: no {found['severity']} findings ({found['status']})")
+    gate = "none (--skip-scan)" if skip_scan else ("ECR" if scanner == "ecr" else "local scanner")
+    return {"passed": True, "steps": steps.rows, "pushed": [p["reference"] for p in pushed],
+            "scan_gate": gate}
 
 
 def render(result):

@@ -15,11 +15,13 @@ from ops.doctor import aws as aws_checks
 from ops.doctor import engine as engine_checks
 from ops.doctor import fixes
 from ops.doctor import inputs as input_checks
+from ops.doctor import registry as registry_checks
 from ops.doctor import run as run_checks
 from ops.doctor.rows import row
 from ops.errors import OpsError
 
-AREAS = ("python", "docker", "build", "run", "aws")
+AREAS = ("python", "docker", "build", "run", "aws", "registry")
+REMOTE = ("aws", "registry")   # the areas that need AWS: checked once, skipped by --no-aws
 # (area, check) in display order; each check takes (engine or None, settings).
 LOCAL_CHECKS = (("python", input_checks.python_packages), ("docker", engine_checks.docker_cli),
                 ("docker", engine_checks.sudo_user_group), ("docker", engine_checks.disk_space),
@@ -49,7 +51,7 @@ def diagnose(settings, aws=True):
     """(rows in area order, seconds for the local part and for AWS)."""
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(LOCAL_CHECKS) + 1) as pool:
-        aws_part = pool.submit(_timed, aws_checks.aws_rows, settings) if aws else None
+        aws_part = pool.submit(_timed, aws_and_registry_rows, settings) if aws else None
         engine, rows = engine_checks.connect()
         futures = [pool.submit(run_check, area, check, engine, settings)
                    for area, check in LOCAL_CHECKS]
@@ -62,6 +64,15 @@ def diagnose(settings, aws=True):
             aws_rows, aws_seconds = aws_part.result()
     rows.sort(key=lambda r: AREAS.index(r["area"]))  # stable: check order within an area
     return rows + aws_rows, {"local": round(local, 2), "aws": round(aws_seconds, 2)}
+
+
+def aws_and_registry_rows(settings):
+    """The AWS rows, then the registry's (account, region, IAM, docker config) when the
+    credentials work: both need AWS, and --no-aws skips both."""
+    rows = aws_checks.aws_rows(settings)
+    if any(r["check"] == "credentials" and r["status"] == "ok" for r in rows):
+        rows += registry_checks.rows(settings)
+    return rows
 
 
 def _timed(function, *args):
@@ -79,7 +90,7 @@ def verdict(rows):
     if fails:
         line = f"FAIL: {fails} {_plural(fails, 'check')} failing" + (f", {extra}" if extra else "")
         line += ": fix the FAIL rows first"
-        if all(r["area"] == "aws" for r in rows if r["status"] == "fail"):
+        if all(r["area"] in REMOTE for r in rows if r["status"] == "fail"):
             line += " (inv doctor --no-aws checks only this machine)"
         return line, False
     return (f"OK: {counts['ok']} {_plural(counts['ok'], 'check')} passed"
@@ -104,7 +115,8 @@ def doctor(settings, aws=True, fix=False, progress=print):
             tried.add(action)
             fixed.append(fixes.apply_fix(action, settings, progress))
         local, seconds_again = diagnose(settings, aws=False)   # fixes are all local
-        rows = [r for r in local if r["area"] != "aws"] + [r for r in rows if r["area"] == "aws"]
+        rows = ([r for r in local if r["area"] not in REMOTE]
+                + [r for r in rows if r["area"] in REMOTE])
         seconds["local"] = seconds_again["local"]
     line, ok = verdict(rows)
     seconds["total"] = round(time.monotonic() - started, 2)
