@@ -44,6 +44,9 @@ CAUSES = (
      "the module proxy cannot be reached from the builder (no network or DNS)",
      "vendor where the proxy is reachable, or set GOPROXY to a file:// mirror "
      "(inv vendor --goproxy file:///path)"),
+    (r"permission denied",
+     "the go command, run as the context's owner, cannot read a file:// proxy's files",
+     "make the proxy folder readable by that user (chmod -R a+rX /path), or copy it"),
     (r"\b404\b|\b410\b|not found|no such file or directory|unknown revision|"
      r"invalid version",
      "the proxy does not have a required module version",
