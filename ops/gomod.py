@@ -15,7 +15,6 @@ from ops import apptest, envvars, labels
 from ops.doctor_checks import parse_go_mod
 from ops.errors import OpsError
 
-ANCHOR = "go-modules-offline"
 # The variables that decide where modules come from and how they are checked.
 GO_VARIABLES = ("GOPROXY", "GOSUMDB", "GONOSUMDB", "GOFLAGS", "GOPRIVATE")
 # Writable places for a container user that is not root (the image's GOPATH is root's).
@@ -26,8 +25,8 @@ DETAIL_LINES = 8
 CAUSES = (
     (r"disabled by GOPROXY=off",
      "GOPROXY=off: the go command may not fetch modules",
-     "point GOPROXY at a reachable proxy or a file:// mirror (inv vendor --goproxy "
-     "file:///path), then vendor"),
+     "point GOPROXY at a reachable proxy or a file:// mirror (GOPROXY=file:///path), "
+     "then vendor"),
     (r"SECURITY ERROR|checksum mismatch",
      "the proxy serves different files than go.sum records",
      "use the proxy go.sum was made with, or refresh go.sum from this one (go mod tidy) "
@@ -43,17 +42,18 @@ CAUSES = (
      r"i/o timeout|TLS handshake timeout|dial tcp",
      "the module proxy cannot be reached from the builder (no network or DNS)",
      "vendor where the proxy is reachable, or set GOPROXY to a file:// mirror "
-     "(inv vendor --goproxy file:///path)"),
+     "(GOPROXY=file:///path)"),
     (r"permission denied",
-     "the go command, run as the context's owner, cannot read a file:// proxy's files",
-     "make the proxy folder readable by that user (chmod -R a+rX /path), or copy it"),
+     "the go command runs as the context's owner, who may not read or write a file it needs",
+     "give that user the context (a root-owned vendor/ from a sudo run: sudo chown -R) and "
+     "read access to any file:// proxy (chmod -R a+rX /path)"),
     (r"\b404\b|\b410\b|not found|no such file or directory|unknown revision|"
      r"invalid version",
      "the proxy does not have a required module version",
      "check the version in go.mod, or add the module to your mirror"),
     (r"inconsistent vendoring",
      "vendor/ does not match go.mod",
-     "run inv vendor again (or go mod vendor) and commit vendor/"),
+     "vendor again (go mod vendor) and commit vendor/"),
 )
 
 
@@ -82,7 +82,7 @@ def proxy_mounts(goproxy):
             raise OpsError(f"GOPROXY names {entry} but {path or entry} is not a folder here",
                            fix="give an absolute file:///path to a module proxy folder "
                                "(each module's @v/list, .info, .mod, .zip)",
-                           anchor=ANCHOR)
+                           anchor="go-modules-offline")
         mounts[path] = {"bind": path, "mode": "ro"}
     return mounts
 
@@ -214,7 +214,7 @@ def vendor(engine, settings, goproxy=None, progress=print):
     context = Path(settings.context_path)
     if not (context / "go.mod").is_file():
         raise OpsError(f"no go.mod in {context}", fix="set tasky.context to the Go module's "
-                       "folder", anchor=ANCHOR)
+                       "folder", anchor="go-modules-offline")
     env = go_settings(goproxy)
     volumes = {str(context): {"bind": "/src", "mode": "rw"}, **proxy_mounts(env.get("GOPROXY"))}
     started = time.monotonic()
@@ -225,7 +225,7 @@ def vendor(engine, settings, goproxy=None, progress=print):
     if code != 0:
         cause, fix = explain(output)
         raise OpsError(f"go mod vendor failed: {cause}: {last_error(output)}", fix=fix,
-                       anchor=ANCHOR, details=output[-DETAIL_LINES:])
+                       anchor="go-modules-offline", details=output[-DETAIL_LINES:])
     modules_txt = context / "vendor" / "modules.txt"
     count = len(vendored_versions(modules_txt.read_text())) if modules_txt.is_file() else 0
     return {"modules": count, "seconds": round(time.monotonic() - started, 1), "image": image,

@@ -68,7 +68,7 @@ def test_shell_only_variables_are_named_when_the_build_cannot_see_them():
     (GO_DNS, "cannot be reached"),
     (GO_MISSING, "does not have a required module version"),
     (GO_SUM, "different files than go.sum"),
-    (GO_MISSING.replace("no such file or directory", "permission denied"), "cannot read"),
+    (GO_MISSING.replace("no such file or directory", "permission denied"), "may not read or write"),
     ("go: updates to go.mod needed; missing go.sum entry for module providing package x",
      "go.sum lacks entries"),
     ("something new", "the go command failed"),
