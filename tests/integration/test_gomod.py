@@ -151,15 +151,19 @@ def test_fixture_builds_with_our_dockerfile_and_runs_as_upstream_does(engine, bu
     from a builder base that carries the proxy (the Dockerfile declares no GOPROXY arg)."""
     base_context = tmp_path / "base"
     shutil.copytree(proxy, base_context / "goproxy")
+    # Both images would inherit the stand-ins' role "base", which any concurrent test
+    # session's clean-up removes as its own; a role of their own keeps them out of that.
+    role = {"org.tasky-ops.role": "gomod-test"}
     (base_context / "Dockerfile").write_text(
         f"FROM {builder}\nCOPY goproxy /goproxy\nENV GOPROXY=file:///goproxy\n")
     base = f"{IMAGE}-gomod-go:proxy"
-    engine.images.build(path=str(base_context), tag=base, rm=True, network_mode="none")
+    engine.images.build(path=str(base_context), tag=base, rm=True, network_mode="none",
+                        labels=role)
     context = tmp_path / "app"
     shutil.copytree(FIXTURE, context)
     tag = f"{IMAGE}-gomod-app:test"
     engine.images.build(path=str(context), dockerfile=str(ROOT / "Dockerfile"), tag=tag,
-                        rm=True, network_mode="none",
+                        rm=True, network_mode="none", labels=role,
                         buildargs={"GO_IMAGE": base, "RUNTIME_IMAGE": RUNTIME})
 
     uri = f"mongodb://tasky:{CANARY}@db.example:27017/tasky"

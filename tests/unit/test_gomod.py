@@ -16,6 +16,10 @@ GO_DNS = ('github.com/gorilla/mux@v1.8.0: Get "https://proxy.example/github.com/
           '@v/v1.8.0.info": dial tcp: lookup proxy.example on 10.0.0.53:53: no such host')
 GO_MISSING = ("github.com/felixge/httpsnoop@v1.0.1: reading file:///srv/goproxy/github.com/"
               "felixge/httpsnoop/@v/v1.0.1.mod: no such file or directory")
+GO_SUMDB = ("go: github.com/felixge/httpsnoop@v1.0.1: verifying go.mod: github.com/felixge/"
+            'httpsnoop@v1.0.1/go.mod: Get "https://sum.example/lookup/github.com/felixge/'
+            'httpsnoop@v1.0.1": dial tcp: lookup sum.example on 10.0.0.53:53: connect: '
+            "network is unreachable")
 GO_SUM = ("verifying github.com/gorilla/mux@v1.8.0: checksum mismatch\n"
           "\tdownloaded: h1:AAA=\n\tgo.sum:     h1:BBB=\n\nSECURITY ERROR")
 
@@ -68,6 +72,7 @@ def test_shell_only_variables_are_named_when_the_build_cannot_see_them():
     (GO_DNS, "cannot be reached"),
     (GO_MISSING, "does not have a required module version"),
     (GO_SUM, "different files than go.sum"),
+    (GO_SUMDB, "checksum database is unreachable"),
     (GO_MISSING.replace("no such file or directory", "permission denied"), "may not read or write"),
     ("go: updates to go.mod needed; missing go.sum entry for module providing package x",
      "go.sum lacks entries"),
