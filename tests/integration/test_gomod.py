@@ -1,0 +1,195 @@
+"""Go modules with no network: the Debian-built proxy, `ops.gomod.vendor` and
+`ops.gomod.module_access`, on a copy of the third-party fixture, in the real builder image."""
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ops import gomod
+from ops.config import Settings
+from ops.errors import OpsError
+from tests.integration import goproxy
+from tests.integration.helpers import IMAGE, ROOT, docker_required
+
+FIXTURE = ROOT / "tests" / "fixtures" / "thirdparty-app"
+BUILDER = Settings().bases.offline_go
+RUNTIME = Settings().bases.offline_runtime
+# Not root and not this user: proves vendor/ ends up the context owner's.
+OWNER = (4321, 4321)
+CANARY = "pw-gomod-" + IMAGE[-8:]
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory):
+    absent = goproxy.missing_packages()
+    if absent:
+        message = "apt-get install -y " + " ".join(absent)
+        if docker_required():
+            pytest.fail(f"Debian's Go module sources are required here: {message}")
+        pytest.skip(f"no Debian Go module sources: {message}")
+    # Outside pytest's own 0700 folders: vendor() runs Go as the context's owner (OWNER),
+    # who must be able to read the proxy, as with any shared mirror.
+    folder = Path(tempfile.mkdtemp(prefix=f"{IMAGE}-goproxy-"))
+    folder.chmod(0o755)
+    yield goproxy.build_proxy(folder)
+    shutil.rmtree(folder)
+
+
+@pytest.fixture(scope="module")
+def builder(engine):
+    from ops import bases
+
+    bases.ensure(engine, Settings().bases, only_missing=True, progress=lambda line: None)
+    return BUILDER
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A copy of the fixture inside a git repository whose .gitignore excludes vendor/."""
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURE, repo / "app")
+    (repo / ".gitignore").write_text("vendor/\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    for folder, dirs, files in os.walk(repo / "app"):
+        for name in dirs + files + ["."]:
+            os.chown(os.path.join(folder, name), *OWNER)
+    return repo / "app"
+
+
+def go(engine, image, script, app, proxy=None, env=None):
+    """Run a script in the builder with the network off: (exit code, output)."""
+    volumes = {str(app): {"bind": "/src", "mode": "rw"}}
+    if proxy:
+        volumes[str(proxy)] = {"bind": str(proxy), "mode": "ro"}
+    container = engine.containers.run(image, ["/bin/sh", "-c", script], detach=True,
+                                      network_mode="none", working_dir="/src",
+                                      volumes=volumes, environment=env or {},
+                                      name=f"{IMAGE}-go-{os.urandom(3).hex()}")
+    try:
+        code = container.wait()["StatusCode"]
+        return code, container.logs().decode()
+    finally:
+        container.remove(force=True)
+
+
+def test_fixture_go_sum_is_what_the_proxy_serves(proxy, tmp_path):
+    assert (FIXTURE / "go.sum").read_text() == goproxy.go_sum()
+    again = goproxy.build_proxy(tmp_path / "again")
+    for zipped in proxy.rglob("*.zip"):
+        assert (again / zipped.relative_to(proxy)).read_bytes() == zipped.read_bytes()
+
+
+def test_go_mod_download_and_vendor_from_the_proxy_with_the_network_off(engine, builder,
+                                                                         proxy, app):
+    # go.sum lists every module, so the checksum database is never asked: Go's default
+    # GOSUMDB stays on, and neither GOSUMDB=off nor GONOSUMDB is needed.
+    env = {"GOPROXY": f"file://{proxy}"}
+    code, output = go(engine, builder, "go mod download && go mod vendor && "
+                      "cat vendor/modules.txt", app, proxy, env)
+    assert code == 0, output
+    assert "# github.com/felixge/httpsnoop v1.0.1" in output      # a transitive dependency
+    assert "# github.com/gorilla/securecookie v1.1.1" in output
+
+    code, output = go(engine, builder, "go mod download", app, proxy, {"GOPROXY": "off"})
+    assert code == 1 and "module lookup disabled by GOPROXY=off" in output
+
+
+def test_vendor_then_the_vendored_tree_builds_with_no_network(engine, builder, proxy, app):
+    done = gomod.vendor(engine, Settings(context=str(app)), goproxy=f"file://{proxy}",
+                        progress=lambda line: None)
+    assert done["modules"] == 6
+    assert done["image"] == builder
+    assert done["warning"].startswith("git ignores vendor/ (")
+    modules_txt = app / "vendor" / "modules.txt"
+    stat = modules_txt.stat()
+    assert (stat.st_uid, stat.st_gid) == OWNER
+
+    code, output = go(engine, builder, "CGO_ENABLED=0 go build -mod=vendor -o /tmp/app . "
+                      "&& echo built", app, env={"GOPROXY": "off"})
+    assert code == 0 and "built" in output, output
+
+
+def test_vendor_failure_carries_gos_own_words(engine, builder, app):
+    with pytest.raises(OpsError) as raised:
+        gomod.vendor(engine, Settings(context=str(app)), goproxy="off",
+                     progress=lambda line: None)
+    error = raised.value
+    assert error.anchor == "go-modules-offline"
+    assert "GOPROXY=off" in error.message
+    assert any("module lookup disabled by GOPROXY=off" in line for line in error.details)
+    assert not (app / "vendor").exists()
+
+
+def test_module_access_false_offline_then_true_once_vendored(engine, builder, proxy, app):
+    settings = Settings(context=str(app))
+    # As the build would run: the builder image's own GOPROXY (unset, so Go's default
+    # proxy), on a machine whose only network is the package registries.
+    result = gomod.module_access(engine, settings)
+    assert result["ok"] is False, "this test needs a machine where Go's proxy is unreachable"
+    assert result["source"] == "GOPROXY=Go's default proxy (GOPROXY unset)"
+    assert "cannot be reached" in result["reason"]
+    assert "github.com/gorilla/handlers@v1.5.1: Get " in result["reason"]
+
+    off = gomod.module_access(engine, settings, build_env={"GOPROXY": "off"})
+    assert off["ok"] is False and "module lookup disabled by GOPROXY=off" in off["reason"]
+
+    mirrored = gomod.module_access(engine, settings, build_env={"GOPROXY": f"file://{proxy}"})
+    assert mirrored["ok"] is True and "fetched github.com/gorilla/handlers" in mirrored["reason"]
+
+    gomod.vendor(engine, settings, goproxy=f"file://{proxy}", progress=lambda line: None)
+    assert gomod.module_access(engine, settings) == {
+        "ok": True, "source": "vendor",
+        "reason": "6 modules vendored (vendor/modules.txt matches go.mod)"}
+
+
+def test_fixture_builds_with_our_dockerfile_and_runs_as_upstream_does(engine, builder, proxy,
+                                                                      tmp_path):
+    """Our Dockerfile, unchanged, over the fixture, with the network off: the modules come
+    from a builder base that carries the proxy (the Dockerfile declares no GOPROXY arg)."""
+    base_context = tmp_path / "base"
+    shutil.copytree(proxy, base_context / "goproxy")
+    # Both images would inherit the stand-ins' role "base", which any concurrent test
+    # session's clean-up removes as its own; a role of their own keeps them out of that.
+    role = {"org.tasky-ops.role": "gomod-test"}
+    (base_context / "Dockerfile").write_text(
+        f"FROM {builder}\nCOPY goproxy /goproxy\nENV GOPROXY=file:///goproxy\n")
+    base = f"{IMAGE}-gomod-go:proxy"
+    engine.images.build(path=str(base_context), tag=base, rm=True, network_mode="none",
+                        labels=role)
+    context = tmp_path / "app"
+    shutil.copytree(FIXTURE, context)
+    tag = f"{IMAGE}-gomod-app:test"
+    engine.images.build(path=str(context), dockerfile=str(ROOT / "Dockerfile"), tag=tag,
+                        rm=True, network_mode="none", labels=role,
+                        buildargs={"GO_IMAGE": base, "RUNTIME_IMAGE": RUNTIME})
+
+    uri = f"mongodb://tasky:{CANARY}@db.example:27017/tasky"
+    name = f"{IMAGE}-gomod-app"
+    container = engine.containers.run(tag, detach=True, name=name,
+                                      environment={"MONGODB_URI": uri, "SECRET_KEY": "k"})
+    try:
+        health = ["/bin/sh", "-c", engine.images.get(tag).attrs["Config"]["Healthcheck"]
+                  ["Test"][1]]
+        for _ in range(50):
+            probe = container.exec_run(health)
+            if probe.exit_code == 0:
+                break
+        assert probe.exit_code == 0, probe.output
+        assert container.exec_run(["wget", "-q", "-O", "-", "http://localhost:8080/todos"]) \
+            .output.startswith(b'[{"id":1')
+        missing = container.exec_run(["wget", "-q", "-O", "-", "http://localhost:8080/healthz"])
+        assert missing.exit_code != 0 and b"404" in missing.output
+        # The upstream trait log masking must catch: the whole URI, password included.
+        assert f"Connecting to MongoDB at {uri}" in container.logs().decode()
+    finally:
+        container.remove(force=True)
+
+    failed = engine.containers.run(tag, detach=True, name=f"{name}-nouri")
+    try:
+        assert failed.wait(timeout=30)["StatusCode"] == 1
+        assert "MONGODB_URI must be set" in failed.logs().decode()
+    finally:
+        failed.remove(force=True)
