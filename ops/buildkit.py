@@ -218,14 +218,8 @@ def prune(engine, keep_storage=None, filters=None, dockerfile=None):
 
 
 def _prune_once(api, filters, keep_storage):
-    from docker import utils
-
-    params = {}
-    if filters:
-        params["filters"] = utils.convert_filters(filters)
-    if keep_storage is not None:
-        params["keep-storage"] = int(keep_storage)
-    return api._result(api._post(api._url("/build/prune"), params=params), True)
+    # docker-py's own POST /build/prune; it sends only the parameters given.
+    return api.prune_builds(filters=filters or None, keep_storage=keep_storage)
 
 
 def _pruned(results, scope, matched=None):
