@@ -22,6 +22,7 @@ MOUNT_FLAG = re.compile(r"\s--mount=(?:\"[^\"]*\"|'[^']*'|\S)+")
 MOUNT_FLAGS = re.compile(r"(?:[ \t]*--mount=(?:\"[^\"]*\"|'[^']*'|[^\s\\])+)+")
 EXIT_CODE = re.compile(r"(?:executor failed running|process) .*?(exit code: -?\d+)\s*$", re.S)
 # What an engine says when it cannot or will not run BuildKit for this request.
+RUN_RECORD = re.compile(r"^(?:cached )?mount \S+ from exec /bin/sh -c (.*)$", re.S)
 NO_BUILDKIT = re.compile(r"buildkit is not enabled|buildkit not supported|invalid version",
                          re.IGNORECASE)
 
@@ -232,16 +233,31 @@ def _pruned(results, scope, matched=None):
 
 
 def project_records(engine, dockerfile):
-    """The build-cache records (from GET /system/df) that this Dockerfile's RUN lines
-    made: their cache mounts and their layers."""
+    """The build-cache records (GET /system/df) this Dockerfile's RUN lines made, with the
+    records built on top of them, children before parents: the order a prune needs, as
+    BuildKit keeps a record while another one names it as parent."""
     commands = run_commands(dockerfile)
-    records = []
-    for record in engine.api.df().get("BuildCache") or []:
-        description = record.get("Description") or ""
-        found = re.match(r"^(?:cached )?mount \S+ from exec /bin/sh -c (.*)$", description, re.S)
+    records = engine.api.df().get("BuildCache") or []
+    children = {}
+    for record in records:
+        # API 1.41 names one Parent; later engines list Parents.
+        for parent in record.get("Parents") or [record.get("Parent")]:
+            children.setdefault(parent, []).append(record)
+    ordered, seen = [], set()
+
+    def take(record):
+        if record["ID"] in seen:
+            return
+        seen.add(record["ID"])
+        for child in children.get(record["ID"], []):
+            take(child)
+        ordered.append(record)
+
+    for record in records:
+        found = RUN_RECORD.match(record.get("Description") or "")
         if found and " ".join(found.group(1).split()) in commands:
-            records.append(record)
-    return records
+            take(record)
+    return ordered
 
 
 def run_commands(dockerfile):
