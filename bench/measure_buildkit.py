@@ -91,7 +91,8 @@ def cli(ctx, kind):
 def reran_go_build(output, kind):
     """Whether the go build step ran (not cached), read from the CLI's own output."""
     if kind == "classic":
-        found = re.search(r"^Step \d+/\d+ : RUN [^\n]*go build.*?(?=^Step |\Z)", output, re.M | re.S)
+        found = re.search(r"^Step \d+/\d+ : RUN [^\n]*go build.*?(?=^Step |\Z)", output,
+                          re.M | re.S)
         return bool(found) and "Using cache" not in found.group(0)
     found = re.search(r"^(#\d+) \[build \d+/\d+\] RUN [^\n]*go build", output, re.M)
     return bool(found) and f"{found.group(1)} CACHED" not in output
