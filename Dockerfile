@@ -8,22 +8,45 @@ ARG RUNTIME_IMAGE=alpine:3.17.0
 
 # ---- Stage 1: build ---------------------------------------------------------------
 FROM ${GO_IMAGE} AS build
-# Lets `inv clean --cache` find this stage's cached image, which the classic builder keeps.
-LABEL org.tasky-ops.managed="true" org.tasky-ops.role="build-stage"
+# Lets `inv clean --cache` find this stage's cached images (the classic builder keeps them),
+# and only those built as the configured image name.
+ARG TASKY_IMAGE=tasky
+LABEL org.tasky-ops.managed="true" org.tasky-ops.role="build-stage" \
+      org.tasky-ops.image="${TASKY_IMAGE}"
 # The document builds with --build-arg VERSION=... but never declares it: undeclared args
 # are ignored (with a warning) and the binary never learns its version.
 ARG VERSION=dev
 ARG GOARCH=amd64
+# Where modules come from, passed through as the document's troubleshooting asks
+# (`--build-arg GOFLAGS=-mod=vendor`): undeclared, those build args would be ignored.
+ARG GOFLAGS
+ARG GOPROXY
+ARG GOSUMDB
+ARG GONOSUMDB
+ARG GOPRIVATE
 
 WORKDIR /go/src/tasky
 # The document's own "Caching Strategy": copy the module files first so `go mod download`
 # is cached until dependencies change. `go.sum*` because a standard-library-only module
 # has no go.sum, and a plain `go.sum` would fail the COPY.
 COPY go.mod go.sum* ./
-RUN go mod download
+# Cache mounts (BuildKit only) keep Go's module and build caches between builds, so a
+# one-file change recompiles one package, not the standard library. The ids keep them
+# apart from other projects' Go caches on a shared engine. The classic builder cannot
+# read them: ops/buildkit.py's classic_dockerfile() removes the flags for it.
+# A vendored app (GOFLAGS=-mod=vendor, which `inv build` sets when vendor/modules.txt
+# exists) needs no download, and `go mod download` would ignore vendor/ and go to the
+# network anyway.
+RUN --mount=type=cache,id=tasky-ops-gomod,target=/go/pkg/mod \
+    case " ${GOFLAGS} " in \
+      *" -mod=vendor "*) echo "GOFLAGS=${GOFLAGS}: modules come from vendor/" ;; \
+      *) go mod download ;; \
+    esac
 COPY . .
 # -trimpath and -s -w: no host paths and no symbol tables in the shipped binary.
-RUN CGO_ENABLED=0 GOOS=linux GOARCH=${GOARCH} \
+RUN --mount=type=cache,id=tasky-ops-gomod,target=/go/pkg/mod \
+    --mount=type=cache,id=tasky-ops-gobuild,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=linux GOARCH=${GOARCH} \
     go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /go/src/tasky/tasky .
 
 # ---- Stage 2: release -------------------------------------------------------------

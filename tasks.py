@@ -6,6 +6,7 @@ renderer beside it. Heavy imports (docker, boto3) happen inside ops/ so listing 
 Where each task lives (task -> module):
   setup -> ops/setup.py             bases -> ops/standins.py       build -> ops/build.py
   run, health, logs, stop -> ops/containers.py                      verify -> ops/verify.py
+  vendor -> ops/gomod.py
   layers, clean -> ops/images.py    demo -> ops/demo.py            app-test -> ops/apptest.py
   login -> ops/login.py             push -> ops/push.py            release -> ops/release.py
   registry -> ops/local_registry.py scan -> ops/scan.py (--ecr: ops/ecr_scan.py)
@@ -117,7 +118,8 @@ def bases(c, force=False, json=False):
          standins.render)
 
 
-@ops_task(help={"tag": "also tag the image IMAGE:TAG (checked against Docker's tag grammar)",
+@ops_task(iterable=["build_arg"],
+          help={"tag": "also tag the image IMAGE:TAG (checked against Docker's tag grammar)",
                 "version": "version baked into the binary and labels "
                            "(default: git describe --tags --always --dirty)",
                 "no_cache": "build every step again",
@@ -125,9 +127,11 @@ def bases(c, force=False, json=False):
                 "offline": "use stand-in bases built from Debian packages (built when missing)",
                 "quiet": "hide build steps (the default in CI; the log still shows on failure)",
                 "verbose": "show build steps even in CI",
+                "build_arg": "KEY=VALUE for the Dockerfile's ARGs (repeatable), e.g. "
+                             "GOFLAGS=-mod=vendor or GOPROXY=...; never secrets",
                 "json": JSON_HELP})
 def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, quiet=False,
-          verbose=False, json=False):
+          verbose=False, build_arg=None, json=False):
     """Build the image, tagged by git SHA and latest."""
     from ops import build as builds
     from ops import refs
@@ -136,8 +140,18 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
     show_steps = verbose or not (quiet or in_ci() or json)
     result = builds.build(engine(s), s, git_info(s), extra_tag=tag, version=version,
                           nocache=no_cache, pull=pull, offline=offline, verbose=show_steps,
-                          progress=progress)
+                          progress=progress, build_args=build_arg)
     emit(result, json, builds.render)
+
+
+@ops_task(help={"goproxy": "module proxy for this run (default: this shell's GOPROXY; a "
+                           "file:///path mirror works)",
+                "json": JSON_HELP})
+def vendor(c, goproxy=None, json=False):
+    """Vendor the app's Go modules in the builder image, for offline builds."""
+    from ops import gomod
+    s = settings(c)
+    emit(gomod.vendor(engine(s), s, goproxy=goproxy, progress=progress), json, gomod.render)
 
 
 @ops_task(iterable=["env"],

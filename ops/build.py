@@ -11,13 +11,13 @@ STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 NOISE = re.compile(r"^( ---> Running in |Removing intermediate container | ---> [0-9a-f]{12}$)")
 
 
-def context_tar(settings):
+def context_tar(settings, dockerfile_text=None):
     """The build context as a tar, with the Dockerfile inside and .dockerignore honoured.
 
-    docker-py would add a Dockerfile kept outside the context under a random name, which
-    `COPY . .` then copies and so busts the cache on every build. Adding it as
-    `Dockerfile`, which the context's .dockerignore lists, makes the daemon drop it
-    before COPY, just as the docker CLI does.
+    The Dockerfile (kept outside the context) goes in as `Dockerfile`, and docker-py
+    writes the tar's .dockerignore from the context's patterns plus `Dockerfile` and
+    `.dockerignore`, so `COPY . .` copies neither: a context without a .dockerignore of
+    its own (most upstream apps) builds as well and keeps its cache.
     """
     from docker.utils import build as dockerbuild
 
@@ -34,16 +34,9 @@ def context_tar(settings):
     if ignore.is_file():
         patterns = [p.strip() for p in ignore.read_text().splitlines()
                     if p.strip() and not p.strip().startswith("#")]
-    missing = [name for name in ("Dockerfile", ".dockerignore") if name not in patterns]
-    if missing:
-        raise OpsError(f"{ignore} must list {' and '.join(missing)}, or every build copies "
-                       "them and misses the cache",
-                       fix="add these lines to it: " + ", ".join(missing),
-                       anchor="build-fails")
-    # docker-py writes the tar's .dockerignore from these patterns plus the Dockerfile's
-    # name; the daemon reads it and drops what it lists before COPY.
-    return dockerbuild.tar(str(context), exclude=patterns,
-                           dockerfile=("Dockerfile", settings.dockerfile_path.read_text()))
+    patterns += [name for name in ("Dockerfile", ".dockerignore") if name not in patterns]
+    text = settings.dockerfile_path.read_text() if dockerfile_text is None else dockerfile_text
+    return dockerbuild.tar(str(context), exclude=patterns, dockerfile=("Dockerfile", text))
 
 
 def ensure_base(engine, ref, pull):
@@ -76,33 +69,145 @@ def choose_bases(engine, settings, offline, pull, progress):
 
 
 def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pull=False,
-          offline=False, verbose=True, progress=print):
+          offline=False, verbose=True, progress=print, build_args=()):
     """Build and tag IMAGE:<sha>[-dirty] and IMAGE:latest (and IMAGE:extra_tag)."""
     refs.check_repository(settings.image)
     if extra_tag is not None:
         refs.check_tag(extra_tag)
+    extra = parse_build_args(build_args, settings)
+    if offline:
+        check_offline_froms(settings.dockerfile_path)
     started = time.monotonic()
-    tar = context_tar(settings)
     go_image, runtime_image = choose_bases(engine, settings, offline, pull, progress)
-    buildargs = {"GO_IMAGE": go_image, "RUNTIME_IMAGE": runtime_image,
+    if "GOFLAGS" not in extra and (settings.context_path / "vendor" / "modules.txt").is_file():
+        extra["GOFLAGS"] = "-mod=vendor"
+        progress("build: vendor/modules.txt found: building with GOFLAGS=-mod=vendor, no "
+                 "module download")
+    buildargs = {**extra, "GO_IMAGE": go_image, "RUNTIME_IMAGE": runtime_image,
                  "VERSION": version or git.describe, "REVISION": git.sha,
-                 "CREATED": git.committed}
+                 "CREATED": git.committed, "TASKY_IMAGE": settings.image}
     image_labels = {labels.MANAGED: "true", labels.ROLE: "app", labels.IMAGE: settings.image}
     tags = list(dict.fromkeys([git.tag, "latest"] + ([extra_tag] if extra_tag else [])))
-    # The builder applies the first tag only when every step succeeded.
-    stream = engine.api.build(fileobj=tar, custom_context=True, dockerfile="Dockerfile",
-                              tag=f"{settings.image}:{tags[0]}",
-                              buildargs=buildargs, labels=image_labels, nocache=nocache,
-                              rm=True, forcerm=True, decode=True)
-    image_id, steps = _follow(stream, verbose, progress)
-    for tag in tags[1:]:
-        engine.api.tag(image_id, settings.image, tag)
+    image_id, steps, builder = run_builder(engine, settings, tags, buildargs, image_labels,
+                                           nocache, pull, verbose, progress)
     image = engine.images.get(image_id)
     return {"image": settings.image, "tags": tags,
             "id": image_id.split(":")[-1][:12], "size_mb": round(image.attrs["Size"] / 1e6, 2),
             "seconds": round(time.monotonic() - started, 2),
             "steps": steps["total"], "cached_steps": steps["cached"], "ran_steps": steps["ran"],
-            "version": buildargs["VERSION"], "bases": [go_image, runtime_image]}
+            "version": buildargs["VERSION"], "bases": [go_image, runtime_image],
+            "builder": builder, "build_args": sorted(extra)}
+
+
+RESERVED = {"GO_IMAGE": "--offline (or tasky.bases.go)", "RUNTIME_IMAGE": "--offline (or "
+            "tasky.bases.runtime)", "VERSION": "--version", "REVISION": "git (the SHA)",
+            "CREATED": "git (the commit time)", "TASKY_IMAGE": "tasky.image"}
+
+
+def parse_build_args(assignments, settings):
+    """--build-arg KEY=VALUE list -> dict, refusing what would go wrong later: a malformed
+    value (never echoed), a name tasky-ops sets itself, or a secret (build args are kept in
+    the image's history for anyone who pulls it)."""
+    from ops import envvars
+
+    found = {}
+    for text in assignments or ():
+        key, value = envvars.parse_assignment(text, source="--build-arg")
+        if key in RESERVED:
+            raise OpsError(f"--build-arg {key} is set by tasky-ops", fix=f"use {RESERVED[key]}",
+                           anchor="bad-flag")
+        if envvars.looks_secret(key) or key in settings.app.secret_env:
+            raise OpsError(f"--build-arg {key} looks like a secret: build args are stored in "
+                           "the image history, readable by anyone who pulls the image",
+                           fix=f"pass it when the container runs: inv run -e {key}=...",
+                           anchor="bad-flag")
+        found[key] = value
+    return found
+
+
+FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)
+
+
+def check_offline_froms(dockerfile):
+    """--offline swaps bases through the GO_IMAGE/RUNTIME_IMAGE build args: a FROM that
+    names an image itself would go to Docker Hub anyway. Name the line and the fix."""
+    stages = set()
+    for number, line in enumerate(dockerfile.read_text().splitlines(), start=1):
+        match = FROM.match(line)
+        if not match:
+            continue
+        image, stage = match.group(1), match.group(2)
+        if "$" not in image and image.lower() not in stages and image != "scratch":
+            raise OpsError(f"--offline cannot swap the base of {dockerfile.name} line {number} "
+                           f"(`FROM {image}`): it names the image instead of a build arg",
+                           fix="declare `ARG GO_IMAGE=golang:1.19` (and RUNTIME_IMAGE) before "
+                               "the first FROM and write `FROM ${GO_IMAGE}`, as the project's "
+                               "Dockerfile does", anchor="offline-bases")
+        if stage:
+            stages.add(stage.lower())
+
+
+GO_MODULE_FAILURE = re.compile(r"go mod download|module lookup disabled|dial tcp|no such host|"
+                               r"GOPROXY|proxy\.golang|missing go\.sum entry|verifying \S+@",
+                               re.IGNORECASE)
+
+
+def modules_failure(error):
+    """The Go-modules reading of a failed build, or None when modules were not the cause."""
+    from ops import gomod
+
+    lines = [error.message, *error.details]
+    if "go mod download" not in error.message and not GO_MODULE_FAILURE.search(error.message):
+        return None
+    cause, fix = gomod.explain(lines)
+    return OpsError(f"build failed: Go modules could not be fetched ({cause}): "
+                    f"{gomod.last_error(error.details) if error.details else error.message}",
+                    fix=fix + "; or vendor them where they can be fetched: inv vendor",
+                    anchor="go-modules-offline", details=error.details)
+
+
+def run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
+                progress):
+    """Build with BuildKit when the engine can (Go caches survive a one-file change), else
+    with the classic builder on the same Dockerfile minus its cache mounts.
+
+    Returns (image id, {"total", "cached", "ran"}, which builder ran and why)."""
+    from ops import buildkit
+
+    try:
+        return _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull,
+                            verbose, progress)
+    except OpsError as error:
+        raise (modules_failure(error) or error) from None
+
+
+def _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
+                 progress):
+    from ops import buildkit
+
+    can, why = buildkit.available(engine)
+    if can:
+        try:
+            out = buildkit.build(engine, context_tar(settings),
+                                 tags=[f"{settings.image}:{tag}" for tag in tags],
+                                 buildargs=buildargs, labels=image_labels, nocache=nocache,
+                                 pull=pull, verbose=verbose,
+                                 progress=progress if verbose else (lambda line: None))
+            steps = {"total": out["steps"], "cached": out["cached"], "ran": out["ran"]}
+            return out["image_id"], steps, "BuildKit (Engine API, version=2)"
+        except buildkit.BuildKitUnavailable as exc:
+            why = exc.reason
+    progress(f"build: classic builder ({why}); cache mounts are left out")
+    text = buildkit.classic_dockerfile(settings.dockerfile_path.read_text())
+    # The classic builder applies the first tag only when every step succeeded.
+    stream = engine.api.build(fileobj=context_tar(settings, text), custom_context=True,
+                              dockerfile="Dockerfile", tag=f"{settings.image}:{tags[0]}",
+                              buildargs=buildargs, labels=image_labels, nocache=nocache,
+                              rm=True, forcerm=True, decode=True)
+    image_id, steps = _follow(stream, verbose, progress)
+    for tag in tags[1:]:
+        engine.api.tag(image_id, settings.image, tag)
+    return image_id, steps, f"classic ({why})"
 
 
 def _follow(stream, verbose, progress):
@@ -131,7 +236,8 @@ def _follow(stream, verbose, progress):
             failing = log[step_at:] if log else []
             details = log if not verbose else failing[:1] + failing[1:][-20:]
             step = log[step_at] if log else "before the first step"
-            raise OpsError(f"build failed at {step}: {item['error'].strip()}",
+            from ops.buildtrace import ANSI   # Go and BuildKit colour their errors
+            raise OpsError(f"build failed at {step}: {ANSI.sub('', item['error']).strip()}",
                            fix="read the step's output above, fix the cause, run inv build again",
                            anchor="build-fails", details=details)
     if not image_id:
@@ -141,7 +247,7 @@ def _follow(stream, verbose, progress):
 
 
 COLUMNS = [("tags", "tags"), ("id", "image id"), ("size_mb", "MB"), ("seconds", "seconds"),
-           ("cached_steps", "cached steps"), ("steps", "steps")]
+           ("cached_steps", "cached steps"), ("steps", "steps"), ("builder", "builder")]
 
 
 def render(result):

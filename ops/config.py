@@ -49,6 +49,17 @@ class Bases:
 
 
 @dataclasses.dataclass(frozen=True)
+class App:
+    """The app in the image: how to probe it and which variables it needs or must hide."""
+    container_port: int = _default("app", "container_port")
+    probe_path: str = _default("app", "probe_path")
+    required_env: list = _default("app", "required_env")
+    secret_env: list = _default("app", "secret_env")
+    public_env: list = _default("app", "public_env")
+    env_file: str = _default("app", "env_file")
+
+
+@dataclasses.dataclass(frozen=True)
 class Ecr:
     repository: str = _default("ecr", "repository")
     region: str = _default("ecr", "region")
@@ -92,6 +103,7 @@ class Settings:
     health_timeout: float = _default("health_timeout")
     start_grace: float = _default("start_grace")
     docker_timeout: int = _default("docker_timeout")
+    app: App = dataclasses.field(default_factory=App)
     bases: Bases = dataclasses.field(default_factory=Bases)
     ecr: Ecr = dataclasses.field(default_factory=Ecr)
     root: Path = ROOT
@@ -103,6 +115,10 @@ class Settings:
     @property
     def context_path(self):
         return self.root / self.context
+
+    @property
+    def env_file_path(self):
+        return self.root / self.app.env_file if self.app.env_file else None
 
     def with_region(self, region):
         return dataclasses.replace(self, ecr=dataclasses.replace(self.ecr,
@@ -126,7 +142,7 @@ class Settings:
         return dataclasses.replace(self, **given)
 
 
-SECTIONS = {"bases": Bases, "ecr": Ecr}
+SECTIONS = {"app": App, "bases": Bases, "ecr": Ecr}
 NOT_CONFIGURABLE = {"root", "region_flag"}
 
 

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ops import apptest, envvars, labels
-from ops.doctor_checks import parse_go_mod
+from ops import builder, envvars, labels
+from ops.doctor.inputs import parse_go_mod
 from ops.errors import OpsError
 
 # The variables that decide where modules come from and how they are checked.
@@ -218,7 +218,7 @@ def vendor(engine, settings, goproxy=None, progress=print):
     env = go_settings(goproxy)
     volumes = {str(context): {"bind": "/src", "mode": "rw"}, **proxy_mounts(env.get("GOPROXY"))}
     started = time.monotonic()
-    image = apptest.builder_image(engine, settings, progress)
+    image = builder.builder_image(engine, settings, progress)
     progress(f"go mod vendor in {image} (GOPROXY: {shown_proxy(env.get('GOPROXY'))})")
     code, output = run_go(engine, image, ["go", "mod", "vendor"], env, volumes, "/src",
                           user=owner(context), progress=progress)
@@ -256,7 +256,7 @@ def module_access(engine, settings, timeout=20, build_env=None):
     if engine is None:
         return {"ok": False, "reason": "no Docker engine to run the probe in", "source": "none"}
     env = dict(build_env or {})
-    image = apptest.builder_image(engine, settings, progress=lambda line: None)
+    image = builder.builder_image(engine, settings, progress=lambda line: None)
     baked = image_env(engine, image)
     goproxy = env.get("GOPROXY") or baked.get("GOPROXY")
     source = f"GOPROXY={shown_proxy(goproxy)}"
@@ -312,3 +312,11 @@ def shell_only(build_env, baked, environ=None):
         return None
     return (f"this shell's {', '.join(unseen)} is not passed to the build (the Dockerfile "
             "declares no such ARG)")
+
+
+def render(result):
+    from ops.console import table
+
+    text = table([result], [("modules", "modules vendored"), ("vendor", "into"),
+                            ("goproxy", "from"), ("image", "builder"), ("seconds", "seconds")])
+    return text + (f"\nwarning: {result['warning']}" if result.get("warning") else "")

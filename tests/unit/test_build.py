@@ -180,23 +180,51 @@ def test_context_tar_has_one_dockerfile_entry(tmp_path):
     assert names.count("Dockerfile") == 1
 
 
-@pytest.mark.parametrize("lines, missing", [
-    ("secret.txt\n# Dockerfile\n.dockerignore\n", "Dockerfile"),
-    ("secret.txt\nDockerfile\n", ".dockerignore")])
-def test_dockerignore_must_list_the_dockerfile_and_itself(tmp_path, lines, missing):
+@pytest.mark.parametrize("lines", [None, "", "secret.txt\n# Dockerfile\n",
+                                   "secret.txt\nDockerfile\n"])
+def test_a_context_without_a_complete_dockerignore_still_keeps_both_out_of_copy(tmp_path,
+                                                                                 lines):
+    """Upstream apps often ship no .dockerignore: the tar's own one still lists the
+    Dockerfile and itself, so `COPY . .` copies neither and the cache holds."""
     settings = make_project(tmp_path, dockerignore=lines)
-    with pytest.raises(OpsError) as caught:
-        builds.context_tar(settings)
-    assert caught.value.anchor == "build-fails"
-    assert f"must list {missing}," in caught.value.message
-    assert caught.value.fix.endswith(missing)
+    members = tar_members(builds.context_tar(settings))
+    assert members["Dockerfile"] == DOCKERFILE
+    assert {"Dockerfile", ".dockerignore"} <= set(members[".dockerignore"].splitlines())
+    if lines and "secret.txt" in lines:
+        assert "secret.txt" not in members
 
 
-def test_context_without_dockerignore_is_refused(tmp_path):
-    settings = make_project(tmp_path, dockerignore=None)
+def test_build_args_refuse_reserved_names_secrets_and_malformed_values(tmp_path):
+    settings = make_project(tmp_path)
+    assert builds.parse_build_args(["GOFLAGS=-mod=vendor", "GOPROXY=off"], settings) == {
+        "GOFLAGS": "-mod=vendor", "GOPROXY": "off"}
+    for text, words in (("VERSION=1", "set by tasky-ops"), ("DB_PASSWORD=hunter22", "secret"),
+                        ("SECRET_KEY=abcd", "secret"), ("NOT A KEY:hunter22", "malformed")):
+        with pytest.raises(OpsError) as caught:
+            builds.parse_build_args([text], settings)
+        assert words in caught.value.message
+        assert "hunter22" not in caught.value.line()
+
+
+@pytest.mark.parametrize("dockerfile, line", [
+    ("FROM golang:1.19\nRUN true\n", 1),
+    ("ARG GO_IMAGE=golang:1.19\nFROM ${GO_IMAGE} AS build\nFROM build AS test\n"
+     "FROM alpine:3.17.0\n", 4)])
+def test_offline_refuses_a_from_that_names_its_image(tmp_path, dockerfile, line):
+    path = tmp_path / "Dockerfile"
+    path.write_text(dockerfile)
     with pytest.raises(OpsError) as caught:
-        builds.context_tar(settings)
-    assert caught.value.anchor == "build-fails"
+        builds.check_offline_froms(path)
+    assert f"Dockerfile line {line}" in caught.value.message
+    assert caught.value.anchor == "offline-bases"
+
+
+def test_offline_accepts_build_arg_bases_stage_names_and_scratch(tmp_path):
+    path = tmp_path / "Dockerfile"
+    path.write_text("ARG GO_IMAGE=golang:1.19\nFROM --platform=linux/amd64 ${GO_IMAGE} AS b\n"
+                    "FROM b AS test\nFROM scratch\nFROM $RUNTIME_IMAGE\n")
+    builds.check_offline_froms(path)
+    builds.check_offline_froms(ROOT / "Dockerfile")
 
 
 def test_missing_dockerfile_is_a_build_failure(tmp_path):
