@@ -172,7 +172,6 @@ def run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull, 
     with the classic builder on the same Dockerfile minus its cache mounts.
 
     Returns (image id, {"total", "cached", "ran"}, which builder ran and why)."""
-    from ops import buildkit
 
     try:
         return _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull,
