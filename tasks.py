@@ -166,7 +166,7 @@ def run(c, env=None, env_file=None, dev=False, name=None, port=None, tag="latest
     """Run the image detached with its port published."""
     from ops import containers, envvars
     s = settings(c, container=name, port=port)
-    variables = envvars.collect(env, env_file)
+    variables = envvars.collect(env, env_file, s.env_file_path)
     emit(containers.run(engine(s), s, tag=tag, env=variables, dev=dev), json,
          containers.render_run)
 
@@ -185,12 +185,19 @@ def health(c, name=None, wait=False, timeout=None, json=False):
         raise containers.unhealthy(report)
 
 
-@ops_task(help={"tag": tag_help("verify"), "json": JSON_HELP})
-def verify(c, tag="latest", json=False):
+@ops_task(iterable=["env"],
+          help={"tag": tag_help("verify"),
+                "env": "KEY=VALUE for the app under test (repeatable); values are never printed",
+                "env_file": "file of KEY=VALUE lines (tasky.app.env_file is read first)",
+                "json": JSON_HELP})
+def verify(c, tag="latest", env=None, env_file=None, json=False):
     """Check wizexercise.txt, appuser, health and image size."""
+    from ops import envvars
     from ops import verify as checks
     s = settings(c)
-    result = emit(checks.verify(engine(s), s, f"{s.image}:{tag}"), json, checks.render)
+    variables = envvars.collect(env, env_file, s.env_file_path)
+    result = emit(checks.verify(engine(s), s, f"{s.image}:{tag}", env=variables), json,
+                  checks.render)
     if not result["passed"]:
         raise checks.failed(result)
 

@@ -1,6 +1,7 @@
 """Running the Tasky container, watching its health, reading its logs, removing it."""
 import json
 import time
+import urllib.error
 import urllib.request
 
 from ops import envvars, labels, ports
@@ -8,7 +9,7 @@ from ops.engine import image_or_fail
 from ops.console import table
 from ops.errors import OpsError
 
-APP_PORT = "8080/tcp"
+FIRST_POLL, LAST_POLL = 0.1, 1.0   # seconds between probes at start: backing off, no storm
 
 
 def get(engine, name):
@@ -21,20 +22,48 @@ def get(engine, name):
                        anchor="container-wont-start") from exc
 
 
-def tail_logs(container, lines=20):
+def passed_env(container):
+    """The variables given to this container (-e, env files), not those its image sets."""
+    def pairs(items):
+        return dict(item.split("=", 1) for item in items or [] if "=" in item)
+
+    image_env = pairs((container.image.attrs.get("Config") or {}).get("Env"))
+    return {key: value for key, value in pairs(container.attrs["Config"].get("Env")).items()
+            if image_env.get(key) != value}
+
+
+def masker(container, settings):
+    """What may be printed of this container's output: passed values masked by value."""
+    return envvars.Masker(passed_env(container), settings.app.public_env)
+
+
+def tail_logs(container, settings, lines=20):
     text = container.logs(tail=lines).decode("utf-8", "replace")
-    return [line for line in text.splitlines() if line.strip()]
+    return masker(container, settings).lines(line for line in text.splitlines()
+                                             if line.strip())
 
 
-def http_health(port, timeout=1.0):
-    """GET /healthz through the published port: the app as a user reaches it."""
-    url = f"http://127.0.0.1:{port}/healthz"
+def container_port(settings):
+    return f"{settings.app.container_port}/tcp"
+
+
+def http_health(port, path="/", timeout=1.0):
+    """GET the app's probe path through the published port: the app as a user reaches it."""
+    url = f"http://127.0.0.1:{port}{path if path.startswith('/') else '/' + path}"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = json.loads(response.read() or b"{}")
-            return {"url": url, "status": response.status, "version": body.get("version")}
-    except (OSError, ValueError) as exc:
+            found = {"url": url, "status": response.status, "version": None}
+            if "json" in (response.headers.get("Content-Type") or ""):
+                found["version"] = (json.loads(response.read() or b"{}") or {}).get("version")
+            return found
+    except urllib.error.HTTPError as exc:
+        return {"url": url, "status": exc.code, "error": f"HTTP {exc.code}"}
+    except (OSError, ValueError, AttributeError) as exc:
         return {"url": url, "status": None, "error": str(getattr(exc, "reason", exc))}
+
+
+def answered(app):
+    return bool(app.get("status")) and app["status"] < 400
 
 
 def _refuse_conflicts(engine, settings, name):
@@ -62,6 +91,7 @@ def run(engine, settings, tag="latest", env=None, dev=False):
     import docker
 
     ref = f"{settings.image}:{tag}"
+    envvars.require(env or {}, settings.app.required_env)
     image_or_fail(engine, ref)
     name = settings.container
     _refuse_conflicts(engine, settings, name)
@@ -72,7 +102,7 @@ def run(engine, settings, tag="latest", env=None, dev=False):
     try:
         container = engine.containers.run(
             ref, detach=True, name=name, environment=env or {}, volumes=volumes,
-            ports={APP_PORT: (settings.host_ip, settings.port)},
+            ports={container_port(settings): (settings.host_ip, settings.port)},
             labels=labels.for_container("app", settings.image))
     except docker.errors.APIError as exc:
         _remove_quietly(engine, name)  # created but not started: leave nothing behind
@@ -84,15 +114,16 @@ def run(engine, settings, tag="latest", env=None, dev=False):
                        anchor="container-wont-start") from exc
     app = _watch_start(container, settings)
     return {"container": name, "id": container.short_id, "image": ref,
-            "url": f"http://localhost:{settings.port}/", "app": app.get("status") and "answering",
-            "env": envvars.masked(env or {}), "dev_mount": bool(dev),
+            "url": f"http://localhost:{settings.port}/", "app": "answering" if answered(app)
+            else app.get("error"),
+            "env": envvars.masked(env or {}, settings.app.public_env), "dev_mount": bool(dev),
             "seconds": round(time.monotonic() - started, 2)}
 
 
 def _watch_start(container, settings):
     """Wait until the app answers, or fail with its logs if the process exits at start."""
     deadline = time.monotonic() + settings.start_grace
-    app = {}
+    app, pause = {}, FIRST_POLL
     while time.monotonic() < deadline:
         container.reload()
         if container.status in ("exited", "dead"):
@@ -100,13 +131,14 @@ def _watch_start(container, settings):
             raise OpsError(
                 f"container {container.name} exited at start with code {state['ExitCode']}"
                 + (" (killed: out of memory)" if state.get("OOMKilled") else ""),
-                fix="read its log above (an invalid MONGODB_URI is the usual cause); inv logs "
-                    "shows all of it, inv stop removes it", anchor="container-wont-start",
-                details=tail_logs(container))
-        app = http_health(settings.port, timeout=0.5)
-        if app.get("status") == 200:
+                fix="read its log above (a missing or invalid variable is the usual cause); "
+                    "inv logs shows all of it, inv stop removes it",
+                anchor="container-wont-start", details=tail_logs(container, settings))
+        app = http_health(settings.port, settings.app.probe_path, timeout=0.5)
+        if answered(app):
             return app
-        time.sleep(0.1)
+        time.sleep(pause)
+        pause = min(pause * 2, LAST_POLL)
     return app
 
 
@@ -132,7 +164,7 @@ def probe(container):
             "seconds": round(time.monotonic() - started, 3)}
 
 
-def health_report(container):
+def health_report(container, settings):
     container.reload()
     state = container.attrs["State"]
     recorded = state.get("Health") or {}
@@ -147,10 +179,14 @@ def health_report(container):
                       healthy=False)
         return report
     report["live_probe"] = probe(container)
-    bindings = (container.attrs["NetworkSettings"].get("Ports") or {}).get(APP_PORT) or []
-    report["app"] = http_health(int(bindings[0]["HostPort"])) if bindings else None
+    report["live_probe"]["output"] = masker(container, settings).text(
+        report["live_probe"]["output"])
+    ports = container.attrs["NetworkSettings"].get("Ports") or {}
+    bindings = ports.get(container_port(settings)) or []
+    report["app"] = (http_health(int(bindings[0]["HostPort"]), settings.app.probe_path)
+                     if bindings else None)
     if report["live_probe"]["ok"] is None:   # no HEALTHCHECK: the app's own answer decides
-        report["healthy"] = bool(report["app"] and report["app"].get("status") == 200)
+        report["healthy"] = bool(report["app"] and answered(report["app"]))
     else:
         report["healthy"] = bool(report["live_probe"]["ok"])
     return report
@@ -163,30 +199,33 @@ def health(engine, settings, name=None, wait=False):
     timeout = settings.health_timeout
     started = time.monotonic()
     while True:
-        report = health_report(container)
+        report = health_report(container, settings)
         report["seconds"] = round(time.monotonic() - started, 2)
         if not wait or report["healthy"]:
             return report
         if report["state"] != "running":
             raise OpsError(f"container {container.name} is {report['state']}, not running",
                            fix="read its log above; fix the cause and inv run again",
-                           anchor="container-wont-start", details=tail_logs(container))
+                           anchor="container-wont-start",
+                           details=tail_logs(container, settings))
         if time.monotonic() - started > timeout:
             raise OpsError(
                 f"{container.name} not healthy after {timeout:g}s: the health command exited "
                 f"{report['live_probe']['exit_code']}",
                 fix="the probe output and log above say why; inv doctor checks more",
                 anchor="health-check-failing",
-                details=["probe: " + report["live_probe"]["output"]] + tail_logs(container))
+                details=["probe: " + report["live_probe"]["output"]]
+                + tail_logs(container, settings))
         time.sleep(0.2)
 
 
 def logs(engine, settings, name=None, tail=100, follow=False, write=print):
     container = get(engine, name or settings.container)
     if not follow:
-        return tail_logs(container, lines=tail)
+        return tail_logs(container, settings, lines=tail)
+    shown = masker(container, settings)
     for chunk in container.logs(stream=True, follow=True, tail=tail):
-        write(chunk.decode("utf-8", "replace").rstrip("\n"))
+        write(shown.text(chunk.decode("utf-8", "replace").rstrip("\n")))
     return []
 
 

@@ -37,8 +37,12 @@ def demo(engine, settings, git, progress=print):
                   f"({built['cached_steps']}/{built['steps']} steps cached"
                   f"{', offline bases' if offline else ''})")
 
+    from ops import envvars
+
+    env = envvars.collect(profile_file=settings.env_file_path)
+    envvars.require(env, settings.app.required_env, task="demo")
     previous = containers.stop(engine, settings)
-    ran = containers.run(engine, settings, tag=built["tags"][0])
+    ran = containers.run(engine, settings, tag=built["tags"][0], env=env)
     replaced = previous["status"].startswith("removed")
     steps.done("run", f"{ran['container']} at {ran['url']}"
                 + (" (replaced the previous one)" if replaced else ""))
@@ -46,7 +50,7 @@ def demo(engine, settings, git, progress=print):
     report = containers.health(engine, settings, wait=True)
     steps.done("health", health_summary(report))
 
-    checked = verify.verify(engine, settings, f"{settings.image}:{built['tags'][0]}")
+    checked = verify.verify(engine, settings, f"{settings.image}:{built['tags'][0]}", env=env)
     failed = [row["check"] for row in checked["checks"] if not row["passed"]]
     steps.done("verify", "all checks passed" if not failed else "FAILED: " + ", ".join(failed))
     return {"passed": not failed and report["healthy"], "steps": steps.rows, "url": ran["url"],

@@ -1,6 +1,7 @@
 """Environment variables for the container: parsed strictly, shown only masked."""
 import os
 import re
+from pathlib import Path
 
 from ops.errors import OpsError
 
@@ -51,9 +52,12 @@ def read_env_file(path):
     return env
 
 
-def collect(assignments=(), env_file=None):
-    """Env for the container: the file first, then -e values, which win."""
-    env = read_env_file(env_file) if env_file else {}
+def collect(assignments=(), env_file=None, profile_file=None):
+    """Env for the container: the profile's env file (tasky.app.env_file, when it exists),
+    then --env-file, then -e values; later ones win."""
+    env = read_env_file(profile_file) if profile_file and Path(profile_file).is_file() else {}
+    if env_file:
+        env.update(read_env_file(env_file))
     for text in assignments or ():
         key, value = parse_assignment(text)
         env[key] = value
@@ -82,14 +86,69 @@ def redact_uri(value):
     return f"{scheme}{user}{':' + MASK if colon else ''}@{hostinfo}"
 
 
-def mask(key, value):
-    """What may be printed for key=value."""
+def mask(key, value, public=()):
+    """What may be printed for key=value: only allow-listed (public) values are shown, and
+    those with any URL password masked; every other value passed is treated as a secret."""
+    if not value:
+        return value
     if looks_secret(key):
         return MASK
-    if "://" in value:
-        return redact_uri(value)
-    return value
+    if "://" in value:   # the host is what on-call needs to see; the password never
+        return redact_text(redact_uri(value))
+    if key.upper() in {name.upper() for name in public}:
+        return redact_text(value)
+    return MASK
 
 
-def masked(env):
-    return {key: mask(key, value) for key, value in env.items()}
+def masked(env, public=()):
+    return {key: mask(key, value, public) for key, value in env.items()}
+
+# --- masking by value: what the app prints about the values it was given --------------
+
+URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@'\"]*):([^\s'\"]*)@")
+SECRET_QUERY = re.compile(r"([?&;](?:password|passwd|pwd|pass|secret|token|access_token|"
+                          r"api_?key|apikey|key|auth|signature|sig|credentials?)=)[^&;\s'\"]*",
+                          re.IGNORECASE)
+MIN_MASKED = 4   # shorter values ("1", "on") would mask every such word in a log
+
+
+def redact_text(text):
+    """Any URL's userinfo password and secret-looking query values, masked."""
+    text = URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+    return SECRET_QUERY.sub(lambda m: m.group(1) + MASK, text)
+
+
+class Masker:
+    """Masks, in free text, every value passed to the container except the allow-listed
+    harmless ones (tasky.app.public_env), and every URL password."""
+
+    def __init__(self, env=None, public=()):
+        public = {name.upper() for name in public}
+        values = {value for key, value in (env or {}).items()
+                  if key.upper() not in public and len(value) >= MIN_MASKED}
+        # The password inside a passed URI also appears alone (apps log it decoded or not).
+        for value in list(values):
+            match = URL_PASSWORD.search(value)
+            if match and len(match.group(2)) >= MIN_MASKED:
+                values.add(match.group(2))
+        self.values = sorted(values, key=len, reverse=True)   # longest first: no partial leak
+
+    def text(self, line):
+        for value in self.values:
+            line = line.replace(value, MASK)
+        return redact_text(line)
+
+    def lines(self, lines):
+        return [self.text(line) for line in lines]
+
+
+def require(env, names, task="run"):
+    """Refuse to start a container without the variables the app needs (tasky.app)."""
+    missing = [name for name in names if not env.get(name)]
+    if missing:
+        listed = ", ".join(missing)
+        raise OpsError(f"the app needs {listed}, which {'is' if len(missing) == 1 else 'are'} "
+                       "not set (tasky.app.required_env)",
+                       fix=f"pass it: inv {task} -e {missing[0]}=..., or --env-file FILE, or "
+                           "write it in the profile's env file (tasky.app.env_file, .env)",
+                       anchor="bad-env")

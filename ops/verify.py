@@ -65,12 +65,17 @@ def check(name, expected, actual, passed):
     return {"check": name, "expected": expected, "actual": actual, "passed": bool(passed)}
 
 
-def verify(engine, settings, ref):
-    """Run the image once and check file, user, health and size; one row per check."""
+def verify(engine, settings, ref, env=None):
+    """Run the image once (with the app's env) and check file, user, health and size."""
+    from ops import containers, envvars
+
+    envvars.require(env or {}, settings.app.required_env, task="verify")
     image = image_or_fail(engine, ref)
     started = time.monotonic()
     container = engine.containers.run(ref, detach=True, healthcheck=FAST_PROBE,
+                                      environment=env or {},
                                       labels=labels.for_container("verify"))
+    log = []
     try:
         text = read_file(container, "/app/wizexercise.txt")
         rows = [check("/app/wizexercise.txt", settings.wizexercise,
@@ -86,13 +91,15 @@ def verify(engine, settings, ref):
                               f"not running ({container.status})", False))
         status = wait_healthy(container, settings.health_timeout)
         rows.append(check("becomes healthy", "healthy", status, status == "healthy"))
+        if status != "healthy":   # why, in the app's own (masked) words
+            log = containers.tail_logs(container, settings, lines=10)
     finally:
         container.remove(force=True)
     size_mb = round(image.attrs["Size"] / 1e6, 2)
     rows.append(check("image size", f"<= {settings.size_budget_mb:g} MB", f"{size_mb} MB",
                       size_mb <= settings.size_budget_mb))
     return {"image": ref, "id": image.short_id.split(":")[-1],
-            "passed": all(r["passed"] for r in rows), "checks": rows,
+            "passed": all(r["passed"] for r in rows), "checks": rows, "log": log,
             "seconds": round(time.monotonic() - started, 2)}
 
 
@@ -105,4 +112,4 @@ def render(result):
 def failed(result):
     names = ", ".join(row["check"] for row in result["checks"] if not row["passed"])
     return OpsError(f"verify failed: {names}", fix="the failed rows above say what the image "
-                    "lacks", anchor="verify-fails")
+                    "lacks", anchor="verify-fails", details=result.get("log") or [])

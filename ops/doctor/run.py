@@ -88,12 +88,12 @@ def container(engine, settings):
         if restarts:
             return [row("run", "container", "warn", summary + ": it crashed and was restarted",
                         f"inv logs --name {name} says why", anchor="container-wont-start"),
-                    health(found)]
-        return [row("run", "container", "ok", summary), health(found)]
+                    health(found, settings)]
+        return [row("run", "container", "ok", summary), health(found, settings)]
     if status == "paused":
         return [row("run", "container", "warn", f"{name} is paused", f"docker unpause {name}",
                     anchor="container-wont-start")]
-    lines = [redacted(line) for line in containers.tail_logs(found, lines=5)]
+    lines = [redacted(line) for line in containers.tail_logs(found, settings, lines=5)]
     cause, fix = likely_cause(lines, state.get("OOMKilled"), state.get("ExitCode"))
     detail = (f"{name} {status} (exit code {state.get('ExitCode')}"
               f"{', out of memory' if state.get('OOMKilled') else ''}, restarts {restarts}); "
@@ -104,9 +104,9 @@ def container(engine, settings):
                 anchor="container-wont-start", autofix="remove-stale-container")]
 
 
-def health(found):
+def health(found, settings):
     """Docker's recorded health and a live run of the image's own probe (`docker exec`)."""
-    report = containers.health_report(found)
+    report = containers.health_report(found, settings)
     probe = report["live_probe"]
     recorded = f"docker says {report['docker_status']}"
     if report["failing_streak"]:

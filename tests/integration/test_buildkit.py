@@ -27,7 +27,7 @@ def cache_test_dockerfile():
     (and so their cache records) this run's, and `go build -v`."""
     text = DOCKERFILE
     for old, new in ((",id=tasky-ops-", f",id=tasky-it-{RUN_ID}-"),
-                     ("    go mod download", f"    TASKY_IT={RUN_ID} go mod download"),
+                     ("*) go mod download", f"*) TASKY_IT={RUN_ID} go mod download"),
                      ("    CGO_ENABLED=0", f"    TASKY_IT={RUN_ID} CGO_ENABLED=0"),
                      ("go build -trimpath", "go build -v -trimpath")):
         assert old in text, f"the Dockerfile changed: no {old!r} to adapt for this test"
