@@ -131,6 +131,8 @@ FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNOREC
 def check_offline_froms(dockerfile):
     """--offline swaps bases through the GO_IMAGE/RUNTIME_IMAGE build args: a FROM that
     names an image itself would go to Docker Hub anyway. Name the line and the fix."""
+    if not dockerfile.is_file():
+        return   # the build's own check names a missing Dockerfile
     stages = set()
     for number, line in enumerate(dockerfile.read_text().splitlines(), start=1):
         match = FROM.match(line)
@@ -184,7 +186,15 @@ def _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull,
                  progress):
     from ops import buildkit
 
-    can, why = buildkit.available(engine)
+    if settings.builder not in ("classic", "buildkit", "auto"):
+        raise OpsError(f"unknown builder {settings.builder!r} (tasky.builder)",
+                       fix="set tasky.builder to classic, buildkit or auto", anchor="bad-config")
+    if settings.builder == "classic":
+        can, why = False, "tasky.builder is classic"
+    else:
+        can, why = buildkit.available(engine)
+        if not can and settings.builder == "buildkit":
+            raise buildkit.BuildKitUnavailable(why)
     if can:
         try:
             out = buildkit.build(engine, context_tar(settings),

@@ -102,6 +102,7 @@ class Settings:
     app_user: str = _default("app_user")
     health_timeout: float = _default("health_timeout")
     start_grace: float = _default("start_grace")
+    builder: str = _default("builder")
     docker_timeout: int = _default("docker_timeout")
     app: App = dataclasses.field(default_factory=App)
     bases: Bases = dataclasses.field(default_factory=Bases)

@@ -43,7 +43,9 @@ def clean(engine, settings, everything=False, cache=False, include_bases=False, 
     roles = ["app"] + (["build-stage"] if cache else []) + (["base"] if include_bases else [])
     for role in roles:
         filters = {"label": [f"{labels.MANAGED}=true", f"{labels.ROLE}={role}"]}
-        if role == "app" and not everything:
+        if role in ("app", "build-stage") and not everything:
+            # Build stages carry the image name too (the Dockerfile's TASKY_IMAGE), so
+            # another project's caches on the same engine are never touched.
             filters["label"].append(f"{labels.IMAGE}={settings.image}")
         if role == "build-stage":
             filters["dangling"] = True
@@ -55,6 +57,8 @@ def clean(engine, settings, everything=False, cache=False, include_bases=False, 
                     engine.images.remove(image.id, force=True)
                 except docker.errors.NotFound:
                     pass  # a parent removed with its child
+                except docker.errors.APIError as exc:   # e.g. 409: a container uses it
+                    removed[-1]["status"] = f"kept ({exc.explanation or exc})"[:120]
     if dry_run:
         for row in removed:
             row["status"] = "would remove"

@@ -76,3 +76,23 @@ def container_cleanup(engine):
             engine.containers.get(name).remove(force=True)
         except Exception:
             pass
+
+
+@pytest.fixture(scope="module")
+def moto():
+    """moto's ECR and STS over a real socket, one per test module."""
+    from tests.integration.stand_ins import Moto
+
+    server = Moto().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def good_registry(tmp_path_factory):
+    """A real docker-registry whose htpasswd accepts exactly moto's ECR token."""
+    from tests.integration.stand_ins import TOKEN_PASSWORD, Registry
+
+    served = Registry(tmp_path_factory.mktemp("registry"), TOKEN_PASSWORD).start()
+    yield served
+    served.stop()

@@ -22,25 +22,11 @@ from ops.doctor import registry as doctor_registry
 from ops.errors import OpsError
 
 from tests.integration.helpers import IMAGE, RUN_ID, free_port
-from tests.integration.stand_ins import TOKEN_PASSWORD, TOKEN_USER, Moto, Registry
+from tests.integration.stand_ins import TOKEN_PASSWORD, TOKEN_USER
 
 AWS_SECRET = f"aws-secret-{RUN_ID}"
 AUTH = {"username": TOKEN_USER, "password": TOKEN_PASSWORD}
 QUIET = lambda line: None   # noqa: E731
-
-
-@pytest.fixture(scope="module")
-def moto():
-    server = Moto().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def good_registry(tmp_path_factory):
-    served = Registry(tmp_path_factory.mktemp("oncall-registry"), TOKEN_PASSWORD).start()
-    yield served
-    served.stop()
 
 
 @pytest.fixture(scope="module")

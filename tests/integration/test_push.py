@@ -13,24 +13,10 @@ import pytest
 from ops import registry
 
 from tests.integration.helpers import IMAGE, RUN_ID, free_port
-from tests.integration.stand_ins import TOKEN_PASSWORD, Moto, Registry
+from tests.integration.stand_ins import TOKEN_PASSWORD, Registry
 
 AWS_SECRET = f"aws-secret-{RUN_ID}"
 AUTH = {"username": "AWS", "password": TOKEN_PASSWORD}
-
-
-@pytest.fixture(scope="module")
-def moto():
-    server = Moto().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def good_registry(tmp_path_factory):
-    registry = Registry(tmp_path_factory.mktemp("registry"), TOKEN_PASSWORD).start()
-    yield registry
-    registry.stop()
 
 
 @pytest.fixture
