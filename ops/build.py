@@ -21,14 +21,8 @@ def context_tar(settings, dockerfile_text=None):
     """
     from docker.utils import build as dockerbuild
 
+    check_inputs(settings)
     context = settings.context_path
-    if not settings.dockerfile_path.is_file():
-        raise OpsError(f"no Dockerfile at {settings.dockerfile_path}",
-                       fix="run from the repository root or set tasky.dockerfile",
-                       anchor="build-fails")
-    if not context.is_dir():
-        raise OpsError(f"build context {context} does not exist",
-                       fix="set tasky.context in invoke.yaml", anchor="build-fails")
     ignore = context / ".dockerignore"
     patterns = []
     if ignore.is_file():
@@ -37,6 +31,17 @@ def context_tar(settings, dockerfile_text=None):
     patterns += [name for name in ("Dockerfile", ".dockerignore") if name not in patterns]
     text = settings.dockerfile_path.read_text() if dockerfile_text is None else dockerfile_text
     return dockerbuild.tar(str(context), exclude=patterns, dockerfile=("Dockerfile", text))
+
+
+def check_inputs(settings):
+    """The Dockerfile and the context exist, before anything reads them."""
+    if not settings.dockerfile_path.is_file():
+        raise OpsError(f"no Dockerfile at {settings.dockerfile_path}",
+                       fix="run from the repository root or set tasky.dockerfile",
+                       anchor="build-fails")
+    if not settings.context_path.is_dir():
+        raise OpsError(f"build context {settings.context_path} does not exist",
+                       fix="set tasky.context in invoke.yaml", anchor="build-fails")
 
 
 def ensure_base(engine, ref, pull):
@@ -75,6 +80,7 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     if extra_tag is not None:
         refs.check_tag(extra_tag)
     extra = parse_build_args(build_args, settings)
+    check_inputs(settings)
     if offline:
         check_offline_froms(settings.dockerfile_path)
     started = time.monotonic()
@@ -206,7 +212,8 @@ def _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull,
             return out["image_id"], steps, "BuildKit (Engine API, version=2)"
         except buildkit.BuildKitUnavailable as exc:
             why = exc.reason
-    progress(f"build: classic builder ({why}); cache mounts are left out")
+    if settings.builder != "classic":
+        progress(f"build: classic builder ({why}); cache mounts are left out")
     text = buildkit.classic_dockerfile(settings.dockerfile_path.read_text())
     # The classic builder applies the first tag only when every step succeeded.
     stream = engine.api.build(fileobj=context_tar(settings, text), custom_context=True,
