@@ -40,7 +40,7 @@ TEST_DOCKERFILE = cache_test_dockerfile()
 
 @pytest.fixture(scope="module")
 def settings(engine):
-    from ops import bases
+    from ops import standins as bases
     from ops.config import Settings
 
     s = Settings()
@@ -71,10 +71,10 @@ def copy_of_project(tmp_path, settings, dockerfile):
 
 
 def build(engine, settings, tag, **kwargs):
-    from ops import buildkit, images
+    from ops import build, buildkit
 
     shown = []
-    result = buildkit.build(engine, images.context_tar(settings), tags=[f"{IMAGE}:{tag}"],
+    result = buildkit.build(engine, build.context_tar(settings), tags=[f"{IMAGE}:{tag}"],
                             buildargs=BASES, labels=LABELS, progress=shown.append, **kwargs)
     return result, shown
 
@@ -144,10 +144,10 @@ def test_the_classic_builder_rejects_the_mounts_and_builds_classic_dockerfile(
         engine, inv, settings, tmp_path):
     import docker
 
-    from ops import buildkit, images
+    from ops import build, buildkit
 
     def classic_build(s, tag):
-        return engine.images.build(fileobj=images.context_tar(s), custom_context=True,
+        return engine.images.build(fileobj=build.context_tar(s), custom_context=True,
                                    tag=f"{IMAGE}:{tag}", buildargs=BASES, labels=LABELS,
                                    rm=True, forcerm=True)
 

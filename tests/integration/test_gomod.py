@@ -40,7 +40,7 @@ def proxy(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def builder(engine):
-    from ops import bases
+    from ops import standins as bases
 
     bases.ensure(engine, Settings().bases, only_missing=True, progress=lambda line: None)
     return BUILDER
