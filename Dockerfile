@@ -23,6 +23,8 @@ ARG GOFLAGS
 ARG GOPROXY
 ARG GOSUMDB
 ARG GONOSUMDB
+# GOPRIVATE holds module path patterns, not a secret (hadolint goes by the name).
+# hadolint ignore=DL3064
 ARG GOPRIVATE
 
 WORKDIR /go/src/tasky

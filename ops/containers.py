@@ -185,6 +185,9 @@ def health_report(container, settings):
     bindings = ports.get(container_port(settings)) or []
     report["app"] = (http_health(int(bindings[0]["HostPort"]), settings.app.probe_path)
                      if bindings else None)
+    if report["app"] and not report["app"].get("version"):   # an app with no version endpoint
+        report["app"]["version"] = (container.image.labels or {}).get(
+            "org.opencontainers.image.version")
     if report["live_probe"]["ok"] is None:   # no HEALTHCHECK: the app's own answer decides
         report["healthy"] = bool(report["app"] and answered(report["app"]))
     else:
