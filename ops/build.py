@@ -85,10 +85,7 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
         check_offline_froms(settings.dockerfile_path)
     started = time.monotonic()
     go_image, runtime_image = choose_bases(engine, settings, offline, pull, progress)
-    if "GOFLAGS" not in extra and (settings.context_path / "vendor" / "modules.txt").is_file():
-        extra["GOFLAGS"] = "-mod=vendor"
-        progress("build: vendor/modules.txt found: building with GOFLAGS=-mod=vendor, no "
-                 "module download")
+    extra = go_build_args(settings, extra, progress)
     buildargs = {**extra, "GO_IMAGE": go_image, "RUNTIME_IMAGE": runtime_image,
                  "VERSION": version or git.describe, "REVISION": git.sha,
                  "CREATED": git.committed, "TASKY_IMAGE": settings.image}
@@ -128,6 +125,28 @@ def parse_build_args(assignments, settings):
                            fix=f"pass it when the container runs: inv run -e {key}=...",
                            anchor="bad-flag")
         found[key] = value
+    return found
+
+
+def go_build_args(settings, extra, progress=print, environ=None):
+    """The Go variables the build passes: --build-arg values, else this shell's (as
+    `docker build --build-arg GOPROXY` would take them), and -mod=vendor for a vendored app.
+    A file:// GOPROXY names a host folder the build cannot see: `inv vendor` reads it."""
+    from ops import gomod
+
+    found = dict(extra)
+    for name, value in gomod.go_settings(environ=environ).items():
+        if name in found:
+            continue
+        if name == "GOPROXY" and any(e.startswith("file://") for e in gomod.proxy_entries(value)):
+            progress("build: GOPROXY is a file:// mirror, which the build cannot read; vendor "
+                     "from it first: inv vendor")
+            continue
+        found[name] = value
+    if "GOFLAGS" not in found and (settings.context_path / "vendor" / "modules.txt").is_file():
+        found["GOFLAGS"] = "-mod=vendor"
+        progress("build: vendor/modules.txt found: building with GOFLAGS=-mod=vendor, no "
+                 "module download")
     return found
 
 

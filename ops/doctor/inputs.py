@@ -152,36 +152,12 @@ def parse_go_mod(text):
     return required
 
 
-def vendored_modules(text):
-    """Module paths vendor/modules.txt records ('# path version' lines)."""
-    return {line.split()[1] for line in text.splitlines()
-            if line.startswith("# ") and len(line.split()) >= 3}
-
-
-def go_environment(engine, settings):
-    """[(name, value, where)] for GOPROXY=off and GOFLAGS with -mod=vendor that builds see."""
-    sources = [("this shell", os.environ)]
-    if engine is not None:
-        import docker
-
-        for ref in (settings.bases.go, settings.bases.offline_go):
-            try:
-                env = engine.images.get(ref).attrs["Config"].get("Env") or []
-            except docker.errors.ImageNotFound:
-                continue
-            sources.append((f"builder image {ref}", dict(e.split("=", 1) for e in env
-                                                         if "=" in e)))
-            break
-    found = []
-    for where, env in sources:
-        if env.get("GOPROXY", "").strip() == "off":
-            found.append(("GOPROXY", "off", where))
-        if "-mod=vendor" in env.get("GOFLAGS", "").split():
-            found.append(("GOFLAGS", env["GOFLAGS"], where))
-    return found
-
-
 def go_modules(engine, settings):
+    """Can the build get the modules go.mod requires? Decided by what the build will do:
+    vendor/ when present, else one real download in the builder image with the same Go
+    variables (ops.gomod.module_access)."""
+    from ops import build, gomod
+
     context = settings.context_path
     shown = display_path(context, settings.root)
     try:
@@ -189,32 +165,46 @@ def go_modules(engine, settings):
     except OSError:
         return [row("build", "go modules", "fail", f"no go.mod in {context}",
                     "set tasky.context to the Go module's folder", anchor="build-fails")]
-    settings_found = go_environment(engine, settings)
-    said = "; ".join(f"{name}={value} ({where})" for name, value, where in settings_found)
+    env = build.go_build_args(settings, {}, progress=lambda line: None)
+    said = "; ".join(f"{name}={gomod.shown_proxy(value) if name == 'GOPROXY' else value} "
+                     "(this shell)" for name, value in env.items())
     if not required:
         return [row("build", "go modules", "ok", "go.mod requires no modules (standard library "
                     "only)" + (f": {said} cannot break the build" if said else ""))]
     names = ", ".join(m for m, _ in required[:3]) + (
         f" and {len(required) - 3} more" if len(required) > 3 else "")
-    vendor_fix = (f"vendor them where the proxy is reachable: cd {shown} && go mod vendor, then "
-                  "build with GOFLAGS=-mod=vendor (declare ARG GOFLAGS in the build stage: the "
-                  "document's --build-arg alone is ignored)")
-    modules_txt = context / "vendor" / "modules.txt"
-    if modules_txt.is_file():
-        missing = [m for m, _ in required if m not in vendored_modules(modules_txt.read_text())]
-        if missing:
-            return [row("build", "go modules", "fail", f"{shown}/vendor is out of date (no "
-                        f"{', '.join(missing)}): go build fails with `inconsistent vendoring`",
-                        f"cd {shown} && go mod vendor", anchor="build-fails")]
+    vendor_fix = (f"vendor them where they can be fetched: inv vendor (or cd {shown} && go mod "
+                  "vendor), commit vendor/; inv build then needs no network")
+    consistent, detail = gomod.vendor_state(context)
+    if consistent is False:
+        return [row("build", "go modules", "fail", f"{shown}/{detail}: go build fails with "
+                    "`inconsistent vendoring`", f"inv vendor (or cd {shown} && go mod vendor)",
+                    anchor="go-modules-offline")]
+    if consistent:
+        ignored = gomod.ignore_warning(context)
+        if ignored:
+            return [row("build", "go modules", "warn", f"{detail}, but {ignored}", "git add -f "
+                        f"{shown}/vendor, or drop the .gitignore pattern",
+                        anchor="go-modules-offline")]
         return [row("build", "go modules", "ok", f"{len(required)} required modules ({names}), "
-                    "vendored" + (f"; {said}" if said else ""))]
-    for name, value, where in settings_found:
-        if name == "GOFLAGS":
-            return [row("build", "go modules", "fail", f"GOFLAGS={value} ({where}) but {shown} "
-                        "has no vendor/: go build fails with `inconsistent vendoring`",
-                        vendor_fix, anchor="build-fails")]
+                    f"{detail}")]
+    if "-mod=vendor" in env.get("GOFLAGS", "").split():
+        return [row("build", "go modules", "fail", f"GOFLAGS={env['GOFLAGS']} (this shell) but "
+                    f"{shown} has no vendor/: go build fails with `inconsistent vendoring`",
+                    vendor_fix, anchor="go-modules-offline")]
+    if env.get("GOPROXY", "").strip() == "off":
         return [row("build", "go modules", "fail", f"go.mod requires {names} and GOPROXY=off "
-                    f"({where}) with no vendor/: `go mod download` fails with `module lookup "
-                    "disabled by GOPROXY=off`", vendor_fix, anchor="build-fails")]
-    return [row("build", "go modules", "warn", f"go.mod requires {names}, downloaded at build "
-                "time: a build without network fails", vendor_fix, anchor="build-fails")]
+                    "(this shell) with no vendor/: `go mod download` fails with `module lookup "
+                    "disabled by GOPROXY=off`", vendor_fix, anchor="go-modules-offline")]
+    if engine is None:
+        return [row("build", "go modules", "warn", f"go.mod requires {names}, downloaded at "
+                    "build time (a build without network fails); the probe needs the Docker "
+                    "daemon", vendor_fix, anchor="go-modules-offline")]
+    access = gomod.module_access(engine, settings, build_env=env)
+    if access["ok"]:
+        return [row("build", "go modules", "ok", f"{len(required)} required modules ({names}): "
+                    f"{access['reason']} ({access['source']})")]
+    return [row("build", "go modules", "fail", f"go.mod requires {names} and the build cannot "
+                f"fetch them: {access['reason']} ({access['source']})",
+                vendor_fix + ", or pass a reachable proxy: inv build --build-arg GOPROXY=URL",
+                anchor="go-modules-offline")]

@@ -1,11 +1,12 @@
 """`inv doctor`'s checks of the running app: the host port, the container, its health and
 the variables it needs. Values of variables are never read into a row.
 """
-import os
 import re
 
 from ops import containers, envvars, labels, ports
+from ops.doctor.inputs import display_path
 from ops.doctor.rows import needs_engine, row
+from ops.errors import OpsError
 
 
 def host_port(engine, settings):
@@ -30,29 +31,42 @@ def host_port(engine, settings):
                 f"{stop}, or run elsewhere: inv run --port {port + 1}", anchor="port-in-use")]
 
 
-# What a crashed container's last lines usually mean: (pattern, cause, fix).
+# What a crashed container's last lines usually mean, whatever the app: (pattern, cause, fix).
 CAUSES = (
-    (re.compile(r"MONGODB_URI is invalid"),
-     "an invalid MONGODB_URI (it must start with mongodb:// or mongodb+srv:// and name a host)",
-     "fix MONGODB_URI, then inv stop --name {name} and inv run -e MONGODB_URI=mongodb://... "
-     "(or --env-file)"),
-    (re.compile(r"PORT is invalid"), "an invalid PORT variable",
-     "fix PORT, then inv stop --name {name} and inv run"),
     (re.compile(r"cannot listen|address already in use"), "the app could not listen on its port",
      "inv logs --name {name}, then inv stop --name {name} and inv run"),
     (re.compile(r"exec format error"), "the binary was built for another CPU (GOARCH)",
      "rebuild for this machine: inv build, then inv stop --name {name} and inv run"),
 )
+# A log line that names a variable and calls it wrong or missing.
+VARIABLE_TROUBLE = re.compile(r"\b([A-Z][A-Z0-9_]{2,})\b[^\n]*?\b(is invalid|invalid|must be|must "
+                              r"start|not set|is required|required|missing|is empty)\b")
 
 
-def likely_cause(lines, oom, code):
-    """(cause, fix template) for a container that stopped; {name} is filled in later."""
+def variable_cause(lines, known):
+    """(cause, fix) when the log blames one of the app's variables (tasky.app), else None."""
+    for line in lines:
+        for match in VARIABLE_TROUBLE.finditer(line):
+            key = match.group(1)
+            if key in known:
+                return (f"an invalid or missing {key} (the app's log says so)",
+                        f"fix {key}, then inv stop --name {{name}} and inv run -e {key}=... "
+                        "(or --env-file)")
+    return None
+
+
+def likely_cause(lines, oom, code, known=()):
+    """(cause, fix template) for a container that stopped; {name} is filled in later.
+    known: the variable names the app profile lists."""
     if oom or code == 137:
         return ("killed: out of memory" if oom else "killed (SIGKILL: out of memory or docker "
                 "kill)", "raise the memory limit, then inv stop --name {name} and inv run")
     for pattern, cause, fix in CAUSES:
         if any(pattern.search(line) for line in lines):
             return cause, fix
+    blamed = variable_cause(lines, known)
+    if blamed:
+        return blamed
     if code == 0:
         return ("it was stopped (exit 0), not a crash",
                 "inv stop --name {name} removes it; inv run starts a new one")
@@ -94,7 +108,10 @@ def container(engine, settings):
         return [row("run", "container", "warn", f"{name} is paused", f"docker unpause {name}",
                     anchor="container-wont-start")]
     lines = [redacted(line) for line in containers.tail_logs(found, settings, lines=5)]
-    cause, fix = likely_cause(lines, state.get("OOMKilled"), state.get("ExitCode"))
+    app = settings.app
+    cause, fix = likely_cause(lines, state.get("OOMKilled"), state.get("ExitCode"),
+                              {*app.required_env, *app.secret_env, *app.public_env,
+                               *containers.passed_env(found)})
     detail = (f"{name} {status} (exit code {state.get('ExitCode')}"
               f"{', out of memory' if state.get('OOMKilled') else ''}, restarts {restarts}); "
               f"likely cause: {cause}")
@@ -156,37 +173,34 @@ def mongo_uri_problem(value):
 
 
 def variables(engine, settings):
-    """MONGODB_URI and JWT_SECRET: set or not, here and in the container; values never shown."""
+    """The variables the app profile names (tasky.app.required_env, secret_env): set or not
+    in the profile's env file and in the running container; values never shown."""
+    app, name = settings.app, settings.container
     names = _container_env_names(engine, settings)
-    name = settings.container
-
-    def where(key):
-        shell = "set in this shell" if os.environ.get(key) else "not set in this shell"
-        if names is None:
-            return shell
-        return f"{shell}; {'set' if key in names else 'not set'} in container {name}"
-
+    path = settings.env_file_path
+    try:
+        in_file = envvars.read_env_file(path) if path and path.is_file() else {}
+    except OpsError as error:
+        return [row("run", "env file", "fail", error.message, error.fix, error.anchor)]
+    shown_file = display_path(path, settings.root) if path else "no env file"
     rows = []
-    uri = os.environ.get("MONGODB_URI")
-    problem = mongo_uri_problem(uri) if uri else None
-    if problem:
-        rows.append(row("run", "MONGODB_URI", "warn", f"{where('MONGODB_URI')}, but invalid: "
-                        f"{problem}; inv run -e MONGODB_URI would exit at start",
-                        "export MONGODB_URI=mongodb://USER:PASSWORD@HOST/DB",
-                        anchor="container-wont-start"))
-    else:
-        memory = "" if uri or (names and "MONGODB_URI" in names) else " (storage in memory)"
-        rows.append(row("run", "MONGODB_URI", "ok", where("MONGODB_URI") + memory))
-    secret = os.environ.get("JWT_SECRET")
-    if names is not None and "JWT_SECRET" not in names:
-        rows.append(row("run", "JWT_SECRET", "warn", where("JWT_SECRET") + ": the app uses a "
-                        "random key and sessions end when it restarts",
-                        f"inv stop --name {name}, then inv run --env-file FILE with "
-                        "JWT_SECRET=<32+ random bytes>", anchor="bad-env"))
-    elif secret and len(secret.encode()) < 32:
-        rows.append(row("run", "JWT_SECRET", "warn", where("JWT_SECRET") + ", shorter than 32 "
-                        "bytes", "use a longer random value (openssl rand -hex 32)",
-                        anchor="bad-env"))
-    else:
-        rows.append(row("run", "JWT_SECRET", "ok", where("JWT_SECRET")))
-    return rows
+    for key in dict.fromkeys([*app.required_env, *app.secret_env]):
+        where = f"{'set' if in_file.get(key) else 'not set'} in {shown_file}"
+        if names is not None:
+            where += f"; {'set' if key in names else 'not set'} in container {name}"
+        required = key in app.required_env
+        if required and names is not None and key not in names:
+            rows.append(row("run", key, "fail", where + ": the app needs it (required_env)",
+                            f"inv stop --name {name}, then inv run -e {key}=... (or write it in "
+                            f"{shown_file})", anchor="bad-env"))
+        elif required and not in_file.get(key) and names is None:
+            rows.append(row("run", key, "warn", where + ": inv run refuses to start without it "
+                            "(required_env)", f"write {key}=... in {shown_file}, or pass "
+                            f"inv run -e {key}=...", anchor="bad-env"))
+        elif key == "MONGODB_URI" and in_file.get(key) and mongo_uri_problem(in_file[key]):
+            rows.append(row("run", key, "warn", f"{where}, but invalid: "
+                            f"{mongo_uri_problem(in_file[key])}", "write it as "
+                            "mongodb://USER:PASSWORD@HOST/DB", anchor="container-wont-start"))
+        else:
+            rows.append(row("run", key, "ok", where))
+    return rows or [row("run", "variables", "ok", "the app profile (tasky.app) names none")]

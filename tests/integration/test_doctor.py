@@ -262,12 +262,12 @@ def test_container_that_exits_at_start_shows_its_log_and_cause_never_the_passwor
     assert not result["ok"] and found["status"] == "fail"
     assert found["anchor"] == "container-wont-start"
     assert found["detail"].startswith(f"{inv.container} exited (exit code 1")
-    assert "likely cause: an invalid MONGODB_URI" in found["detail"]
+    assert "likely cause: an invalid or missing MONGODB_URI" in found["detail"]
     assert "MONGODB_URI is invalid" in found["detail"]          # the app's own log line
     assert "inv run -e MONGODB_URI=" in found["fix"]
     assert found["autofix"] == "remove-stale-container"
     text = table_of(inv, "--no-aws")
-    assert "likely cause: an invalid MONGODB_URI" in " ".join(text.split())
+    assert "likely cause: an invalid or missing MONGODB_URI" in " ".join(text.split())
     assert PASSWORD not in proc.output and PASSWORD not in text
 
     # --fix removes the stopped container of ours that holds the name, and says so.
@@ -312,9 +312,9 @@ def test_goproxy_off_with_a_dependency_and_no_vendor_directory(inv, engine, tmp_
     assert not result["ok"] and checked["status"] == "fail"
     assert "golang.org/x/text and GOPROXY=off (this shell)" in checked["detail"]
     assert "module lookup disabled by GOPROXY=off" in checked["detail"]
-    assert checked["fix"].startswith(f"vendor them where the proxy is reachable: cd {module} "
-                                     "&& go mod vendor")
-    assert checked["anchor"] == "build-fails"
+    assert checked["fix"].startswith("vendor them where they can be fetched: inv vendor (or "
+                                     f"cd {module} && go mod vendor)")
+    assert checked["anchor"] == "go-modules-offline"
 
     vendor = module / "vendor"
     vendor.mkdir()

@@ -175,15 +175,10 @@ def test_parse_go_mod_reads_one_line_and_block_requires():
     assert doctor_checks.parse_go_mod("require(\n a v1\n)\n") == [("a", "v1")]
 
 
-def test_vendored_modules_come_from_the_hash_lines():
-    text = "# github.com/google/uuid v1.6.0\n## explicit\ngithub.com/google/uuid\n"
-    assert doctor_checks.vendored_modules(text) == {"github.com/google/uuid"}
-
-
 @pytest.fixture
 def module(tmp_path, monkeypatch):
-    """A Go module with one dependency in tmp_path/app, and no GOPROXY/GOFLAGS set."""
-    for name in ("GOPROXY", "GOFLAGS"):
+    """A Go module with one dependency in tmp_path/app, and no Go variables set."""
+    for name in ("GOPROXY", "GOFLAGS", "GOSUMDB", "GONOSUMDB", "GOPRIVATE"):
         monkeypatch.delenv(name, raising=False)
     app = tmp_path / "app"
     app.mkdir()
@@ -204,8 +199,8 @@ def test_goproxy_off_with_a_dependency_and_no_vendor_fails_with_the_vendoring_fi
     assert checked["status"] == "fail"
     assert "GOPROXY=off (this shell)" in checked["detail"]
     assert "module lookup disabled by GOPROXY=off" in checked["detail"]
-    assert "cd app && go mod vendor" in checked["fix"] and "ARG GOFLAGS" in checked["fix"]
-    assert checked["anchor"] == "build-fails"
+    assert "inv vendor" in checked["fix"] and "cd app && go mod vendor" in checked["fix"]
+    assert checked["anchor"] == "go-modules-offline"
 
 
 def test_mod_vendor_without_a_vendor_directory_fails(module, monkeypatch):
@@ -214,9 +209,31 @@ def test_mod_vendor_without_a_vendor_directory_fails(module, monkeypatch):
     assert checked["status"] == "fail" and "inconsistent vendoring" in checked["detail"]
 
 
-def test_a_dependency_without_vendor_and_default_proxy_is_a_warning(module):
+def test_a_dependency_without_vendor_and_no_engine_to_probe_is_a_warning(module):
     checked = go_row(module)
     assert checked["status"] == "warn" and "without network" in checked["detail"]
+
+
+def test_a_vendored_tree_git_ignores_is_a_warning(module):
+    from tests.unit.unit_support import git
+
+    git(module.root, "init", "-q")
+    (module.root / ".gitignore").write_text("vendor/\n")
+    vendor = module.context_path / "vendor"
+    vendor.mkdir()
+    (vendor / "modules.txt").write_text("# github.com/google/uuid v1.6.0\n## explicit\n")
+    checked = go_row(module)
+    assert checked["status"] == "warn" and "git ignores vendor/" in checked["detail"]
+
+
+def test_the_build_takes_the_shells_go_variables_but_not_a_file_proxy(module):
+    from ops import build
+
+    said = []
+    env = {"GOPROXY": "file:///srv/goproxy", "GONOSUMDB": "example.com", "PATH": "/bin"}
+    args = build.go_build_args(module, {"GOFLAGS": "-x"}, said.append, environ=env)
+    assert args == {"GOFLAGS": "-x", "GONOSUMDB": "example.com"}
+    assert "inv vendor" in said[0]
 
 
 def test_vendored_dependencies_pass_and_a_stale_vendor_fails(module, monkeypatch):
@@ -227,7 +244,8 @@ def test_vendored_dependencies_pass_and_a_stale_vendor_fails(module, monkeypatch
     assert go_row(module)["status"] == "ok"
     (vendor / "modules.txt").write_text("# example.com/other v1.0.0\n")
     stale = go_row(module)
-    assert stale["status"] == "fail" and stale["fix"] == "cd app && go mod vendor"
+    assert stale["status"] == "fail" and stale["fix"] == "inv vendor (or cd app && go mod vendor)"
+    assert "out of date" in stale["detail"] and "example.com/other" not in stale["fix"]
 
 
 def test_no_dependencies_cannot_be_broken_by_goproxy_off(monkeypatch):
@@ -281,13 +299,17 @@ def test_packages_row_fails_for_a_missing_package_and_warns_outside_the_range(tm
 def test_likely_cause_reads_the_apps_own_fatal_line():
     lines = ['tasky: fatal: MONGODB_URI is invalid: scheme must be mongodb:// or '
              'mongodb+srv:// (got "http"); fix the variable and restart']
-    cause, fix = doctor_run.likely_cause(lines, oom=False, code=1)
-    assert "invalid MONGODB_URI" in cause
+    cause, fix = doctor_run.likely_cause(lines, oom=False, code=1, known={"MONGODB_URI"})
+    assert "invalid or missing MONGODB_URI" in cause
     assert "inv run -e MONGODB_URI=" in fix.format(name="tasky")
     assert doctor_run.likely_cause([], oom=True, code=137)[0] == "killed: out of memory"
     assert "SIGKILL" in doctor_run.likely_cause([], oom=False, code=137)[0]
     assert "not a crash" in doctor_run.likely_cause([], oom=False, code=0)[0]
     assert doctor_run.likely_cause(["?"], oom=False, code=2)[0].startswith("not recognised")
+    # Another app's words for the same trouble, and a name the profile does not know.
+    upstream = ["fatal: SECRET_KEY must be set"]
+    assert "SECRET_KEY" in doctor_run.likely_cause(upstream, False, 1, {"SECRET_KEY"})[0]
+    assert doctor_run.likely_cause(upstream, False, 1, {"OTHER"})[0].startswith("not recogn")
 
 
 def test_log_lines_lose_uri_passwords():
@@ -305,21 +327,34 @@ def test_mongo_uri_problem(value, problem):
     assert found == problem or (problem and found.startswith(problem))
 
 
-def test_variables_say_set_or_not_and_never_show_values(monkeypatch):
-    monkeypatch.setenv("JWT_SECRET", "short-secret-value")
-    monkeypatch.setenv("MONGODB_URI", "http://user:hunter2-pw@db/tasky")
-    rows = {r["check"]: r for r in doctor_run.variables(None, Settings())}
-    assert rows["JWT_SECRET"]["status"] == "warn"
-    assert "shorter than 32 bytes" in rows["JWT_SECRET"]["detail"]
-    assert rows["MONGODB_URI"]["status"] == "warn"
-    assert "would exit at start" in rows["MONGODB_URI"]["detail"]
+def test_variables_follow_the_app_profile_and_never_show_values(tmp_path):
+    import dataclasses
+
+    from ops.config import App
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("SECRET_KEY=short-secret-value\n"
+                        "MONGODB_URI=http://user:hunter2-pw@db/tasky\n")
+    app = App(required_env=("MONGODB_URI", "DB_NAME"), secret_env=("SECRET_KEY",),
+              env_file=".env")
+    settings = dataclasses.replace(Settings(), root=tmp_path, app=app)
+    rows = {r["check"]: r for r in doctor_run.variables(None, settings)}
+    assert list(rows) == ["MONGODB_URI", "DB_NAME", "SECRET_KEY"]   # no JWT_SECRET: not ours
+    assert rows["MONGODB_URI"]["status"] == "warn" and "invalid" in rows["MONGODB_URI"]["detail"]
+    assert rows["DB_NAME"]["status"] == "warn" and "refuses to start" in rows["DB_NAME"]["detail"]
+    assert rows["SECRET_KEY"] == {**rows["SECRET_KEY"], "status": "ok",
+                                  "detail": "set in .env"}
     shown = repr(rows)
     assert "short-secret-value" not in shown and "hunter2-pw" not in shown
-    monkeypatch.delenv("JWT_SECRET")
-    monkeypatch.delenv("MONGODB_URI")
-    rows = {r["check"]: r for r in doctor_run.variables(None, Settings())}
-    assert rows["MONGODB_URI"]["status"] == rows["JWT_SECRET"]["status"] == "ok"
-    assert rows["MONGODB_URI"]["detail"] == "not set in this shell (storage in memory)"
+
+
+def test_an_app_profile_without_variables_is_one_ok_row():
+    import dataclasses
+
+    from ops.config import App
+
+    settings = dataclasses.replace(Settings(), app=App(required_env=(), secret_env=()))
+    assert [r["status"] for r in doctor_run.variables(None, settings)] == ["ok"]
 
 
 # --- AWS region -------------------------------------------------------------------------
