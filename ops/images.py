@@ -7,6 +7,8 @@ from ops.console import shorten, table
 # "|3 VERSION=.. /bin/sh -c #(nop) " prefixes in history say how, not what, a layer is.
 CONTENT_HASH = re.compile(r"(file|dir):([0-9a-f]{12})[0-9a-f]+")
 HISTORY_NOISE = re.compile(r"^(\|\d+ (\S+=\S* )*)?(/bin/sh -c )?(#\(nop\) )?")
+# BuildKit writes "RUN |3 VERSION=.. /bin/sh -c CMD" and "COPY ... # buildkit".
+BUILDKIT_NOISE = re.compile(r"^RUN \|\d+ (\S+=\S* )*(/bin/sh -c )?|\s+# buildkit$")
 
 
 def layers(engine, ref, budget_mb):
@@ -17,7 +19,9 @@ def layers(engine, ref, budget_mb):
     rows, total = [], 0
     for n, entry in enumerate(reversed(image.history()), start=1):
         total += entry["Size"]
-        created_by = HISTORY_NOISE.sub("", entry.get("CreatedBy") or "") or "(base image)"
+        created_by = BUILDKIT_NOISE.sub(lambda m: "RUN " if m.group(0).startswith("RUN") else "",
+                                        entry.get("CreatedBy") or "")
+        created_by = HISTORY_NOISE.sub("", created_by) or "(base image)"
         created_by = CONTENT_HASH.sub(r" \1:\2", created_by)
         rows.append({"layer": n, "size_mb": round(entry["Size"] / 1e6, 2),
                      "cumulative_mb": round(total / 1e6, 2),
@@ -62,7 +66,30 @@ def clean(engine, settings, everything=False, cache=False, include_bases=False, 
     if dry_run:
         for row in removed:
             row["status"] = "would remove"
+    if cache:
+        removed += buildkit_cache(engine, settings, dry_run)
     return removed
+
+
+def buildkit_cache(engine, settings, dry_run):
+    """BuildKit's cache records made by this Dockerfile's RUN lines (Go module and build
+    caches, RUN layers): one row with their count and size; other projects' stay."""
+    from ops import buildkit
+
+    if not settings.dockerfile_path.is_file() or not buildkit.available(engine)[0]:
+        return []
+    text = settings.dockerfile_path.read_text()
+    records = buildkit.project_records(engine, text)
+    if not records:
+        return []
+    size = sum(record.get("Size") or 0 for record in records)
+    if dry_run:
+        status = f"would free {size / 1e6:.1f} MB"
+    else:
+        freed = buildkit.prune(engine, dockerfile=text)
+        status = f"freed {freed['freed_bytes'] / 1e6:.1f} MB ({freed['deleted']} records)"
+    return [{"kind": "BuildKit cache", "name": f"{len(records)} records of "
+             f"{settings.dockerfile}'s RUN lines", "id": "-", "status": status}]
 
 
 def render_layers(result):

@@ -201,3 +201,25 @@ def disk_space(engine, settings):
     if free < DISK_WARN_GB:
         return [row("docker", "disk", "warn", detail, fix, anchor="low-disk-space")]
     return [row("docker", "disk", "ok", detail)]
+
+
+def builder(engine, settings):
+    """Which builder `inv build` will use, and why (tasky.builder, the engine's answer)."""
+    from ops import buildkit
+
+    if engine is None:
+        return [needs_engine("docker", "builder")]
+    if settings.builder == "classic":
+        return [row("docker", "builder", "ok", "classic (tasky.builder is classic): no Go "
+                    "caches between builds; set it to auto for BuildKit")]
+    can, why = buildkit.available(engine)
+    if can:
+        return [row("docker", "builder", "ok", f"BuildKit through the Engine API (version=2): "
+                    f"{why}")]
+    if settings.builder == "buildkit":
+        return [row("docker", "builder", "fail", f"tasky.builder is buildkit, but {why}",
+                    "use an engine with BuildKit (18.09+, not disabled in daemon.json), or set "
+                    "tasky.builder to auto", anchor="build-fails")]
+    return [row("docker", "builder", "warn", f"classic, because {why}: every build compiles "
+                "all Go packages again", "enable BuildKit in the engine (daemon.json "
+                "features.buildkit) for one-second rebuilds", anchor="build-fails")]

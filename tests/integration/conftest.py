@@ -96,3 +96,26 @@ def good_registry(tmp_path_factory):
     served = Registry(tmp_path_factory.mktemp("registry"), TOKEN_PASSWORD).start()
     yield served
     served.stop()
+
+
+@pytest.fixture(scope="session")
+def proxy():
+    """A Go module proxy (GOPROXY=file://...) built from Debian's golang-*-dev sources."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.integration import goproxy
+
+    absent = goproxy.missing_packages()
+    if absent:
+        message = "apt-get install -y " + " ".join(absent)
+        if docker_required():
+            pytest.fail(f"Debian's Go module sources are required here: {message}")
+        pytest.skip(f"no Debian Go module sources: {message}")
+    # Outside pytest's own 0700 folders: vendor() runs Go as the context's owner, who must
+    # be able to read the proxy, as with any shared mirror.
+    folder = Path(tempfile.mkdtemp(prefix=f"{IMAGE}-goproxy-"))
+    folder.chmod(0o755)
+    yield goproxy.build_proxy(folder)
+    shutil.rmtree(folder)

@@ -53,8 +53,9 @@ def test_failing_step_is_shown_and_nothing_is_tagged(inv, engine, built, tmp_pat
     proc = inv("build", "--offline", "--quiet", "--tag", "it-broken",
                env={"INVOKE_TASKY_DOCKERFILE": str(broken)})
     assert proc.returncode == 1
-    assert "build failed at Step 4/7 : RUN echo about-to-fail" in proc.stderr
-    assert "returned a non-zero code: 3" in proc.stderr
+    # Classic says "Step 4/7 : RUN ...", BuildKit "[2/2] RUN ...": the step, either way.
+    assert "build failed at " in proc.stderr and "RUN echo about-to-fail" in proc.stderr
+    assert "returned a non-zero code: 3" in proc.stderr or "exit code: 3" in proc.stderr
     assert "about-to-fail-42" in proc.stderr          # the step's own output, shown in CI too
     assert "RUNBOOK.md#build-fails" in proc.stderr
     assert "Traceback" not in proc.output
@@ -90,9 +91,10 @@ def test_layers_add_up_to_the_image_size(inv, built):
     layers = result["layers"]
     assert layers[0]["created_by"] == "(base image)"
     assert abs(layers[-1]["cumulative_mb"] - result["size_mb"]) < 0.05
-    binary = [layer for layer in layers
-              if "COPY --chown=appuser:appgroup file:" in layer["created_by"]]
-    assert len(binary) == 1 and binary[0]["size_mb"] > 1   # the binary, stored once
+    big = [layer for layer in layers if layer["size_mb"] > 1 and layer["layer"] > 1]
+    assert len(big) == 1 and big[0]["created_by"].startswith("COPY ")  # the binary, once
+    assert not any("|3 VERSION" in layer["created_by"] or "# buildkit" in layer["created_by"]
+                   for layer in layers)   # how a layer was made, not the builder's bookkeeping
     assert not any("chown -R" in layer["created_by"] for layer in layers)
     assert result["within_budget"] is True
 

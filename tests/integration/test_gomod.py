@@ -3,8 +3,6 @@
 import os
 import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +10,7 @@ from ops import gomod
 from ops.config import Settings
 from ops.errors import OpsError
 from tests.integration import goproxy
-from tests.integration.helpers import IMAGE, ROOT, docker_required
+from tests.integration.helpers import IMAGE, ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "thirdparty-app"
 BUILDER = Settings().bases.offline_go
@@ -20,22 +18,6 @@ RUNTIME = Settings().bases.offline_runtime
 # Not root and not this user: proves vendor/ ends up the context owner's.
 OWNER = (4321, 4321)
 CANARY = "pw-gomod-" + IMAGE[-8:]
-
-
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory):
-    absent = goproxy.missing_packages()
-    if absent:
-        message = "apt-get install -y " + " ".join(absent)
-        if docker_required():
-            pytest.fail(f"Debian's Go module sources are required here: {message}")
-        pytest.skip(f"no Debian Go module sources: {message}")
-    # Outside pytest's own 0700 folders: vendor() runs Go as the context's owner (OWNER),
-    # who must be able to read the proxy, as with any shared mirror.
-    folder = Path(tempfile.mkdtemp(prefix=f"{IMAGE}-goproxy-"))
-    folder.chmod(0o755)
-    yield goproxy.build_proxy(folder)
-    shutil.rmtree(folder)
 
 
 @pytest.fixture(scope="module")

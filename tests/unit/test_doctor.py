@@ -381,3 +381,14 @@ def test_every_autofix_a_check_names_has_a_fix_and_says_what_it_does():
     sources = " ".join(path.read_text() for path in (ROOT / "ops" / "doctor").glob("*.py"))
     named = set(re.findall(r'autofix="([a-z-]+)"', sources))   # also `autofix="x" if ...`
     assert named == set(doctor_fixes.FIXES) == set(doctor_fixes.FIX_SAYS)
+
+
+def test_builder_row_says_which_builder_and_why():
+    import dataclasses
+
+    from ops.config import Settings as S
+
+    assert doctor_engine.builder(None, S())[0]["status"] == "skip"
+    classic = dataclasses.replace(S(), builder="classic")
+    [checked] = doctor_engine.builder(object(), classic)
+    assert checked["status"] == "ok" and checked["detail"].startswith("classic (tasky.builder")

@@ -1,0 +1,136 @@
+"""An upstream-like app (tests/fixtures/thirdparty-app: third-party modules, MONGODB_URI and
+SECRET_KEY, its URI printed at start, GET-only routes, no /healthz, no .dockerignore) driven
+through `inv` as a user would, from its own git repository, with its own app profile."""
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from tests.integration.helpers import IMAGE, ROOT, RUN_ID
+
+FIXTURE = ROOT / "tests" / "fixtures" / "thirdparty-app"
+REAL = f"{IMAGE}-realapp"
+PASSWORD, KEY = f"pw-real-{RUN_ID}", f"sk-real-{RUN_ID}"
+URI = f"mongodb://tasky:{PASSWORD}@db.example:27017/tasky"
+
+
+def git(repo, *args):
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                           "-c", "commit.gpgsign=false", *args], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def realapp(tmp_path_factory, proxy, inv, engine):
+    """The fixture in a repository of its own, an app profile, and a way to run `inv`."""
+    top = tmp_path_factory.mktemp("realapp")
+    repo = top / "repo"
+    shutil.copytree(FIXTURE, repo)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "the user's app")
+    env_file = top / "app.env"   # outside the repository: the tree stays clean
+    profile = top / "tasky.yaml"
+    profile.write_text(json.dumps({"tasky": {"app": {
+        "required_env": ["MONGODB_URI"], "secret_env": ["MONGODB_URI", "SECRET_KEY"],
+        "env_file": str(env_file)}}}))
+    env = {"INVOKE_TASKY_CONTEXT": str(repo), "INVOKE_TASKY_IMAGE": REAL,
+           "INVOKE_TASKY_CONTAINER": f"{REAL}-app"}
+    outputs = []
+
+    def run(*args, extra=None):
+        proc = inv("-f", str(profile), *args, env={**env, **(extra or {})})
+        outputs.append(proc.output)
+        assert "Traceback" not in proc.output, proc.output
+        return proc
+
+    yield type("RealApp", (), {"repo": repo, "env_file": env_file, "run": staticmethod(run),
+                               "outputs": outputs, "proxy": proxy})
+    try:
+        engine.containers.get(f"{REAL}-app").remove(force=True)
+    except Exception:
+        pass
+    for text in outputs:   # nothing the app was given, or printed, ever reached a person
+        assert PASSWORD not in text and KEY not in text
+
+
+def rows(proc):
+    return {row["check"]: row for row in json.loads(proc.stdout)["rows"]}
+
+
+def test_without_vendor_or_proxy_build_and_doctor_name_the_cause(realapp):
+    built = realapp.run("build", "--offline")
+    assert built.returncode == 1
+    assert "Go modules could not be fetched" in built.stderr
+    assert "RUNBOOK.md#go-modules-offline" in built.stderr and "inv vendor" in built.stderr
+    doctor = realapp.run("doctor", "--no-aws", "--json")
+    checked = rows(doctor)["go modules"]
+    assert checked["status"] == "fail" and checked["anchor"] == "go-modules-offline"
+    assert "cannot fetch them" in checked["detail"]
+
+
+def test_vendor_through_the_proxy_then_build_offline_from_the_apps_own_commit(realapp):
+    vendored = realapp.run("vendor", "--goproxy", f"file://{realapp.proxy}", "--json")
+    assert vendored.returncode == 0, vendored.output
+    assert json.loads(vendored.stdout)["modules"] == 6
+    git(realapp.repo, "add", "-A")
+    git(realapp.repo, "commit", "-q", "-m", "vendor")
+    sha = git(realapp.repo, "rev-parse", "--short", "HEAD")
+
+    built = realapp.run("build", "--offline", "--json")
+    assert built.returncode == 0, built.output
+    result = json.loads(built.stdout)
+    assert result["tags"][0] == sha            # the app's repository names the image
+    assert git(ROOT, "rev-parse", "--short", "HEAD") != sha
+    assert "GOFLAGS" in result["build_args"]  # vendored: no module download
+    assert rows(realapp.run("doctor", "--no-aws", "--json"))["go modules"]["status"] == "ok"
+
+
+def test_run_refuses_to_start_without_the_apps_required_variable(realapp, engine):
+    proc = realapp.run("run")
+    assert proc.returncode == 1
+    assert "the app needs MONGODB_URI" in proc.stderr and "RUNBOOK.md#bad-env" in proc.stderr
+    assert not engine.containers.list(all=True, filters={"name": f"{REAL}-app"})
+
+
+def test_run_health_logs_verify_with_the_profile_env_file_and_no_secret_shown(realapp):
+    realapp.env_file.write_text(f"MONGODB_URI={URI}\nSECRET_KEY={KEY}\n")
+    ran = realapp.run("run", "--json")
+    assert ran.returncode == 0, ran.output
+    assert json.loads(ran.stdout)["app"] == "answering"   # GET /, not a /healthz it lacks
+
+    health = realapp.run("health", "--wait", "--json")
+    assert health.returncode == 0, health.output
+    report = json.loads(health.stdout)
+    assert report["healthy"] and report["app"]["status"] == 200
+
+    logs = realapp.run("logs")
+    assert logs.returncode == 0
+    assert "Connecting to MongoDB at" in logs.stdout and "****" in logs.stdout
+
+    doctor = rows(realapp.run("doctor", "--no-aws", "--json"))
+    assert doctor["MONGODB_URI"]["status"] == "ok"
+    assert "set in container" in doctor["MONGODB_URI"]["detail"]
+    assert "JWT_SECRET" not in doctor             # not this app's variable
+
+    verified = realapp.run("verify", "--json")
+    assert verified.returncode == 0, verified.output
+    assert json.loads(verified.stdout)["passed"]
+    assert realapp.run("stop").returncode == 0
+
+
+def test_clean_cache_names_this_projects_build_cache_only(realapp, inv, tmp_path):
+    """BuildKit keeps no build-stage images: its cache records for the Dockerfile's RUN
+    lines are what --cache removes; a Dockerfile with other RUN lines owns none of them."""
+    mine = realapp.run("clean", "--cache", "--dry-run", "--json")
+    assert mine.returncode == 0, mine.output
+    cache = [row for row in json.loads(mine.stdout) if row["kind"] == "BuildKit cache"]
+    assert cache and cache[0]["status"].startswith("would free ")
+    other = tmp_path / "Dockerfile"
+    other.write_text("FROM scratch\nRUN echo another project\n")
+    theirs = inv("clean", "--cache", "--dry-run", "--json",
+                 env={"INVOKE_TASKY_IMAGE": f"{IMAGE}-someone-else",
+                      "INVOKE_TASKY_DOCKERFILE": str(other)})
+    assert theirs.returncode == 0, theirs.output
+    assert not [row for row in json.loads(theirs.stdout) if row["kind"] == "BuildKit cache"]
