@@ -120,6 +120,15 @@ def test_run_health_logs_verify_with_the_profile_env_file_and_no_secret_shown(re
     assert realapp.run("stop").returncode == 0
 
 
+def test_demo_runs_the_users_app_with_its_env_file(realapp):
+    proc = realapp.run("demo", "--json")
+    assert proc.returncode == 0, proc.output
+    result = json.loads(proc.stdout)
+    assert [row["step"] for row in result["steps"]] == ["build", "run", "health", "verify"]
+    assert result["passed"]
+    assert realapp.run("stop").returncode == 0
+
+
 def test_clean_cache_names_this_projects_build_cache_only(realapp, inv, tmp_path):
     """BuildKit keeps no build-stage images: its cache records for the Dockerfile's RUN
     lines are what --cache removes; a Dockerfile with other RUN lines owns none of them."""
