@@ -12,7 +12,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ops import builder, envvars, labels
-from ops.doctor.inputs import parse_go_mod
 from ops.errors import OpsError
 
 # The variables that decide where modules come from and how they are checked.
@@ -20,6 +19,28 @@ GO_VARIABLES = ("GOPROXY", "GOSUMDB", "GONOSUMDB", "GOFLAGS", "GOPRIVATE")
 # Writable places for a container user that is not root (the image's GOPATH is root's).
 SCRATCH = {"HOME": "/tmp", "GOMODCACHE": "/tmp/gomodcache", "GOCACHE": "/tmp/gocache"}
 DETAIL_LINES = 8
+
+
+def parse_go_mod(text):
+    """[(module, version)] a go.mod requires, from one-line and block `require`s."""
+    required, in_block = [], False
+    for raw in text.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if in_block and line.startswith(")"):
+            in_block = False
+            continue
+        if not in_block:
+            directive = re.match(r"require\b\s*(.*)", line)
+            if not directive:
+                continue
+            line = directive.group(1)
+            if line.startswith("("):
+                in_block, line = True, line[1:].strip()
+        parts = line.replace('"', "").split()
+        if len(parts) >= 2:
+            required.append((parts[0], parts[1]))
+    return required
+
 
 # (pattern in Go's output, what it means, the fix), first match wins.
 CAUSES = (

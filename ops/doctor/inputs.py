@@ -6,6 +6,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ops import gitinfo
+from ops.gomod import parse_go_mod  # noqa: F401  (doctor's go.mod reading is gomod's)
 from ops.standins import local_image
 from ops.doctor.rows import from_error, needs_engine, row
 from ops.errors import OpsError
@@ -129,27 +130,6 @@ def display_path(path, root):
     """path relative to the repository when inside it (app), else as given."""
     path = Path(path)
     return os.path.relpath(path, root) if path.is_relative_to(root) else str(path)
-
-
-def parse_go_mod(text):
-    """[(module, version)] a go.mod requires, from one-line and block `require`s."""
-    required, in_block = [], False
-    for raw in text.splitlines():
-        line = raw.split("//", 1)[0].strip()
-        if in_block and line.startswith(")"):
-            in_block = False
-            continue
-        if not in_block:
-            directive = re.match(r"require\b\s*(.*)", line)
-            if not directive:
-                continue
-            line = directive.group(1)
-            if line.startswith("("):
-                in_block, line = True, line[1:].strip()
-        parts = line.replace('"', "").split()
-        if len(parts) >= 2:
-            required.append((parts[0], parts[1]))
-    return required
 
 
 def go_modules(engine, settings):
