@@ -63,7 +63,8 @@ def http_health(port, path="/", timeout=1.0):
 
 
 def answered(app):
-    return bool(app.get("status")) and app["status"] < 400
+    status = app.get("status")
+    return status == "healthcheck" or (isinstance(status, int) and status < 400)
 
 
 def _refuse_conflicts(engine, settings, name):
@@ -134,9 +135,16 @@ def _watch_start(container, settings):
                 fix="read its log above (a missing or invalid variable is the usual cause); "
                     "inv logs shows all of it, inv stop removes it",
                 anchor="container-wont-start", details=tail_logs(container, settings))
-        app = http_health(settings.port, settings.app.probe_path, timeout=0.5)
-        if answered(app):
-            return app
+        if settings.app.probe_path:
+            app = http_health(settings.port, settings.app.probe_path, timeout=0.5)
+            if answered(app):
+                return app
+        else:   # no HTTP probe configured: the image's own HEALTHCHECK says when it is up
+            checked = probe(container)
+            if checked["ok"] is None:
+                return {}
+            if checked["ok"]:
+                return {"status": "healthcheck", "url": None}
         time.sleep(pause)
         pause = min(pause * 2, LAST_POLL)
     return app
@@ -184,7 +192,7 @@ def health_report(container, settings):
     ports = container.attrs["NetworkSettings"].get("Ports") or {}
     bindings = ports.get(container_port(settings)) or []
     report["app"] = (http_health(int(bindings[0]["HostPort"]), settings.app.probe_path)
-                     if bindings else None)
+                     if bindings and settings.app.probe_path else None)
     if report["app"] and not report["app"].get("version"):   # an app with no version endpoint
         report["app"]["version"] = (container.image.labels or {}).get(
             "org.opencontainers.image.version")

@@ -108,6 +108,11 @@ def test_run_health_logs_verify_with_the_profile_env_file_and_no_secret_shown(re
     logs = realapp.run("logs")
     assert logs.returncode == 0
     assert "Connecting to MongoDB at" in logs.stdout and "****" in logs.stdout
+    # The app logs every request: run's start-up probe asked for / a few times at most,
+    # and never for a /healthz this app does not have.
+    requests = [line for line in logs.stdout.splitlines() if '"GET ' in line]
+    assert requests and len(requests) <= 6, requests
+    assert not any("/healthz" in line for line in requests)
 
     doctor = rows(realapp.run("doctor", "--no-aws", "--json"))
     assert doctor["MONGODB_URI"]["status"] == "ok"
@@ -117,6 +122,17 @@ def test_run_health_logs_verify_with_the_profile_env_file_and_no_secret_shown(re
     verified = realapp.run("verify", "--json")
     assert verified.returncode == 0, verified.output
     assert json.loads(verified.stdout)["passed"]
+    assert realapp.run("stop").returncode == 0
+
+
+def test_without_a_probe_path_the_images_healthcheck_says_when_it_is_up(realapp):
+    no_http = {"INVOKE_TASKY_APP_PROBE_PATH": ""}
+    ran = realapp.run("run", "--json", extra=no_http)
+    assert ran.returncode == 0, ran.output
+    assert json.loads(ran.stdout)["app"] == "answering"
+    health = realapp.run("health", "--wait", "--json", extra=no_http)
+    report = json.loads(health.stdout)
+    assert report["healthy"] and report["app"] is None and report["live_probe"]["ok"]
     assert realapp.run("stop").returncode == 0
 
 
