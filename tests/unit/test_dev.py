@@ -135,7 +135,7 @@ def test_only_source_changes_rebuild_and_the_loop_cleans_up_when_the_watch_ends(
     records = []
     batches = [changed(context, "assets/app.js"), changed(context, "README.md"),
                changed(context, "handlers.go", "assets/index.html")]
-    done = dev.dev(None, faked, report=records.append, changes=batches, progress=lambda l: None)
+    done = dev.dev(None, faked, report=records.append, changes=batches, progress=lambda line: None)
     [loop] = FakeLoop.made
     assert loop.rebuilt == [None, ["handlers.go"]]
     assert [r["action"] for r in records] == ["rebuilt", "mounted", "rebuilt"]
