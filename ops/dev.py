@@ -8,6 +8,7 @@ version the app reports says which edit is being served. Ctrl-C removes the cont
 loop started and every image it built except the one IMAGE:dev names.
 """
 import dataclasses
+import itertools
 import json
 import signal
 import time
@@ -96,14 +97,24 @@ def render(record):
 # --- the loop ------------------------------------------------------------------------------
 
 def watch(context, stop=None):
-    """Sets of changed paths under context, as they settle (watchfiles: inotify, debounced)."""
+    """Sets of changed paths under context, as they settle (watchfiles: inotify, debounced).
+
+    Watching starts here, not at the first iteration: a save made while the first build
+    runs is kept and starts the next cycle."""
     from watchfiles import DefaultFilter
     from watchfiles import watch as watch_files
 
     # step: a save that writes several times arrives as one set 50 ms after it ends.
-    for changes in watch_files(context, watch_filter=DefaultFilter(), step=50,
-                               stop_event=stop, raise_interrupt=True):
-        yield {path for _, path in changes}
+    # rust_timeout: an empty set every 0.2 s, so the first next() below returns.
+    batches = watch_files(context, watch_filter=DefaultFilter(), step=50, rust_timeout=200,
+                          yield_on_timeout=True, stop_event=stop, raise_interrupt=True)
+    first = next(batches, set())
+
+    def paths():
+        for changes in itertools.chain([first], batches):
+            if changes:
+                yield {path for _, path in changes}
+    return paths()
 
 
 class Loop:
@@ -295,10 +306,11 @@ def dev(engine, settings, env=None, offline=False, as_json=False, progress=print
     interrupted = False
     previous_term = signal.signal(signal.SIGTERM, _interrupt)   # killed: clean up all the same
     try:
+        batches = watch(settings.context_path) if changes is None else changes
         report(loop.rebuild(None))   # a failed first build or start: fix, save, next cycle
         progress(f"dev: watching {settings.context_path} (Ctrl-C stops and removes the "
                  "container)")
-        for paths in (watch(settings.context_path) if changes is None else changes):
+        for paths in batches:
             found = classify(paths, settings.context_path, ignore_patterns(settings.context_path))
             if found["rebuild"]:
                 report(loop.rebuild(found["rebuild"]))
