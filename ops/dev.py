@@ -96,7 +96,7 @@ def render(record):
 
 # --- the loop ------------------------------------------------------------------------------
 
-def watch(context, stop=None):
+def watch(context):
     """Sets of changed paths under context, as they settle (watchfiles: inotify, debounced).
 
     Watching starts here, not at the first iteration: a save made while the first build
@@ -107,7 +107,7 @@ def watch(context, stop=None):
     # step: a save that writes several times arrives as one set 50 ms after it ends.
     # rust_timeout: an empty set every 0.2 s, so the first next() below returns.
     batches = watch_files(context, watch_filter=DefaultFilter(), step=50, rust_timeout=200,
-                          yield_on_timeout=True, stop_event=stop, raise_interrupt=True)
+                          yield_on_timeout=True, raise_interrupt=True)
     first = next(batches, set())
 
     def paths():
