@@ -159,3 +159,27 @@ def test_a_failed_build_keeps_the_last_good_container_serving(inv, engine, dev, 
     with pytest.raises(docker.errors.NotFound):
         engine.containers.get(inv.container)
     assert [image.labels[VERSION_LABEL] for image in dev_images(engine)] == [fixed["version"]]
+
+
+def test_a_new_build_that_crashes_at_start_gives_way_to_the_previous_image(
+        inv, engine, dev, context):
+    first = dev.next()
+    assert first["action"] == "started", first
+
+    main = context / "main.go"
+    good = main.read_text()
+    assert "func main() {\n" in good
+    main.write_text(good.replace("func main() {\n", "func main() {\n\tif len(os.Args) > 0 {\n"
+                                 "\t\tos.Exit(3)\n\t}\n", 1))
+    crashed = dev.next()
+    assert crashed["action"] == "start-failed", crashed
+    assert "exited at start with code 3" in crashed["error"]
+    assert crashed["serving"] == first["version"]
+    assert served_version(inv) == first["version"]
+    running = engine.containers.get(inv.container)
+    assert running.status == "running" and running.image.labels[VERSION_LABEL] == first["version"]
+    assert engine.images.get(f"{IMAGE}:dev").id == running.image.id
+    assert crashed["version"] not in [i.labels[VERSION_LABEL] for i in dev_images(engine)]
+
+    assert dev.interrupt() == 130
+    assert [image.labels[VERSION_LABEL] for image in dev_images(engine)] == [first["version"]]
