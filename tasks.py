@@ -441,3 +441,21 @@ def ecr_policy(c, apply=False, keep=30, untagged_days=14, region=None, json=Fals
     emit(policy.ecr_policy(s, apply=apply, keep=whole("keep", keep),
                            untagged_days=whole("untagged-days", untagged_days)),
          json, policy.render)
+
+
+@ops_task(iterable=["env"],
+          help={"env": "KEY=VALUE for the container (repeatable); values are never printed",
+                "env_file": "file of KEY=VALUE lines, as docker --env-file",
+                "name": NAME_HELP,
+                "port": "host port to publish the app on (default: tasky.port)",
+                "offline": "build on the offline stand-in bases (default: when the "
+                           "document's bases are neither here nor pullable)",
+                "json": "print one JSON object per cycle instead of a line"})
+def dev(c, env=None, env_file=None, name=None, port=None, offline=False, json=False):
+    """Run the app, rebuild and replace it on each Go change until Ctrl-C."""
+    from ops import dev as inner_loop
+    from ops import envvars
+    s = settings(c, container=name, port=port)
+    variables = envvars.collect(env, env_file, s.env_file_path)
+    inner_loop.dev(engine(s), s, env=variables, offline=offline, as_json=json,
+                   progress=progress)

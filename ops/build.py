@@ -74,8 +74,10 @@ def choose_bases(engine, settings, offline, pull, progress):
 
 
 def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pull=False,
-          offline=False, verbose=True, progress=print, build_args=()):
-    """Build and tag IMAGE:<sha>[-dirty] and IMAGE:latest (and IMAGE:extra_tag)."""
+          offline=False, verbose=True, progress=print, build_args=(), tags=None):
+    """Build and tag IMAGE:<sha>[-dirty] and IMAGE:latest (and IMAGE:extra_tag).
+
+    `tags` replaces those (inv dev tags only its own, so latest stays the last real build)."""
     refs.check_repository(settings.image)
     if extra_tag is not None:
         refs.check_tag(extra_tag)
@@ -90,7 +92,9 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
                  "VERSION": version or git.describe, "REVISION": git.sha,
                  "CREATED": git.committed, "TASKY_IMAGE": settings.image}
     image_labels = {labels.MANAGED: "true", labels.ROLE: "app", labels.IMAGE: settings.image}
-    tags = list(dict.fromkeys([git.tag, "latest"] + ([extra_tag] if extra_tag else [])))
+    if tags is None:
+        tags = [git.tag, "latest"] + ([extra_tag] if extra_tag else [])
+    tags = list(dict.fromkeys(tags))
     image_id, steps, builder = run_builder(engine, settings, tags, buildargs, image_labels,
                                            nocache, pull, verbose, progress)
     image = engine.images.get(image_id)

@@ -265,7 +265,7 @@ def test_a_missing_go_mod_is_a_failed_row(tmp_path):
 def test_parse_requirements_reads_the_project_file():
     parsed = dict(doctor_checks.parse_requirements((ROOT / "requirements.txt").read_text()))
     assert parsed["docker"] == [(">=", "7.1"), ("<", "8")]
-    assert set(parsed) == {"invoke", "docker", "boto3", "tabulate"}
+    assert set(parsed) == {"invoke", "docker", "boto3", "tabulate", "watchfiles"}
 
 
 def test_parse_requirements_skips_options_extras_and_markers():

@@ -1,0 +1,185 @@
+"""`inv dev` as a user runs it: a real process on a temp copy of the context, the real
+engine, real saves, Ctrl-C as SIGINT. What is served is read from the app itself (/healthz
+reports the version each cycle bakes in) and from the engine, never from timing."""
+import json
+import queue
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+
+import docker
+import pytest
+
+from tests.integration.helpers import IMAGE, ROOT
+
+VERSION_LABEL = "org.opencontainers.image.version"
+WAIT = 300   # seconds: the first build may be cold on a fresh engine
+
+
+class Dev:
+    """A running `inv dev --json`: its records as they come, its stderr kept for failures."""
+
+    def __init__(self, inv, context):
+        self.proc = subprocess.Popen(
+            inv.command("dev", "--offline", "--json"), cwd=ROOT,
+            env={**inv.env, "INVOKE_TASKY_CONTEXT": str(context)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.records, self.stderr = queue.Queue(), []
+        threading.Thread(target=self._read, args=(self.proc.stdout, self.records.put),
+                         daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr.append),
+                         daemon=True).start()
+
+    @staticmethod
+    def _read(stream, put):
+        for line in stream:
+            put(line.rstrip("\n"))
+
+    def next(self, timeout=WAIT):
+        """The next cycle record; fails with what the process said if none comes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.records.get(timeout=1)
+            except queue.Empty:
+                if self.proc.poll() is not None and self.records.empty():
+                    break
+                continue
+            try:
+                return json.loads(line)
+            except ValueError:
+                pytest.fail(f"inv dev printed a line that is not a record: {line!r}")
+        pytest.fail(f"no cycle record from inv dev (exit {self.proc.poll()}):\n"
+                    + "\n".join(self.stderr[-30:]))
+
+    def interrupt(self):
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=120)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def context(tmp_path):
+    copy = tmp_path / "app"
+    shutil.copytree(ROOT / "app", copy, ignore=shutil.ignore_patterns("vendor"))
+    return copy
+
+
+@pytest.fixture
+def dev(inv, context, container_cleanup):
+    container_cleanup.append(inv.container)   # whatever happens, the container goes
+    running = Dev(inv, context)
+    yield running
+    running.kill()
+
+
+def get(inv, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{inv.port}{path}", timeout=5) as response:
+        return response.read().decode()
+
+
+def served_version(inv):
+    return json.loads(get(inv, "/healthz"))["version"]
+
+
+def dev_images(engine):
+    """The images dev loops of this session built: our name, a per-cycle version."""
+    return [image for image in engine.images.list(filters={"label": f"org.tasky-ops.image={IMAGE}"})
+            if "+dev." in (image.labels or {}).get(VERSION_LABEL, "")]
+
+
+def edit(path, text):
+    path.write_text(path.read_text() + text)
+
+
+def test_a_go_edit_is_rebuilt_and_served_asset_edits_are_not_ctrl_c_cleans_up(
+        inv, engine, dev, context):
+    first = dev.next()
+    assert first["action"] == "started", first
+    assert first["builder"].startswith("BuildKit")   # the engine here has it
+    assert served_version(inv) == first["version"]
+    first_image = engine.containers.get(inv.container).image.id
+
+    edit(context / "store.go", "\n// an edit inv dev must see\n")
+    second = dev.next()
+    assert (second["action"], second["changed"]) == ("rebuilt", ["store.go"]), second
+    assert second["version"] != first["version"]
+    assert served_version(inv) == second["version"]
+    container = engine.containers.get(inv.container)
+    assert container.image.labels[VERSION_LABEL] == second["version"]
+    assert [m["Source"] for m in container.attrs["Mounts"]] == [str(context / "assets")]
+    with pytest.raises(docker.errors.ImageNotFound):   # superseded, so removed at once
+        engine.images.get(first_image)
+    assert engine.images.get(f"{IMAGE}:dev").id == container.image.id
+
+    edit(context / "assets" / "style.css", "\n/* served live */\n")
+    third = dev.next()
+    assert (third["action"], third["changed"]) == ("mounted", ["assets/style.css"]), third
+    assert get(inv, "/style.css").endswith("/* served live */\n")
+    assert served_version(inv) == second["version"]    # no rebuild for an asset
+
+    assert dev.interrupt() == 130
+    with pytest.raises(docker.errors.NotFound):
+        engine.containers.get(inv.container)
+    left = dev_images(engine)
+    assert [image.labels[VERSION_LABEL] for image in left] == [second["version"]]
+    assert left[0].tags == [f"{IMAGE}:dev"]
+    assert "Traceback" not in "\n".join(dev.stderr)
+
+
+def test_a_failed_build_keeps_the_last_good_container_serving(inv, engine, dev, context):
+    first = dev.next()
+    assert first["action"] == "started", first
+    serving = engine.containers.get(inv.container).id
+
+    store = context / "store.go"
+    good = store.read_text()
+    edit(store, "\nthis is not Go(\n")
+    failed = dev.next()
+    assert failed["action"] == "build-failed", failed
+    assert "go build" in failed["error"] and "exit code" in failed["error"]
+    assert failed["serving"] == first["version"]
+    assert any("syntax error" in line for line in dev.stderr)   # the compiler's own words
+    assert engine.containers.get(inv.container).id == serving
+    assert served_version(inv) == first["version"]
+
+    store.write_text(good)
+    fixed = dev.next()
+    assert fixed["action"] == "rebuilt", fixed
+    assert served_version(inv) == fixed["version"] != first["version"]
+
+    assert dev.interrupt() == 130
+    with pytest.raises(docker.errors.NotFound):
+        engine.containers.get(inv.container)
+    assert [image.labels[VERSION_LABEL] for image in dev_images(engine)] == [fixed["version"]]
+
+
+def test_a_new_build_that_crashes_at_start_gives_way_to_the_previous_image(
+        inv, engine, dev, context):
+    first = dev.next()
+    assert first["action"] == "started", first
+
+    main = context / "main.go"
+    good = main.read_text()
+    assert "func main() {\n" in good
+    main.write_text(good.replace("func main() {\n", "func main() {\n\tif len(os.Args) > 0 {\n"
+                                 "\t\tos.Exit(3)\n\t}\n", 1))
+    crashed = dev.next()
+    assert crashed["action"] == "start-failed", crashed
+    assert "exited at start with code 3" in crashed["error"]
+    assert crashed["serving"] == first["version"]
+    assert served_version(inv) == first["version"]
+    running = engine.containers.get(inv.container)
+    assert running.status == "running" and running.image.labels[VERSION_LABEL] == first["version"]
+    assert engine.images.get(f"{IMAGE}:dev").id == running.image.id
+    assert crashed["version"] not in [i.labels[VERSION_LABEL] for i in dev_images(engine)]
+
+    assert dev.interrupt() == 130
+    assert [image.labels[VERSION_LABEL] for image in dev_images(engine)] == [first["version"]]
