@@ -13,10 +13,6 @@ FROM ${GO_IMAGE} AS build
 ARG TASKY_IMAGE=tasky
 LABEL org.tasky-ops.managed="true" org.tasky-ops.role="build-stage" \
       org.tasky-ops.image="${TASKY_IMAGE}"
-# The document builds with --build-arg VERSION=... but never declares it: undeclared args
-# are ignored (with a warning) and the binary never learns its version.
-ARG VERSION=dev
-ARG GOARCH=amd64
 # Where modules come from, passed through as the document's troubleshooting asks
 # (`--build-arg GOFLAGS=-mod=vendor`): undeclared, those build args would be ignored.
 ARG GOFLAGS
@@ -45,6 +41,11 @@ RUN --mount=type=cache,id=tasky-ops-gomod,target=/go/pkg/mod \
       *) go mod download ;; \
     esac
 COPY . .
+# The document builds with --build-arg VERSION=... but never declares it: undeclared args
+# are ignored (with a warning) and the binary never learns its version. Declared here, after
+# the download step, so a new version (every commit) invalidates only the compile.
+ARG VERSION=dev
+ARG GOARCH=amd64
 # -trimpath and -s -w: no host paths and no symbol tables in the shipped binary.
 RUN --mount=type=cache,id=tasky-ops-gomod,target=/go/pkg/mod \
     --mount=type=cache,id=tasky-ops-gobuild,target=/root/.cache/go-build \

@@ -11,7 +11,7 @@ Where each task lives (task -> module):
   login -> ops/login.py             push -> ops/push.py            release -> ops/release.py
   registry -> ops/local_registry.py scan -> ops/scan.py (--ecr: ops/ecr_scan.py)
   lint -> ops/lint.py               images -> ops/catalog.py       ecr-policy -> ops/ecr_policy.py
-  promote, rollback -> ops/retag.py
+  promote, rollback -> ops/retag.py   dev -> ops/dev.py (the inner loop)
   doctor -> ops/doctor/ (rows, engine, inputs, run, aws, registry, fixes)
 Shared: config (settings), engine (the one Docker connection), errors, console (tables,
 --json), builder (Go in the builder image), registry (registry HTTP API), ecr (boto3).

@@ -67,7 +67,7 @@ def answered(app):
     return status == "healthcheck" or (isinstance(status, int) and status < 400)
 
 
-def _refuse_conflicts(engine, settings, name):
+def refuse_conflicts(engine, settings, name):
     import docker
 
     try:
@@ -95,7 +95,7 @@ def run(engine, settings, tag="latest", env=None, dev=False):
     envvars.require(env or {}, settings.app.required_env)
     image_or_fail(engine, ref)
     name = settings.container
-    _refuse_conflicts(engine, settings, name)
+    refuse_conflicts(engine, settings, name)
     volumes = {}
     if dev:
         volumes[str(settings.context_path / "assets")] = {"bind": "/app/assets", "mode": "ro"}

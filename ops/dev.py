@@ -300,7 +300,7 @@ def dev(engine, settings, env=None, offline=False, as_json=False, progress=print
     from ops import envvars
     envvars.require(env or {}, settings.app.required_env, task="dev")
     # The name and the port must be free now: the loop replaces only what it started.
-    containers._refuse_conflicts(engine, settings, settings.container)
+    containers.refuse_conflicts(engine, settings, settings.container)
     loop = Loop(engine, settings, git_or_none(settings), env or {},
                 choose_offline(engine, settings, offline, progress), progress)
     interrupted = False

@@ -125,7 +125,7 @@ def faked(monkeypatch, context):
     FakeLoop.made = []
     monkeypatch.setattr(dev, "Loop", FakeLoop)
     monkeypatch.setattr(dev, "choose_offline", lambda *a: True)
-    monkeypatch.setattr(dev.containers, "_refuse_conflicts", lambda *a: None)
+    monkeypatch.setattr(dev.containers, "refuse_conflicts", lambda *a: None)
     monkeypatch.setattr(dev, "git_or_none", lambda s: None)
     monkeypatch.setattr(dev.build, "check_inputs", lambda s: None)
     return Settings(root=context.parent, context="app", builder="classic")
