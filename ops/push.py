@@ -185,8 +185,11 @@ def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False,
     try:
         remote_digest = registry.manifest_digest(target.host, target.repository, tag,
                                                  target.auth)
-    except registry.RegistryUnreachable:
-        raise   # no answer at all: a push would only wait on the same silence
+    except registry.RegistryUnreachable as error:
+        # One that accepts and never answers would keep a push waiting on the same silence.
+        if error.silent or target.mutability == "IMMUTABLE":
+            raise
+        remote_digest = None   # refused or reset: the push retries and says why it fails
     except OpsError:
         if target.mutability == "IMMUTABLE":
             raise

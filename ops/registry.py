@@ -16,7 +16,10 @@ MANIFEST_TYPES = ", ".join([
 
 
 class RegistryUnreachable(OpsError):
-    """No HTTP answer at all (refused, reset, timed out): distinct from an HTTP error status."""
+    """No HTTP answer at all (refused, reset, timed out): distinct from an HTTP error status.
+    silent: it accepted the connection and then said nothing until the timeout."""
+
+    silent = False
 
 
 def is_loopback(host):
@@ -66,9 +69,11 @@ def exchange(host, path, auth=None, method="GET", accept=None, data=None, conten
     except (OSError, ValueError, http.client.HTTPException) as exc:
         # ValueError/InvalidURL: a host that slipped past validation; HTTPException: garbage.
         reason = getattr(exc, "reason", None) or exc
-        raise RegistryUnreachable(f"registry {host} is unreachable ({reason})",
-                                  fix="check the address; for the local one: inv registry",
-                                  anchor="registry-unreachable") from exc
+        failure = RegistryUnreachable(f"registry {host} is unreachable ({reason})",
+                                      fix="check the address; for the local one: inv registry",
+                                      anchor="registry-unreachable")
+        failure.silent = isinstance(reason, TimeoutError)   # socket.timeout is TimeoutError
+        raise failure from exc
 
 
 def check_login(host, auth):
