@@ -81,12 +81,17 @@ def ops_task(*args, **kwargs):
 
 
 FLAGS = {"container": "--name", "health_timeout": "--timeout"}   # setting -> its flag
+NUMERIC = {"port", "health_timeout"}
 
 
 def settings(c, **flags):
     """The settings with the flags applied, every value checked (validate.check_settings)."""
     given = {key: FLAGS.get(key, "--" + key.replace("_", "-"))
              for key, value in flags.items() if value is not None}
+    for key, flag in given.items():   # flags arrive as text: numbers checked under their name
+        check = validate.SCHEMA[(key,)]
+        if key in NUMERIC:
+            flags[key] = check(flags[key], flag)
     return validate.check_settings(config.from_invoke(c).with_overrides(**flags), given)
 
 
@@ -403,6 +408,7 @@ def scan(c, tag="latest", severity="CRITICAL,HIGH", scanner="auto", skip_db_upda
     """Scan the image; fail on CRITICAL or HIGH findings."""
     from ops import scan as scans
     s = aws_settings(c, region) if ecr else settings(c)
+    region and validate.region(region, "--region")   # checked even where unused
     (validate.tag_or_digest if ecr else validate.tag)(tag, "--tag")
     if ecr:
         from ops import ecr_scan
@@ -444,6 +450,7 @@ def doctor(c, aws=True, fix=False, region=None, json=False):
     """Diagnose every known failure and name its fix."""
     from ops import doctor as diagnosis
     s = aws_settings(c, region) if aws else settings(c)
+    region and validate.region(region, "--region")   # checked even where unused
     result = emit(diagnosis.doctor(s, aws=aws, fix=fix,
                                    progress=progress), json, diagnosis.render)
     if not result["ok"]:

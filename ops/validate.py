@@ -110,9 +110,10 @@ def repository(value, source, host_allowed=True):
 
 def image_ref(value, source):
     """An image reference NAME[:TAG] (the bases)."""
-    name, tagged = refs.split(value) if isinstance(value, str) else (value, "latest")
-    repository(name, source)
-    tag(tagged, source)
+    name, tagged = refs.split(value) if isinstance(value, str) else ("", "")
+    if not (refs.REPOSITORY.fullmatch(name) and refs.TAG.fullmatch(tagged)):
+        fail(source, value, "an image reference NAME[:TAG] (lowercase name, optionally after a "
+             "registry host)", "golang:1.19", anchor_for(source))
     return value
 
 
@@ -310,8 +311,8 @@ def check_environment(environ=None):
                                "key in capitals, e.g. INVOKE_TASKY_PORT)", anchor="bad-config")
         path, default = known[name]
         if isinstance(default, (list, tuple)):
-            raise OpsError(f"{name} cannot set a list (Invoke reads only text from the "
-                           "environment)", fix=f"unset {name}; write tasky."
+            raise OpsError(f"{name} is {text!r}, but a list cannot be set from the "
+                           "environment (Invoke reads only text there)", fix=f"unset {name}; write tasky."
                            + ".".join(path) + " in invoke.yaml", anchor="bad-config")
         if isinstance(default, bool) or default is None:
             continue
