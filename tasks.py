@@ -408,7 +408,8 @@ def scan(c, tag="latest", severity="CRITICAL,HIGH", scanner="auto", skip_db_upda
     """Scan the image; fail on CRITICAL or HIGH findings."""
     from ops import scan as scans
     s = aws_settings(c, region) if ecr else settings(c)
-    region and validate.region(region, "--region")   # checked even where unused
+    if region:   # checked even where unused
+        validate.region(region, "--region")
     (validate.tag_or_digest if ecr else validate.tag)(tag, "--tag")
     if ecr:
         from ops import ecr_scan
@@ -450,7 +451,8 @@ def doctor(c, aws=True, fix=False, region=None, json=False):
     """Diagnose every known failure and name its fix."""
     from ops import doctor as diagnosis
     s = aws_settings(c, region) if aws else settings(c)
-    region and validate.region(region, "--region")   # checked even where unused
+    if region:   # checked even where unused
+        validate.region(region, "--region")
     result = emit(diagnosis.doctor(s, aws=aws, fix=fix,
                                    progress=progress), json, diagnosis.render)
     if not result["ok"]:

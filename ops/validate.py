@@ -312,8 +312,9 @@ def check_environment(environ=None):
         path, default = known[name]
         if isinstance(default, (list, tuple)):
             raise OpsError(f"{name} is {text!r}, but a list cannot be set from the "
-                           "environment (Invoke reads only text there)", fix=f"unset {name}; write tasky."
-                           + ".".join(path) + " in invoke.yaml", anchor="bad-config")
+                           "environment (Invoke reads only text there)",
+                           fix=f"unset {name}; write tasky.{'.'.join(path)} in invoke.yaml",
+                           anchor="bad-config")
         if isinstance(default, bool) or default is None:
             continue
         value = text

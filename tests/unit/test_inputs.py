@@ -226,7 +226,7 @@ YAML_CASES = {"port: 70000": ("  port: 8080 ", "  port: 70000 ", line_of("  port
 
 @pytest.fixture(scope="module")
 def yaml_runs(tmp_path_factory):
-    commands, envs = {}, {}
+    commands = {}
     text = (ROOT / "invoke.yaml").read_text()
     for key, (old, new, _) in YAML_CASES.items():
         copy_root = tmp_path_factory.mktemp("yaml")
