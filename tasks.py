@@ -19,6 +19,7 @@ Shared: config (settings), engine (the one Docker connection), errors, console (
 import functools
 import json as jsonlib
 import os
+import re
 import sys
 
 from invoke import Exit, task
@@ -124,8 +125,11 @@ REGISTRY_KINDS = ("ecr", "local")
 def build_arg_name(assignment):
     name, sep, _ = assignment.partition("=")
     if not sep or not validate.ENV_NAME.fullmatch(name):
-        validate.fail("--build-arg", name + ("=..." if sep else ""), "KEY=VALUE with KEY a "
-                      "Dockerfile ARG name", "GOFLAGS=-mod=vendor")
+        # Only what could be a name is echoed: "PASSWORD:hunter2" must not print hunter2.
+        prefix = re.match(r"[A-Za-z0-9_]*", name).group()
+        shown = prefix + ("=..." if sep and prefix == name else "...")
+        validate.fail("--build-arg", shown, "KEY=VALUE with KEY a Dockerfile ARG name",
+                      "GOFLAGS=-mod=vendor")
 
 
 def git_info(s):

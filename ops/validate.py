@@ -149,7 +149,10 @@ def registry_host(value, source):
     if ok and ":" in text and not text.endswith("]"):
         ok = port_text.isdigit() and 1 <= int(port_text) <= 65535
     if not ok:
-        fail(source, value, "a registry host HOST or HOST:PORT (no scheme, path or spaces)",
+        from ops.envvars import redact_text, redact_uri
+
+        fail(source, redact_text(redact_uri(text)) if text else value,
+             "a registry host HOST or HOST:PORT (no scheme, path or spaces)",
              "123456789012.dkr.ecr.us-east-1.amazonaws.com or 127.0.0.1:5000",
              "bad-registry" if not source.startswith("--") else "bad-flag")
     return lowered + (f":{port_text}" if ":" in text and not text.endswith("]") else "")
