@@ -19,13 +19,21 @@ Shared: config (settings), engine (the one Docker connection), errors, console (
 import functools
 import json as jsonlib
 import os
+import re
 import sys
 
 from invoke import Exit, task
 
-from ops import config
-from ops.console import emit, in_ci, printed, progress
 from ops.errors import OpsError, foreign
+
+try:   # invoke.yaml and INVOKE_TASKY_* are read before any task runs (even by --list):
+    from ops import config, validate   # Invoke would cast the variables itself, with a traceback
+    validate.check_environment()
+except OpsError as error:
+    raise Exit("error: " + error.line(), code=1) from None
+
+from ops import signals  # noqa: E402  (after the check above, like every ops import)
+from ops.console import emit, in_ci, printed, progress  # noqa: E402
 
 JSON_HELP = "print JSON for machines instead of a table"
 REGION_HELP = "AWS region (beats AWS_REGION, AWS_DEFAULT_REGION and tasky.ecr.region)"
@@ -46,6 +54,7 @@ def reported(body):
     @functools.wraps(body)
     def wrapper(c, *args, **kwargs):
         printed.result = False
+        signals.install()   # SIGTERM and SIGHUP clean up as Ctrl-C does
         try:
             try:
                 return body(c, *args, **kwargs)
@@ -61,8 +70,10 @@ def reported(body):
                 print(jsonlib.dumps({"ok": False, "error": error.message, "fix": error.fix,
                                      "anchor": error.anchor}, indent=2))
             raise Exit("error: " + error.line(), code=1) from None
-        except KeyboardInterrupt:
-            raise Exit("interrupted", code=130) from None
+        except KeyboardInterrupt as exc:   # also SIGTERM and SIGHUP (ops.signals)
+            name = str(exc) or "SIGINT"
+            raise Exit(f"interrupted ({name}); what this task had made is removed",
+                       code=signals.exit_code(exc)) from None
     return wrapper
 
 
@@ -70,8 +81,24 @@ def ops_task(*args, **kwargs):
     return lambda body: task(*args, **kwargs)(reported(body))
 
 
+FLAGS = {"container": "--name", "health_timeout": "--timeout"}   # setting -> its flag
+NUMERIC = {"port", "health_timeout"}
+
+
 def settings(c, **flags):
-    return config.from_invoke(c).with_overrides(**flags)
+    """The settings with the flags applied, every value checked (validate.check_settings)."""
+    given = {key: FLAGS.get(key, "--" + key.replace("_", "-"))
+             for key, value in flags.items() if value is not None}
+    for key, flag in given.items():   # flags arrive as text: numbers checked under their name
+        check = validate.SCHEMA[(key,)]
+        if key in NUMERIC:
+            flags[key] = check(flags[key], flag)
+    return validate.check_settings(config.from_invoke(c).with_overrides(**flags), given)
+
+
+def aws_settings(c, region):
+    """settings() for a task that calls AWS: the region and ECR_REGISTRY checked too."""
+    return validate.aws(settings(c).with_region(region and validate.region(region, "--region")))
 
 
 def engine(s):
@@ -80,20 +107,29 @@ def engine(s):
 
 
 def numeric(flag, value):
-    """A flag's number; the one-line error names the flag (Invoke hands text over)."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise OpsError(f"--{flag} must be a number, not {value!r}", fix=f"e.g. --{flag} 60",
-                       anchor="bad-flag") from None
+    """A flag's number (at least 0, finite); the one-line error names the flag."""
+    return validate.number(value, f"--{flag}")
 
 
-def whole(flag, value):
-    number = numeric(flag, value)
-    if number != int(number) or number < 0:
-        raise OpsError(f"--{flag} must be a whole number of at least 0, not {value!r}",
-                       fix=f"e.g. --{flag} 20", anchor="bad-flag")
-    return int(number)
+def whole(flag, value, minimum=0):
+    return validate.number(value, f"--{flag}", minimum=minimum, whole=True)
+
+
+def kind(flag, value, choices):
+    return validate.choice(value, f"--{flag}", choices)
+
+
+REGISTRY_KINDS = ("ecr", "local")
+
+
+def build_arg_name(assignment):
+    name, sep, _ = assignment.partition("=")
+    if not sep or not validate.ENV_NAME.fullmatch(name):
+        # Only what could be a name is echoed: "PASSWORD:hunter2" must not print hunter2.
+        prefix = re.match(r"[A-Za-z0-9_]*", name).group()
+        shown = prefix + ("=..." if sep and prefix == name else "...")
+        validate.fail("--build-arg", shown, "KEY=VALUE with KEY a Dockerfile ARG name",
+                      "GOFLAGS=-mod=vendor")
 
 
 def git_info(s):
@@ -134,9 +170,13 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
           verbose=False, build_arg=None, json=False):
     """Build the image, tagged by git SHA and latest."""
     from ops import build as builds
-    from ops import refs
-    s = settings(c)
-    refs.check_request(s.image, tag)   # a typo costs nothing: checked before any connection
+    s = settings(c)   # a typo costs nothing: every input is checked before any connection
+    if tag is not None:
+        validate.tag(tag, "--tag")
+    if version is not None:   # it reaches the Go linker's -X flag: no spaces or quotes
+        validate.version(version, "--version")
+    for assignment in build_arg or ():
+        build_arg_name(assignment)
     show_steps = verbose or not (quiet or in_ci() or json)
     result = builds.build(engine(s), s, git_info(s), extra_tag=tag, version=version,
                           nocache=no_cache, pull=pull, offline=offline, verbose=show_steps,
@@ -166,6 +206,7 @@ def run(c, env=None, env_file=None, dev=False, name=None, port=None, tag="latest
     """Run the image detached with its port published."""
     from ops import containers, envvars
     s = settings(c, container=name, port=port)
+    validate.tag(tag, "--tag")
     variables = envvars.collect(env, env_file, s.env_file_path)
     emit(containers.run(engine(s), s, tag=tag, env=variables, dev=dev), json,
          containers.render_run)
@@ -179,6 +220,7 @@ def health(c, name=None, wait=False, timeout=None, json=False):
     """Show Docker's health record and run the probe live."""
     from ops import containers
     s = settings(c, health_timeout=timeout)
+    name = name and validate.container_name(name, "--name")
     report = emit(containers.health(engine(s), s, name=name, wait=wait), json,
                   containers.render_health)
     if not report["healthy"]:
@@ -195,6 +237,7 @@ def verify(c, tag="latest", env=None, env_file=None, json=False):
     from ops import envvars
     from ops import verify as checks
     s = settings(c)
+    validate.tag(tag, "--tag")
     variables = envvars.collect(env, env_file, s.env_file_path)
     result = emit(checks.verify(engine(s), s, f"{s.image}:{tag}", env=variables), json,
                   checks.render)
@@ -207,17 +250,20 @@ def layers(c, tag="latest", json=False):
     """List layer sizes and totals against the size budget."""
     from ops import images
     s = settings(c)
+    validate.tag(tag, "--tag")
     emit(images.layers(engine(s), f"{s.image}:{tag}", s.size_budget_mb), json,
          images.render_layers)
 
 
-@ops_task(help={"name": NAME_HELP, "tail": "how many lines from the end",
+@ops_task(help={"name": NAME_HELP, "tail": "how many lines from the end (default 100)",
                 "follow": "keep printing new lines"})
-def logs(c, name=None, tail=100, follow=False):
+def logs(c, name=None, tail=None, follow=False):
     """Print the container's log."""
     from ops import containers
     s = settings(c)
-    for line in containers.logs(engine(s), s, name=name, tail=int(tail), follow=follow):
+    name = name and validate.container_name(name, "--name")
+    tail = whole("tail", 100 if tail is None else tail)
+    for line in containers.logs(engine(s), s, name=name, tail=tail, follow=follow):
         print(line)
 
 
@@ -226,6 +272,7 @@ def stop(c, name=None, force=False):
     """Stop and remove the container `inv run` started."""
     from ops import containers
     s = settings(c)
+    name = name and validate.container_name(name, "--name")
     print(containers.render_stop(containers.stop(engine(s), s, name=name, force=force)))
 
 
@@ -287,7 +334,7 @@ def test(c, unit=False, k=None, verbose=False):
 def login(c, docker_config=False, region=None, json=False):
     """Check an ECR token against the registry; store it nowhere."""
     from ops import login as ecr_login
-    s = settings(c).with_region(region)
+    s = aws_settings(c, region)
     result = ecr_login.login(s, docker_config=docker_config)
     if docker_config and not result["stored"].startswith("credential helper"):
         progress("warning: the token is now on disk in plain base64 for 12 hours")
@@ -306,7 +353,10 @@ def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", regi
          json=False):
     """Push the image to ECR and check the stored digest."""
     from ops import push as pushes
-    s = settings(c).with_region(region)
+    s = aws_settings(c, region)
+    kind("registry", registry, REGISTRY_KINDS)
+    if isinstance(tag, str) and tag:
+        validate.tag(tag, "--tag")
     git = git_info(s) if tag is True else None   # only a bare --tag asks git for the SHA
     emit(pushes.push(engine(s), s, git, tag=tag, allow_dirty=allow_dirty,
                      create_repo=create_repo, registry_kind=registry, progress=progress),
@@ -325,15 +375,18 @@ def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", regi
                 "scan_wait": "with --scan ecr: seconds to wait for ECR's scan (default 300)",
                 "json": JSON_HELP})
 def release(c, latest=False, allow_dirty=False, create_repo=False, registry="ecr",
-            offline=False, skip_scan=False, scan="local", scan_wait=300, region=None,
+            offline=False, skip_scan=False, scan="local", scan_wait=None, region=None,
             json=False):
     """Build, verify, scan and push; stop at the first failure."""
     from ops import release as releases
-    s = settings(c).with_region(region)
+    s = aws_settings(c, region)
+    kind("registry", registry, REGISTRY_KINDS)
+    kind("scan", scan, ("local", "ecr"))
+    scan_wait = numeric("scan-wait", 300 if scan_wait is None else scan_wait)
     emit(releases.release(engine(s), s, git_info(s), latest=latest, allow_dirty=allow_dirty,
                           create_repo=create_repo, registry_kind=registry, offline=offline,
                           skip_scan=skip_scan, scanner=scan,
-                          scan_wait=numeric("scan-wait", scan_wait), progress=progress),
+                          scan_wait=scan_wait, progress=progress),
          json, releases.render)
 
 
@@ -355,13 +408,23 @@ def registry(c, stop=False, json=False):
                 "region": REGION_HELP,
                 "json": JSON_HELP})
 def scan(c, tag="latest", severity="CRITICAL,HIGH", scanner="auto", skip_db_update=False,
-         ecr=False, wait=0, region=None, json=False):
+         ecr=False, wait=None, region=None, json=False):
     """Scan the image; fail on CRITICAL or HIGH findings."""
     from ops import scan as scans
-    s = settings(c).with_region(region)
+    s = aws_settings(c, region) if ecr else settings(c)
+    if region:   # checked even where unused
+        validate.region(region, "--region")
+    (validate.tag_or_digest if ecr else validate.tag)(tag, "--tag")
     if ecr:
         from ops import ecr_scan
-        result = emit(ecr_scan.ecr_scan(s, tag, wait_seconds=numeric("wait", wait),
+        ecr_scan.parse_severities(severity)
+    else:
+        scans.parse_severities(severity)
+    kind("scanner", scanner, ("auto", "trivy", "grype"))
+    wait = numeric("wait", wait or 0)
+    if ecr:
+        from ops import ecr_scan
+        result = emit(ecr_scan.ecr_scan(s, tag, wait_seconds=wait,
                                         severity=severity, progress=progress), json,
                       ecr_scan.render)
         if not result["passed"]:
@@ -391,7 +454,10 @@ def lint(c, json=False):
 def doctor(c, aws=True, fix=False, region=None, json=False):
     """Diagnose every known failure and name its fix."""
     from ops import doctor as diagnosis
-    result = emit(diagnosis.doctor(settings(c).with_region(region), aws=aws, fix=fix,
+    s = aws_settings(c, region) if aws else settings(c)
+    if region:   # checked even where unused
+        validate.region(region, "--region")
+    result = emit(diagnosis.doctor(s, aws=aws, fix=fix,
                                    progress=progress), json, diagnosis.render)
     if not result["ok"]:
         raise Exit(code=1)   # the verdict line above is the message
@@ -400,12 +466,13 @@ def doctor(c, aws=True, fix=False, region=None, json=False):
 @ops_task(help={"registry": REGISTRY_HELP,
                 "limit": "show at most N images, newest first (default 20)",
                 "region": REGION_HELP, "json": JSON_HELP})
-def images(c, registry="ecr", limit=20, region=None, json=False):
+def images(c, registry="ecr", limit=None, region=None, json=False):
     """List the registry's images newest first, and where latest points."""
     from ops import catalog
-    s = settings(c).with_region(region)
-    emit(catalog.images(s, registry_kind=registry, limit=whole("limit", limit)), json,
-         catalog.render)
+    s = aws_settings(c, region)
+    kind("registry", registry, REGISTRY_KINDS)
+    limit = whole("limit", 20 if limit is None else limit, 1)
+    emit(catalog.images(s, registry_kind=registry, limit=limit), json, catalog.render)
 
 
 @ops_task(help={"src": "the image to point at: a tag or a sha256: digest",
@@ -414,7 +481,10 @@ def images(c, registry="ecr", limit=20, region=None, json=False):
 def promote(c, src, dest, registry="ecr", region=None, json=False):
     """Point a tag at another image in the registry; no image data moves."""
     from ops import retag
-    s = settings(c).with_region(region)
+    s = aws_settings(c, region)
+    validate.tag_or_digest(src, "--src")
+    validate.tag(dest, "--dest")
+    kind("registry", registry, REGISTRY_KINDS)
     emit(retag.promote(s, src, dest, registry_kind=registry, progress=progress), json,
          retag.render)
 
@@ -425,7 +495,11 @@ def promote(c, src, dest, registry="ecr", region=None, json=False):
 def rollback(c, tag="latest", to=None, registry="ecr", region=None, json=False):
     """Move a tag back to the image it pointed at before."""
     from ops import retag
-    s = settings(c).with_region(region)
+    s = aws_settings(c, region)
+    validate.tag(tag, "--tag")
+    if to is not None:
+        validate.tag_or_digest(to, "--to")
+    kind("registry", registry, REGISTRY_KINDS)
     emit(retag.rollback(s, tag=tag, to=to, registry_kind=registry, progress=progress), json,
          retag.render)
 
@@ -434,13 +508,13 @@ def rollback(c, tag="latest", to=None, registry="ecr", region=None, json=False):
                 "keep": "tagged images to keep, newest first (default 30)",
                 "untagged_days": "days before an untagged image expires (default 14)",
                 "region": REGION_HELP, "json": JSON_HELP})
-def ecr_policy(c, apply=False, keep=30, untagged_days=14, region=None, json=False):
+def ecr_policy(c, apply=False, keep=None, untagged_days=None, region=None, json=False):
     """Show the ECR lifecycle policy; propose a default; apply with --apply."""
     from ops import ecr_policy as policy
-    s = settings(c).with_region(region)
-    emit(policy.ecr_policy(s, apply=apply, keep=whole("keep", keep),
-                           untagged_days=whole("untagged-days", untagged_days)),
-         json, policy.render)
+    s = aws_settings(c, region)
+    keep = whole("keep", 30 if keep is None else keep, 1)
+    days = whole("untagged-days", 14 if untagged_days is None else untagged_days, 1)
+    emit(policy.ecr_policy(s, apply=apply, keep=keep, untagged_days=days), json, policy.render)
 
 
 @ops_task(iterable=["env"],

@@ -80,7 +80,7 @@ def refuse_conflicts(engine, settings, name):
                        f"({holder.short_id}, {holder.status})",
                        fix=f"inv stop --name {name} removes it, or pick another with --name",
                        anchor="name-taken")
-    who = ports.describe_holder(engine, settings.port, settings.host_ip)
+    who = settings.port and ports.describe_holder(engine, settings.port, settings.host_ip)
     if who:
         raise OpsError(f"port {settings.port} is already in use by {who}",
                        fix="stop it (inv stop, docker rm -f, or kill the process) or choose "
@@ -88,7 +88,12 @@ def refuse_conflicts(engine, settings, name):
 
 
 def run(engine, settings, tag="latest", env=None, dev=False):
-    """Start the image detached with the app port published; fail if it dies at start."""
+    """Start the image detached with the app port published; fail if it dies at start.
+
+    Port 0 lets Docker pick a free port, which the result reports. Only the container this
+    call created is ever removed (by id): a failed start, an interrupt during the start grace,
+    never "whatever now has that name" (a concurrent `inv run` may have won it).
+    """
     import docker
 
     ref = f"{settings.image}:{tag}"
@@ -100,28 +105,104 @@ def run(engine, settings, tag="latest", env=None, dev=False):
     if dev:
         volumes[str(settings.context_path / "assets")] = {"bind": "/app/assets", "mode": "ro"}
     started = time.monotonic()
-    try:
-        container = engine.containers.run(
-            ref, detach=True, name=name, environment=env or {}, volumes=volumes,
-            ports={container_port(settings): (settings.host_ip, settings.port)},
-            labels=labels.for_container("app", settings.image))
-    except docker.errors.APIError as exc:
-        _remove_quietly(engine, name)  # created but not started: leave nothing behind
-        if "port is already allocated" in str(exc) or "address already in use" in str(exc):
-            raise OpsError(f"port {settings.port} is already in use",
-                           fix="choose another with --port", anchor="port-in-use") from exc
-        raise OpsError(f"docker could not start {ref}: {exc.explanation or exc}",
-                       fix="read the message; inv doctor checks the engine",
-                       anchor="container-wont-start") from exc
-    app = _watch_start(container, settings)
-    return {"container": name, "id": container.short_id, "image": ref,
-            "url": f"http://localhost:{settings.port}/", "app": "answering" if answered(app)
+    host_port = settings.port or None   # None: Docker picks, as -p 8080 does
+    with Owned(engine, "app", settings.image) as ours:
+        try:
+            container = ours.keep(engine.containers.create(
+                ref, detach=True, name=name, environment=env or {}, volumes=volumes,
+                ports={container_port(settings): (settings.host_ip, host_port)},
+                labels=ours.labels))
+            container.start()
+        except docker.errors.APIError as exc:
+            raise _start_failed(exc, ref, settings) from exc
+        port = published_port(container, settings)
+        try:
+            app = _watch_start(container, settings, port)
+        except OpsError:
+            ours.release()   # it exited at start: kept for `inv logs`, as the error says
+            raise
+        ours.release()   # started and watched: the container is the user's now
+    return {"container": name, "id": container.short_id, "image": ref, "port": port,
+            "url": f"http://localhost:{port}/", "app": "answering" if answered(app)
             else app.get("error"),
             "env": envvars.masked(env or {}, settings.app.public_env), "dev_mount": bool(dev),
             "seconds": round(time.monotonic() - started, 2)}
 
 
-def _watch_start(container, settings):
+def _start_failed(exc, ref, settings):
+    text = str(exc)
+    if exc.status_code == 409 and "is already in use" in text:
+        return OpsError(f"container name {settings.container} was taken while starting (another "
+                        "inv run at the same moment?)", fix=f"inv stop --name {settings.container}"
+                        " removes it, or pick another with --name", anchor="name-taken")
+    if "port is already allocated" in text or "address already in use" in text:
+        return OpsError(f"port {settings.port} is already in use",
+                        fix="choose another with --port", anchor="port-in-use")
+    return OpsError(f"docker could not start {ref}: {exc.explanation or exc}",
+                    fix="read the message; inv doctor checks the engine",
+                    anchor="container-wont-start")
+
+
+def published_port(container, settings):
+    """The host port Docker bound (the one it picked for --port 0)."""
+    if settings.port:
+        return settings.port
+    container.reload()
+    bindings = (container.attrs["NetworkSettings"].get("Ports") or {}).get(
+        container_port(settings)) or []
+    return int(bindings[0]["HostPort"]) if bindings else None
+
+
+class Owned:
+    """The containers one task creates: removed by id when the task fails or is interrupted
+    (SIGINT, SIGTERM, SIGHUP: see ops.signals), kept after release().
+
+    Each carries a label unique to this invocation, so one created by a create call that was
+    interrupted before it returned (no id yet) is still found and removed, and nobody
+    else's container ever is.
+    """
+
+    def __init__(self, engine, role, image=None):
+        import uuid
+
+        self.engine, self.ids, self.kept = engine, [], False
+        self.invocation = uuid.uuid4().hex
+        self.labels = {**labels.for_container(role, image), labels.INVOCATION: self.invocation}
+
+    def keep(self, container):
+        self.ids.append(container.id)
+        return container
+
+    def release(self):
+        self.kept = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if not self.kept:
+            self.remove()
+        return False
+
+    def remove(self):
+        import docker
+
+        found = set(self.ids)
+        try:
+            found |= {c.id for c in self.engine.containers.list(
+                all=True, filters={"label": f"{labels.INVOCATION}={self.invocation}"})}
+        except docker.errors.DockerException:
+            pass
+        for container_id in found:
+            try:
+                self.engine.api.remove_container(container_id, force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.DockerException:
+                pass   # already being removed by the engine; nothing else of ours to do
+
+
+def _watch_start(container, settings, port):
     """Wait until the app answers, or fail with its logs if the process exits at start."""
     deadline = time.monotonic() + settings.start_grace
     app, pause = {}, FIRST_POLL
@@ -136,7 +217,7 @@ def _watch_start(container, settings):
                     "inv logs shows all of it, inv stop removes it",
                 anchor="container-wont-start", details=tail_logs(container, settings))
         if settings.app.probe_path:
-            app = http_health(settings.port, settings.app.probe_path, timeout=0.5)
+            app = http_health(port, settings.app.probe_path, timeout=0.5)
             if answered(app):
                 return app
         else:   # no HTTP probe configured: the image's own HEALTHCHECK says when it is up
@@ -148,15 +229,6 @@ def _watch_start(container, settings):
         time.sleep(pause)
         pause = min(pause * 2, LAST_POLL)
     return app
-
-
-def _remove_quietly(engine, name):
-    import docker
-
-    try:
-        engine.containers.get(name).remove(force=True)
-    except docker.errors.DockerException:
-        pass
 
 
 def probe(container):

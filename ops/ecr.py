@@ -104,8 +104,12 @@ def session(settings):
                          region_name=settings.ecr.resolved_region)
 
 
-def client(settings, service="ecr", timeout=30.0, attempts=3):
-    """A boto3 client for the configured profile and region; timeout bounds connect and read."""
+def client(settings, service="ecr", timeout=10.0, attempts=2):
+    """A boto3 client for the configured profile and region; timeout bounds connect and read.
+
+    ECR's API answers in well under a second, so an endpoint silent for 10 s is down: two
+    attempts bound a call at about 25 s (the heartbeat in call() speaks meanwhile).
+    """
     from botocore.config import Config
 
     return session(settings).client(service, config=Config(
@@ -117,8 +121,11 @@ def call(settings, method, *, service="ecr", **kwargs):
     """One boto3 call with every known failure translated."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from ops.heartbeat import Heartbeat
+
     try:
-        return getattr(client(settings, service), method)(**kwargs)
+        with Heartbeat(f"{service.upper()} {method} in {settings.ecr.resolved_region}"):
+            return getattr(client(settings, service), method)(**kwargs)
     except (BotoCoreError, ClientError) as exc:
         raise translate(exc, settings) from exc
 
@@ -152,5 +159,11 @@ def repository(settings, create=False):
 
 def registry_host(settings, repository_uri):
     """Where layers go: config, then ECR_REGISTRY (as the document's CI sets), then the URI."""
-    return (settings.ecr.registry or os.environ.get("ECR_REGISTRY")
-            or repository_uri.split("/", 1)[0])
+    from ops import validate
+
+    for value, source in ((settings.ecr.registry, "tasky.ecr.registry"),
+                          (os.environ.get("ECR_REGISTRY"), "ECR_REGISTRY"),
+                          (repository_uri.split("/", 1)[0], "the repository's URI")):
+        if value:
+            return validate.registry_host(value, source)   # lowercased: LOCALHOST is local
+    return None

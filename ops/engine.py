@@ -14,6 +14,7 @@ from ops.errors import OpsError
 DEFAULT_SOCKET = "/var/run/docker.sock"
 PING_TIMEOUT = 5     # seconds for the first answer: a silent engine is named fast
 MISSING, REFUSED, DENIED, SILENT, OTHER = "missing", "refused", "denied", "silent", "other"
+INVALID = "invalid"   # DOCKER_HOST is not an address at all
 KINDS = {errno.ENOENT: MISSING, errno.ECONNREFUSED: REFUSED, errno.EACCES: DENIED,
          errno.EPERM: DENIED, errno.ETIMEDOUT: SILENT}
 
@@ -137,7 +138,13 @@ def connect(timeout=900, ping_timeout=PING_TIMEOUT):
     """
     import docker
 
+    from ops import validate
+
     host = docker_host()
+    try:
+        validate.docker_host()   # a garbage scheme is the variable's fault, not the engine's
+    except OpsError as error:
+        raise EngineUnavailable(error.message, error.fix, error.anchor, INVALID) from None
     path = socket_path(host)
     if path:
         error = connect_error(path)

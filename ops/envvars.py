@@ -36,12 +36,12 @@ def parse_assignment(text, source="-e"):
 def read_env_file(path):
     """Docker's --env-file format: KEY=VAL lines, '#' comments, blank lines, bare KEY."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise OpsError(f"cannot read env file {path}: {reason}",
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise OpsError(f"cannot read env file {path}: {exc.strerror or type(exc).__name__}",
                        fix="check the path and its permissions", anchor="bad-env") from exc
+    lines = _text_lines(path, data)
     env = {}
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
@@ -50,6 +50,25 @@ def read_env_file(path):
         key, value = parse_assignment(stripped, source=f"{path} line {number}")
         env[key] = value
     return env
+
+
+def _text_lines(path, data):
+    """The file's lines; a UTF-8 byte-order mark (Windows editors write one) is dropped, and
+    binary content is named as such, never quoted (it may be a key file)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\0" in data:
+        raise OpsError(f"env file {path} is binary (a NUL byte at offset {data.index(0)}), not "
+                       "KEY=VALUE text", fix="pass the text file of KEY=VALUE lines",
+                       anchor="bad-env")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise OpsError(f"env file {path} line {line} is not UTF-8 text (byte {exc.start})",
+                       fix="save the file as UTF-8 (iconv -t UTF-8), one KEY=VALUE a line",
+                       anchor="bad-env") from None
+    return text.splitlines()
 
 
 def collect(assignments=(), env_file=None, profile_file=None):

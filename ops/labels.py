@@ -6,6 +6,8 @@ IMAGE = "org.tasky-ops.image"       # the repository name an app image was built
 # Containers inherit their image's labels, so "managed" on a container only says its
 # image is ours. This one is set at `docker run` time and never on an image.
 STARTED = "org.tasky-ops.started"
+# Unique to one `inv` invocation: its clean-up finds what it created, and only that.
+INVOCATION = "org.tasky-ops.invocation"
 
 
 def for_container(role, image=None):

@@ -11,6 +11,7 @@ from ops import ecr, refs, registry
 from ops.console import table
 from ops.engine import image_or_fail
 from ops.errors import OpsError
+from ops.heartbeat import Heartbeat
 
 TRANSIENT = re.compile(r"connection reset|connection refused|broken pipe|\bEOF\b|i/o timeout|"
                        r"unexpected HTTP status: 5\d\d|50[0-4] |TLS handshake timeout|"
@@ -112,10 +113,12 @@ def immutable_error(target, tag, holder):
                     "push --tag) instead of moving this one", anchor="immutable-tag")
 
 
-def follow(stream, progress):
+def follow(stream, progress, beat=lambda: None):
     """Read one push stream: per-layer progress, the pushed digest, or the error text."""
     states, shown, digest = {}, {}, None
     for item in stream:
+        if item.get("status") not in (None, "Preparing", "Waiting"):
+            beat()   # the daemon is moving bytes: no "still waiting" line
         if "error" in item or "errorDetail" in item:
             return None, states, (item.get("errorDetail") or {}).get("message") or item["error"]
         if "Digest" in (item.get("aux") or {}):
@@ -136,13 +139,23 @@ def follow(stream, progress):
     return digest, states, None
 
 
+def untag(engine, ref):
+    import docker
+
+    try:
+        engine.api.remove_image(ref, noprune=True)
+    except docker.errors.NotFound:
+        pass   # interrupted before the tag was made
+
+
 def push_with_retries(engine, target, tag, progress, retries, backoff):
     attempts = 0
     while True:
         attempts += 1
-        stream = engine.api.push(target.remote, tag, auth_config=target.auth, stream=True,
-                                 decode=True)
-        digest, states, error = follow(stream, progress)
+        with Heartbeat(f"push: {target.remote}:{tag}", progress) as heartbeat:
+            stream = engine.api.push(target.remote, tag, auth_config=target.auth, stream=True,
+                                     decode=True)
+            digest, states, error = follow(stream, progress, heartbeat.beat)
         if error is None and digest:
             return digest, states, attempts
         transient, failure = classify(error or "the push ended without a digest", target, tag)
@@ -172,6 +185,11 @@ def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False,
     try:
         remote_digest = registry.manifest_digest(target.host, target.repository, tag,
                                                  target.auth)
+    except registry.RegistryUnreachable as error:
+        # One that accepts and never answers would keep a push waiting on the same silence.
+        if error.silent or target.mutability == "IMMUTABLE":
+            raise
+        remote_digest = None   # refused or reset: the push retries and says why it fails
     except OpsError:
         if target.mutability == "IMMUTABLE":
             raise
@@ -187,8 +205,8 @@ def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False,
                     seconds=round(time.monotonic() - started, 2))
 
     tagged_before = f"{target.remote}:{tag}" in image.tags
-    engine.api.tag(image.id, target.remote, tag)
-    try:
+    try:   # the tag is made inside: a signal just after it still removes it
+        engine.api.tag(image.id, target.remote, tag)
         digest, states, attempts = push_with_retries(engine, target, tag, progress,
                                              settings.ecr.push_retries, settings.ecr.push_backoff)
         stored = registry.manifest_digest(target.host, target.repository, tag, target.auth)
@@ -198,7 +216,7 @@ def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False,
                            "time; push again and check", anchor="immutable-tag")
     except BaseException:
         if not tagged_before:  # leave no local tag naming a push that did not happen
-            engine.api.remove_image(f"{target.remote}:{tag}", noprune=True)
+            untag(engine, f"{target.remote}:{tag}")
         raise
     from ops import retag   # retag builds on push's targets
 

@@ -1,6 +1,7 @@
 """A registry's HTTP API (distribution v2): login, manifests, blobs and tags."""
 import base64
 import hashlib
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -14,10 +15,30 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.index.v1+json"])
 
 
+class RegistryUnreachable(OpsError):
+    """No HTTP answer at all (refused, reset, timed out): distinct from an HTTP error status.
+    silent: it accepted the connection and then said nothing until the timeout."""
+
+    silent = False
+
+
+def is_loopback(host):
+    """Docker treats loopback registries as plain HTTP (127.0.0.0/8 is insecure by default);
+    host names compare without case, as the daemon resolves LOCALHOST like localhost."""
+    import ipaddress
+
+    name = host.lower()
+    name = name[1:name.index("]")] if name.startswith("[") and "]" in name else name.split(":")[0]
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def base_url(host):
-    # Docker treats loopback registries as plain HTTP (127.0.0.0/8 is insecure by default).
-    loopback = host.startswith(("127.", "localhost", "[::1]"))
-    return ("http://" if loopback else "https://") + host
+    return ("http://" if is_loopback(host) else "https://") + host
 
 
 def request(host, path, auth=None, method="GET", accept=None, timeout=10):
@@ -37,16 +58,22 @@ def exchange(host, path, auth=None, method="GET", accept=None, data=None, conten
         call.add_header("Accept", accept)
     if content_type:
         call.add_header("Content-Type", content_type)
+    from ops.heartbeat import Heartbeat
+
     try:
-        with urllib.request.urlopen(call, timeout=timeout) as response:
+        with Heartbeat(f"registry {host} {method} {path.split('?')[0]}"), \
+                urllib.request.urlopen(call, timeout=timeout) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers or {}), exc.read() or b""
-    except OSError as exc:
-        reason = getattr(exc, "reason", exc)
-        raise OpsError(f"registry {host} is unreachable ({reason})",
-                       fix="check the address; for the local one: inv registry",
-                       anchor="registry-unreachable") from exc
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        # ValueError/InvalidURL: a host that slipped past validation; HTTPException: garbage.
+        reason = getattr(exc, "reason", None) or exc
+        failure = RegistryUnreachable(f"registry {host} is unreachable ({reason})",
+                                      fix="check the address; for the local one: inv registry",
+                                      anchor="registry-unreachable")
+        failure.silent = isinstance(reason, TimeoutError)   # socket.timeout is TimeoutError
+        raise failure from exc
 
 
 def check_login(host, auth):

@@ -11,10 +11,10 @@ import io
 import tarfile
 import time
 
-from ops import labels
 from ops.console import table
 from ops.engine import image_or_fail
 from ops.errors import OpsError
+from ops.heartbeat import Heartbeat
 
 FAST_PROBE = {"interval": 1_000_000_000, "start_period": 5_000_000_000}
 
@@ -72,11 +72,13 @@ def verify(engine, settings, ref, env=None):
     envvars.require(env or {}, settings.app.required_env, task="verify")
     image = image_or_fail(engine, ref)
     started = time.monotonic()
-    container = engine.containers.run(ref, detach=True, healthcheck=FAST_PROBE,
-                                      environment=env or {},
-                                      labels=labels.for_container("verify"))
     log = []
-    try:
+    # Removed by id however this ends (a failed check, Ctrl-C, SIGTERM): see containers.Owned.
+    with containers.Owned(engine, "verify") as ours:
+        container = ours.keep(engine.containers.create(ref, detach=True, healthcheck=FAST_PROBE,
+                                                       environment=env or {},
+                                                       labels=ours.labels))
+        container.start()
         text = read_file(container, "/app/wizexercise.txt")
         rows = [check("/app/wizexercise.txt", settings.wizexercise,
                       "missing" if text is None else text.strip(),
@@ -89,12 +91,11 @@ def verify(engine, settings, ref, env=None):
         else:
             rows.append(check("process user", f"{settings.app_user} (not root)",
                               f"not running ({container.status})", False))
-        status = wait_healthy(container, settings.health_timeout)
+        with Heartbeat("verify: waiting for Docker's health verdict"):
+            status = wait_healthy(container, settings.health_timeout)
         rows.append(check("becomes healthy", "healthy", status, status == "healthy"))
         if status != "healthy":   # why, in the app's own (masked) words
             log = containers.tail_logs(container, settings, lines=10)
-    finally:
-        container.remove(force=True)
     size_mb = round(image.attrs["Size"] / 1e6, 2)
     rows.append(check("image size", f"<= {settings.size_budget_mb:g} MB", f"{size_mb} MB",
                       size_mb <= settings.size_budget_mb))

@@ -23,16 +23,21 @@ def invoke_config(lazy=True):
     return cfg
 
 
-def _cli_env():
+def _cli_env(extra=None):
     env = dict(os.environ, DOCKER_HOST=NO_ENGINE)
-    env.pop("CI", None)
+    env = {k: v for k, v in env.items() if not k.startswith(("INVOKE_TASKY_", "AWS_"))
+           and k not in ("CI", "ECR_REGISTRY")}
+    env.update(extra or {})
     return env
 
 
-def cli_many(commands, timeout=60):
-    """Run several `python3 -m invoke` command lines at once: {key: args} -> {key: result}."""
-    started = {key: subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=ROOT,
-                                     env=_cli_env(), stdout=subprocess.PIPE,
+def cli_many(commands, timeout=60, env=None, cwd=ROOT, envs=None):
+    """Run several `python3 -m invoke` command lines at once: {key: args} -> {key: result}.
+    envs: {key: variables} for one command's own environment."""
+    envs = envs or {}
+    started = {key: subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=cwd,
+                                     env=_cli_env({**(env or {}), **envs.get(key, {})}),
+                                     stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
                for key, args in commands.items()}
     results = {}
