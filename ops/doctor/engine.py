@@ -47,6 +47,8 @@ def daemon_row(error, host):
     if error.kind == engine_client.SILENT:
         return row("docker", "daemon", "fail", f"the engine at {shown} accepts connections "
                    "but does not answer the API", error.fix, anchor="docker-daemon-not-running")
+    if error.kind == engine_client.INVALID:   # not an address: starting a daemon cannot help
+        return row("docker", "daemon", "fail", error.message, error.fix, error.anchor)
     return row("docker", "daemon", "fail", error.message, "start it, or point DOCKER_HOST at one "
                "that runs (unset it for the local default)", anchor="docker-daemon-not-running")
 

@@ -392,3 +392,11 @@ def test_builder_row_says_which_builder_and_why():
     classic = dataclasses.replace(S(), builder="classic")
     [checked] = doctor_engine.builder(object(), classic)
     assert checked["status"] == "ok" and checked["detail"].startswith("classic (tasky.builder")
+
+
+def test_a_docker_host_that_is_no_address_gets_its_own_fix(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "bogus://nowhere")
+    _, [daemon] = doctor_engine.connect()
+    assert daemon["status"] == "fail"
+    assert "start it" not in daemon["fix"]
+    assert "DOCKER_HOST" in daemon["detail"] + daemon["fix"]
