@@ -189,8 +189,12 @@ def tags(value, source):
 
 
 def probe_path(value, source):
+    """A URL path to GET, or empty: then the image's own HEALTHCHECK alone says it is up."""
+    if value == "":
+        return value
     if not isinstance(value, str) or not value.startswith("/") or any(c.isspace() for c in value):
-        fail(source, value, "a URL path starting with '/'", "/healthz", "bad-config")
+        fail(source, value, "a URL path starting with '/', or empty (the HEALTHCHECK only)",
+             "/healthz", "bad-config")
     return value
 
 
