@@ -117,8 +117,8 @@ def parse_args(argv):
     parser.add_argument("--only", action="append", choices=MEASUREMENTS,
                         help="run only these measurements (repeatable)")
     parser.add_argument("--list-repeat", type=int, default=None,
-                        help="repeats for inv --list only (default: --repeat; it is cheap and "
-                             "the noisiest under load, so more helps)")
+                        help="repeats for inv --list only (default: --repeat, at least 9; it "
+                             "is cheap and the noisiest under load, so more helps)")
     parser.add_argument("--doc-poll", type=float, default=45,
                         help="after the doc's sleep 10, poll until Docker says healthy, up to "
                              "this many seconds from docker run (0: do not poll)")
@@ -142,7 +142,8 @@ def parse_args(argv):
 def measure_all(opts, results, refs, ids, created, workdir):
     n, only = opts.repeat, opts.only
     if "list" in only:
-        attempt(results, "list", lambda: runtime.measure_list(opts.list_repeat or n, workdir))
+        attempt(results, "list", lambda: runtime.measure_list(opts.list_repeat or max(n, 9),
+                                                                 workdir))
     if "build" in only:
         attempt(results, "build", lambda: measure_build.measure_build(n, refs, workdir))
         bld = results["build"]
