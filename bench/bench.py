@@ -5,21 +5,29 @@
 
 Measures, each N times (median reported):
   1. `inv --list` against Invoke listing an empty tasks.py            target ratio <= 1.2
-  2. a no-change `inv build --offline --quiet` against the docker CLI  target ratio <= 1.1
-     doing the same fully cached build (`docker build -q -f Dockerfile ... app/`)
+  2. a no-change `inv build --offline --quiet` (BuildKit) against      target ratio <= 1.3
+     Invoke's empty start-up + the raw BuildKit CLI's fully cached build
+     (`DOCKER_BUILDKIT=1 docker build --progress=plain -f Dockerfile ... app/`)
   3. `inv run` + `inv health --wait` until verified healthy, against    target < 2 s
      the document's procedure (docker run -d; sleep 10; docker inspect)
   4. `inv layers --json`: image size against a 10 MB budget             target <= 10 MB
   5. a no-change `inv push --registry local` against `docker push` of   target ratio <= 1.1
      the same tag to the same local registry (both upload no layer)
+  6. one Go file changed, our app and the third-party fixture: `inv    target ratio <= 1.3,
+     build` against the BuildKit CLI and the classic builder           classic >= 10x ours
+  7. the third-party fixture: inv vendor, a cold build, the no-change   target ratio <= 1.3
+     build as in 2, both apps' layers
+  8. promote against docker pull + tag + push (info)
 
 Performance is never asserted: a missed target prints MISSED and the exit code stays 0.
 Exit 2 only when nothing can be measured (no engine, no stand-in bases).
 
-Isolation: image tasky-bench, containers tasky-bench (port 18080) and tasky-bench-doc
-(port 18081), a docker-registry on a free 127.0.0.1 port in a temp dir. At the end the
-script stops that registry and removes exactly those containers and the image tags it
-created (`docker rmi --no-prune`: the build cache and other images stay). See bench/README.md.
+Isolation: images tasky-bench, tasky-bench-change-{ours,fixture}, tasky-bench-realapp,
+tasky-bench-ourapp; containers tasky-bench (port 18080) and tasky-bench-doc (port 18081);
+docker-registries on free 127.0.0.1 ports; temp copies of the contexts under one temp dir.
+At the end the script stops the registries, removes exactly those containers, the image tags
+it created and the untagged images its builds left (`docker rmi --no-prune`, never forced:
+BuildKit's cache and other images stay), and the temp dir. See bench/README.md.
 """
 import argparse
 import json
@@ -30,16 +38,33 @@ import time
 from pathlib import Path
 
 import measure_build
+import measure_buildkit
 import measure_profile
+import measure_promote
 import measure_push
+import measure_realapp
 import measure_runtime as runtime
 from common import (CONTAINER, DOC_CONTAINER, DOC_PORT, IMAGE, PORT, TARGETS, BenchError,
-                    Unmeasurable, cleanup, fmt, log, median, preflight, tabulate)
+                    Unmeasurable, cleanup, fmt, log, median, preflight, remove_images,
+                    tabulate)
 
-MEASUREMENTS = ["list", "build", "health", "size", "push"]
+MEASUREMENTS = ["list", "build", "health", "size", "push", "change", "realapp", "promote"]
 TITLES = {"list": "1. inv --list", "build": "2. no-change build",
           "health": "3. time to verified healthy", "size": "4. image size",
-          "push": "5. no-change push"}
+          "push": "5. no-change push", "change": "6. one Go file changed",
+          "realapp": "7. third-party fixture", "promote": "8. promote"}
+# Each measurement: (its summary rows, its section), in the order they are printed.
+REPORTS = {"list": (runtime.list_rows, runtime.list_render),
+           "build": (measure_build.rows, measure_build.render),
+           "build_profile": (None, measure_profile.render),
+           "health": (runtime.health_rows, runtime.health_render),
+           "size": (runtime.size_rows, runtime.size_render),
+           "push": (None, measure_push.render),
+           "change": (measure_buildkit.rows, measure_buildkit.render),
+           "realapp": (measure_realapp.rows, measure_realapp.render),
+           "promote": (measure_promote.rows, measure_promote.render)}
+# What needs tasky-bench:latest built first when row 2 does not run.
+NEEDS_IMAGE = {"health", "size", "push", "promote"}
 
 
 def attempt(results, key, measure):
@@ -53,18 +78,14 @@ def attempt(results, key, measure):
 def summary_rows(results):
     got = {k: v for k, v in results.items() if isinstance(v, dict)}
     # Invoke's own floor: starting Python + Invoke + loading an empty tasks.py.
-    startup = median(got["list"]["baseline_s"]) if "list" in got else None
+    startup = median(got["list"]["baseline_s"]) if "list" in got else \
+        median(got["build"]["startup_s"]) if "build" in got else None
     rows = []
-    if "list" in got:
-        rows += runtime.list_rows(got["list"])
-    if "build" in got:
-        rows += measure_build.rows(got["build"], startup)
-    if "health" in got:
-        rows += runtime.health_rows(got["health"])
-    if "size" in got:
-        rows += runtime.size_rows(got["size"])
-    if "push" in got:
-        rows += measure_push.rows(got["push"], startup)
+    for key, (make_rows, _) in REPORTS.items():
+        if key == "push" and key in got:
+            rows += measure_push.rows(got["push"], startup)
+        elif make_rows and key in got:
+            rows += make_rows(got[key])
     for key in MEASUREMENTS:
         if isinstance(results.get(key), str):
             rows.append({"metric": TITLES[key], "ours": "ERROR", "baseline": None,
@@ -73,11 +94,8 @@ def summary_rows(results):
 
 
 def render(results, rows):
-    sections = [("list", runtime.list_render), ("build", measure_build.render),
-                ("build_profile", measure_profile.render), ("health", runtime.health_render),
-                ("size", runtime.size_render), ("push", measure_push.render)]
     out = []
-    for key, section in sections:
+    for key, (_, section) in REPORTS.items():
         if isinstance(results.get(key), dict) or (key == "build_profile" and key in results):
             out += section(results[key])
     out.append("\n== summary (ratio = ours / baseline, both measured in this run)")
@@ -99,8 +117,8 @@ def parse_args(argv):
     parser.add_argument("--only", action="append", choices=MEASUREMENTS,
                         help="run only these measurements (repeatable)")
     parser.add_argument("--list-repeat", type=int, default=None,
-                        help="repeats for inv --list only (default: --repeat; it is cheap and "
-                             "the noisiest under load, so more helps)")
+                        help="repeats for inv --list only (default: --repeat, at least 9; it "
+                             "is cheap and the noisiest under load, so more helps)")
     parser.add_argument("--doc-poll", type=float, default=45,
                         help="after the doc's sleep 10, poll until Docker says healthy, up to "
                              "this many seconds from docker run (0: do not poll)")
@@ -121,19 +139,20 @@ def parse_args(argv):
     return opts
 
 
-def measure_all(opts, results, refs, created, workdir):
+def measure_all(opts, results, refs, ids, created, workdir):
     n, only = opts.repeat, opts.only
     if "list" in only:
-        attempt(results, "list", lambda: runtime.measure_list(opts.list_repeat or n, workdir))
+        attempt(results, "list", lambda: runtime.measure_list(opts.list_repeat or max(n, 9),
+                                                                 workdir))
     if "build" in only:
-        attempt(results, "build", lambda: measure_build.measure_build(n, refs))
+        attempt(results, "build", lambda: measure_build.measure_build(n, refs, workdir))
         bld = results["build"]
         if opts.profile_mode == "always" or (opts.profile_mode == "auto" and
                                              isinstance(bld, dict) and measure_build.missed(bld)):
             attempt(results, "build_profile", lambda: measure_profile.profile(
                 "build", ["build", "--offline", "--quiet"], measure_profile.BUILD_PHASES, n,
                 workdir))
-    elif only & {"health", "size", "push"}:
+    elif only & NEEDS_IMAGE:
         log(f"building {IMAGE}:latest (inv build --offline) for the remaining steps ...")
         measure_build.Builder(refs).inv_build()
     if "push" in only:
@@ -143,6 +162,12 @@ def measure_all(opts, results, refs, created, workdir):
         attempt(results, "size", lambda: runtime.measure_size(opts.size_budget))
     if "health" in only:
         attempt(results, "health", lambda: runtime.measure_health(n, opts.doc_poll, created))
+    if "promote" in only:
+        attempt(results, "promote", lambda: measure_promote.measure(n, f"{IMAGE}:latest"))
+    if "change" in only:
+        attempt(results, "change", lambda: measure_buildkit.measure(n, workdir))
+    if "realapp" in only:
+        attempt(results, "realapp", lambda: measure_realapp.measure(n, refs, ids, workdir))
 
 
 def main(argv=None):
@@ -154,11 +179,11 @@ def main(argv=None):
         return 2
     log(f"docker engine {server}; image {IMAGE}, containers {CONTAINER}:{PORT} and "
         f"{DOC_CONTAINER}:{DOC_PORT}; repeat {opts.repeat}")
-    results, refs, created = {}, set(), set()
+    results, refs, ids, created = {}, set(), [], set()
     workdir = Path(tempfile.mkdtemp(prefix="tasky-bench-"))
     started = time.perf_counter()
     try:
-        measure_all(opts, results, refs, created, workdir)
+        measure_all(opts, results, refs, ids, created, workdir)
     except BenchError as exc:  # the image the later steps need could not be built
         results["setup"] = str(exc)
         log(f"error: {exc}")
@@ -167,6 +192,7 @@ def main(argv=None):
         raise
     finally:
         removed = cleanup(created, refs, opts.keep_images)
+        removed += [] if opts.keep_images else remove_images(ids)
         shutil.rmtree(workdir, ignore_errors=True)
         log("removed: " + (", ".join(removed) or "nothing")
             + (f"; containers {', '.join(sorted(created))}" if created else ""))

@@ -18,7 +18,8 @@ import json
 import sys
 from pathlib import Path
 
-from common import (PY, ROOT, BenchError, docker, interleaved, log, median, r3, run, tail)
+from common import (PY, ROOT, BenchError, docker, info_row, interleaved, log, median, r3,
+                    rounded, run, tail)
 from measure_push import local_registry
 
 REPOSITORY = "tasky-bench-promote"
@@ -95,6 +96,27 @@ def read_back(addr, tag):
     return registry.manifest_digest(addr, REPOSITORY, tag)
 
 
+def rows(out):
+    """No target in issue 10: shown for context (the baseline favours the CLI, see above)."""
+    ours, base = median(out["ours_s"]), median(out["baseline_s"])
+    return [info_row("8. promote vs docker pull+tag+push (s, info)", r3(ours), r3(base)),
+            info_row("· inside promote() alone (s, info)", r3(median(out["ours_inside_s"])),
+                     r3(base))]
+
+
+def render(out):
+    return [f"\n== 8. promote  ({len(out['ours_s'])} interleaved samples, registry "
+            f"{out['registry']}, {out['image']} {out['digest'][:19]}, blobs unchanged: "
+            f"{out['blobs']})",
+            "ours:     python -c 'ops.retag.promote(SRC, DEST, registry_kind=\"local\")' "
+            "(a new process, as inv promote)",
+            "baseline: docker pull REMOTE:SRC; docker tag; docker push REMOTE:DEST",
+            f"samples ours {rounded(out['ours_s'])}; inside promote "
+            f"{rounded(out['ours_inside_s'])}",
+            f"samples base {rounded(out['baseline_s'])}",
+            f"ratio ours/CLI {out['ratio']}"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -111,16 +133,7 @@ def main():
     except BenchError as exc:
         log(f"error: {exc}")
         return 1
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        print(f"promote vs docker pull+tag+push, {args.repeat} interleaved samples, registry "
-              f"{out['registry']}, {out['image']} ({out['digest'][:19]}), blobs unchanged "
-              f"({out['blobs']})\n"
-              f"ours (new process) median {median(out['ours_s']):.3f} s; inside promote "
-              f"{median(out['ours_inside_s']):.3f} s\n"
-              f"docker CLI          median {median(out['baseline_s']):.3f} s\n"
-              f"ratio ours/CLI      {out['ratio']}")
+    print(json.dumps(out, indent=2) if args.json else "\n".join(render(out)))
     return 0
 
 

@@ -1,20 +1,23 @@
-"""The upstream-like fixture app (tests/fixtures/thirdparty-app, six third-party modules) built
-the way a user builds theirs: vendored through a file:// proxy made from Debian's Go sources,
-then `inv build --offline`. Prints the cold build (--no-cache), the no-change build (median of
-N), and the image's layers beside our own app's, all measured in this one run.
+#!/usr/bin/env python3
+"""7. The upstream-like fixture app (tests/fixtures/thirdparty-app, six third-party modules)
+built the way a user builds theirs: vendored through a file:// proxy made from Debian's Go
+sources (tests/integration/goproxy.py), committed, then `inv build --offline`. Measures the
+cold build (--no-cache), the no-change build against the raw BuildKit CLI (as row 2 does for
+our app), and both apps' layers, all in this one run.
 
     python3 bench/measure_realapp.py [--repeat N] [--json]
 """
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from common import INV, ROOT, BenchError, log, median, r3, run, tabulate
+import measure_build
+from common import (INV, ROOT, BenchError, Unmeasurable, bench_env, cleanup, fmt, info_row,
+                    log, preflight, r3, remove_images, run, tabulate)
 
 sys.path.insert(0, str(ROOT))
 from tests.integration import goproxy  # noqa: E402
@@ -30,9 +33,88 @@ def inv_json(args, env, what):
     return seconds, json.loads(proc.stdout)
 
 
+def commit(repo, message):
+    for args in (["add", "-A"], ["-c", "user.name=bench", "-c", "user.email=bench@localhost",
+                                 "commit", "-q", "-m", message]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def new_repo(repo, message):
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    commit(repo, message)
+
+
+def vendored_fixture(top, image):
+    """A committed, vendored copy of the fixture at top/repo/app (the proxy beside it, out of
+    the repo): returns (Target, `inv vendor --json` result, its seconds)."""
+    missing = goproxy.missing_packages()
+    if missing:
+        raise BenchError("the fixture's module sources are not installed. Fix: apt-get "
+                         "install -y " + " ".join(missing))
+    repo = Path(top) / "repo"
+    context = repo / "app"
+    shutil.copytree(FIXTURE, context)
+    new_repo(repo, "fixture")
+    proxy = goproxy.build_proxy(Path(top) / "goproxy")
+    target = measure_build.target_for("third-party fixture", image, context)
+    seconds, vendored = inv_json(["vendor", "--goproxy", f"file://{proxy}"], target.env,
+                                 "inv vendor")
+    commit(repo, "vendor")   # as a user would: the build's VERSION is then not -dirty
+    return target, vendored, seconds
+
+
 def layers(env):
     _, result = inv_json(["layers"], env, "inv layers")
     return result
+
+
+def measure(n, refs, ids, workdir):
+    """Cold and no-change builds of the fixture, and both apps' layers."""
+    top = Path(tempfile.mkdtemp(prefix="tasky-bench-realapp-", dir=workdir))
+    try:
+        target, vendored, vend_s = vendored_fixture(top, REAL)
+        log(f"  vendored {vendored['modules']} modules in {vend_s:.2f} s; cold build ...")
+        cold_s, cold = inv_json(["build", "--offline", "--no-cache", "--quiet"], target.env,
+                                "cold inv build")
+        ids.append(cold["id"])
+        refs.update(f"{REAL}:{tag}" for tag in cold["tags"])
+        nochange = measure_build.measure_build(n, refs, top / "empty", target)
+        ours_env = bench_env(INVOKE_TASKY_IMAGE=OURS)
+        _, ours = inv_json(["build", "--offline", "--quiet"], ours_env, "our app's build")
+        refs.update(f"{OURS}:{tag}" for tag in ours["tags"])
+        return {"builder": cold["builder"], "modules": vendored["modules"],
+                "vendor_s": r3(vend_s), "cold_build_s": r3(cold_s),
+                "cold_ran_steps": cold["ran_steps"], "cold_steps": cold["steps"],
+                "no_change": nochange, "fixture": layers(target.env), "ours": layers(ours_env)}
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def rows(real):
+    return [info_row("7. fixture: inv vendor (s, info)", real["vendor_s"]),
+            info_row("· fixture: cold build, --no-cache (s, info)", real["cold_build_s"]),
+            *measure_build.rows(real["no_change"], "· fixture: no-change build"),
+            info_row("· fixture image / our image (MB, info)", real["fixture"]["size_mb"],
+                     real["ours"]["size_mb"])]
+
+
+def render(real):
+    out = [f"\n== 7. third-party fixture app ({real['modules']} vendored modules), "
+           f"{real['builder']}",
+           f"inv vendor (file:// proxy from Debian's Go sources) {fmt(real['vendor_s'], ' s')}; "
+           f"cold build (--no-cache: every step re-runs, {real['cold_ran_steps']} of "
+           f"{real['cold_steps']}; BuildKit's Go cache mounts stay warm) "
+           f"{fmt(real['cold_build_s'], ' s')}"]
+    out += measure_build.render(real["no_change"], "7. no-change build")[1:]
+    for name in ("fixture", "ours"):
+        report = real[name]
+        out.append(f"{name}: {report['image']} {report['size_mb']} MB")
+        out.append(tabulate([[r["layer"], r["size_mb"], r["cumulative_mb"],
+                              r["created_by"][:70]]
+                             for r in report["layers"] if r["size_mb"] > 0],
+                            headers=["#", "MB", "total MB", "created by"],
+                            disable_numparse=True))
+    return out
 
 
 def main():
@@ -40,60 +122,19 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     opts = parser.parse_args()
-    missing = goproxy.missing_packages()
-    if missing:
-        sys.exit("error: apt-get install -y " + " ".join(missing))
-    top = Path(tempfile.mkdtemp(prefix="tasky-bench-realapp-"))
+    refs, ids = set(), []
+    workdir = Path(tempfile.mkdtemp(prefix="tasky-bench-"))
     try:
-        repo = top / "app"
-        shutil.copytree(FIXTURE, repo)
-        for args in (["init", "-q"], ["add", "-A"],
-                     ["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "x"]):
-            subprocess.run(["git", "-C", str(repo), *args], check=True)
-        proxy = goproxy.build_proxy(top / "goproxy")
-        env = {**os.environ, "INVOKE_TASKY_CONTEXT": str(repo),
-               "INVOKE_TASKY_IMAGE": REAL}
-        env.pop("CI", None)
-        vend_s, vendored = inv_json(["vendor", "--goproxy", f"file://{proxy}"], env, "inv vendor")
-        log(f"vendored {vendored['modules']} modules in {vend_s:.2f} s")
-        cold_s, cold = inv_json(["build", "--offline", "--no-cache", "--quiet"], env,
-                                "cold inv build")
-        warm = []
-        for _ in range(opts.repeat):
-            seconds, again = inv_json(["build", "--offline", "--quiet"], env, "inv build")
-            if again["ran_steps"]:
-                raise BenchError(f"a no-change build ran {again['ran_steps']} steps")
-            warm.append(seconds)
-        ours_env = {**env, "INVOKE_TASKY_CONTEXT": "app", "INVOKE_TASKY_IMAGE": OURS}
-        inv_json(["build", "--offline", "--quiet"], ours_env, "our app's build")
-        result = {"builder": cold["builder"], "cold_build_s": r3(cold_s),
-                  "no_change_build_s": r3(median(warm)), "vendor_s": r3(vend_s),
-                  "fixture": layers(env), "ours": layers(ours_env)}
+        preflight()
+        result = measure(opts.repeat, refs, ids, workdir)
+    except (Unmeasurable, BenchError) as exc:
+        sys.exit(f"error: {exc}")
     finally:
-        for image in (REAL, OURS):
-            tags = subprocess.run(["/usr/bin/docker", "image", "ls", "--format",
-                                   "{{.Repository}}:{{.Tag}}", image], capture_output=True,
-                                  text=True).stdout.split()
-            if tags:
-                subprocess.run(["/usr/bin/docker", "rmi", "--no-prune", *tags],
-                               capture_output=True)
-        shutil.rmtree(top, ignore_errors=True)
-    if opts.json:
-        print(json.dumps(result, indent=2))
-        return
-    print(f"builder: {result['builder']}; inv vendor {result['vendor_s']} s; cold build "
-          f"(--no-cache) {result['cold_build_s']} s; no-change build "
-          f"{result['no_change_build_s']} s (median of {opts.repeat})")
-    for name in ("fixture", "ours"):
-        report = result[name]
-        print(f"\n{name}: {report['image']} {report['size_mb']} MB")
-        print(tabulate([[r["layer"], r["size_mb"], r["cumulative_mb"], r["created_by"][:70]]
-                        for r in report["layers"] if r["size_mb"] > 0],
-                       headers=["#", "MB", "total MB", "created by"]))
+        cleanup(set(), refs, keep_images=False)
+        remove_images(ids)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps(result, indent=2) if opts.json else "\n".join(render(result)))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as error:
-        sys.exit(f"error: {error}")
+    main()
