@@ -64,6 +64,18 @@ def ensure_base(engine, ref, pull):
                            "inv build --offline", anchor="base-image-unavailable") from exc
 
 
+def needs_standins(engine, settings, task, progress):
+    """True when the document's bases are neither here nor pullable, so `task` (demo, dev)
+    builds on the offline stand-ins; said once, in one progress line."""
+    try:
+        for ref in (settings.bases.go, settings.bases.runtime):
+            ensure_base(engine, ref, pull=False)
+        return False
+    except OpsError as error:
+        progress(f"{task}: {error.message}; building on the offline stand-in bases")
+        return True
+
+
 def choose_bases(engine, settings, offline, pull, progress):
     if offline:
         standins.ensure(engine, settings.bases, progress=progress, only_missing=True)

@@ -4,17 +4,6 @@ from ops.console import Steps, table
 from ops.errors import OpsError
 
 
-def hub_reachable(engine, settings, progress):
-    """True when the document's bases are here or can be pulled; else use the stand-ins."""
-    try:
-        for ref in (settings.bases.go, settings.bases.runtime):
-            build.ensure_base(engine, ref, pull=False)
-        return True
-    except OpsError as error:
-        progress(f"demo: {error.message}; building offline with stand-in bases")
-        return False
-
-
 def health_summary(report):
     """What `health --wait` actually established, in words."""
     probe, app = report["live_probe"], report.get("app") or {}
@@ -30,7 +19,7 @@ def health_summary(report):
 
 def demo(engine, settings, git, progress=print):
     steps = Steps("demo", progress)
-    offline = not hub_reachable(engine, settings, progress)
+    offline = build.needs_standins(engine, settings, "demo", progress)
     built = build.build(engine, settings, git, offline=offline, verbose=False,
                          progress=progress)
     steps.done("build", f"{settings.image}:{built['tags'][0]} {built['size_mb']} MB "

@@ -255,15 +255,7 @@ class Loop:
 def choose_offline(engine, settings, offline, progress):
     """--offline, or the stand-ins when the document's bases are neither here nor pullable
     (decided once: the loop must not try a pull on every save)."""
-    if offline:
-        return True
-    try:
-        for ref in (settings.bases.go, settings.bases.runtime):
-            build.ensure_base(engine, ref, pull=False)
-        return False
-    except OpsError as error:
-        progress(f"dev: {error.message}; building on the offline stand-in bases")
-        return True
+    return offline or build.needs_standins(engine, settings, "dev", progress)
 
 
 def git_or_none(settings):
