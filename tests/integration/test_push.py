@@ -185,7 +185,8 @@ def test_push_survives_a_registry_restart_mid_push(inv, engine, aws, tagged, goo
     good_registry.stop()
     time.sleep(1.5)
     good_registry.start()
-    out, _ = proc.communicate(timeout=180)
+    proc.wait(timeout=180)     # not communicate(): it would close stderr under the reader
+    out = proc.stdout.read()   # one small JSON document
     reader.join(timeout=5)
     assert proc.returncode == 0, "".join(lines)
     result = json.loads(out)
