@@ -267,10 +267,15 @@ def check_settings(settings, flags=None):
     for path, check in SCHEMA.items():
         value = _value(settings, path)
         source = source_of(path, flags)
-        if source is None:
+        try:
+            canonical = check(value, source or "tasky." + ".".join(path))
+        except OpsError:
+            if source is not None:
+                raise
+            # Finding the file and line parses YAML (about 5 ms a file): only for a refusal.
             where = config.where_written(path, value)
-            source = "tasky." + ".".join(path) + f" ({where})"
-        canonical = check(value, source)
+            check(value, "tasky." + ".".join(path) + f" ({where})")
+            raise
         if canonical != value and not isinstance(value, (int, float)):
             changed[path] = canonical
     for path, canonical in changed.items():
