@@ -200,7 +200,7 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
                            "file:///path mirror works)",
                 "json": JSON_HELP})
 def vendor(c, goproxy=None, json=False):
-    """Vendor the app's Go modules in the builder image, for offline builds."""
+    """Vendor the app's Go modules for offline builds."""
     from ops import gomod
     s = settings(c)
     emit(gomod.vendor(engine(s), s, goproxy=goproxy, progress=progress), json, gomod.render)
@@ -479,7 +479,7 @@ def doctor(c, aws=True, fix=False, region=None, json=False):
                 "limit": "show at most N images, newest first (default 20)",
                 "region": REGION_HELP, "json": JSON_HELP})
 def images(c, registry="ecr", limit=None, region=None, json=False):
-    """List the registry's images newest first, and where latest points."""
+    """List the registry's images and where latest points."""
     from ops import catalog
     s = aws_settings(c, region)
     kind("registry", registry, REGISTRY_KINDS)
@@ -491,7 +491,7 @@ def images(c, registry="ecr", limit=None, region=None, json=False):
                 "dest": "the tag to move there (e.g. latest)",
                 "registry": REGISTRY_HELP, "region": REGION_HELP, "json": JSON_HELP})
 def promote(c, src, dest, registry="ecr", region=None, json=False):
-    """Point a tag at another image in the registry; no image data moves."""
+    """Point a tag at another image; no image data moves."""
     from ops import retag
     s = aws_settings(c, region)
     validate.tag_or_digest(src, "--src")
@@ -521,7 +521,7 @@ def rollback(c, tag="latest", to=None, registry="ecr", region=None, json=False):
                 "untagged_days": "days before an untagged image expires (default 14)",
                 "region": REGION_HELP, "json": JSON_HELP})
 def ecr_policy(c, apply=False, keep=None, untagged_days=None, region=None, json=False):
-    """Show the ECR lifecycle policy; propose a default; apply with --apply."""
+    """Show the ECR lifecycle policy and propose a default."""
     from ops import ecr_policy as policy
     s = aws_settings(c, region)
     keep = whole("keep", 30 if keep is None else keep, 1)
@@ -538,7 +538,7 @@ def ecr_policy(c, apply=False, keep=None, untagged_days=None, region=None, json=
                            "document's bases are neither here nor pullable)",
                 "json": "print one JSON object per cycle instead of a line"})
 def dev(c, env=None, env_file=None, name=None, port=None, offline=False, json=False):
-    """Run the app, rebuild and replace it on each Go change until Ctrl-C."""
+    """Run the app; rebuild and replace it on each Go change."""
     from ops import dev as inner_loop
     from ops import envvars
     s = settings(c, container=name, port=port)
