@@ -151,6 +151,9 @@ def test_cli_list_shows_every_task(ran):
     assert set(NS.task_names) <= listed
     defined = {name for name, value in vars(tasks).items() if isinstance(value, Task)}
     assert len(NS.task_names) == len(defined)
+    # One line per task: a summary Invoke has to wrap reads as a task named by its last words.
+    wrapped = [line for line in proc.stdout.splitlines() if line.startswith("    ")]
+    assert not wrapped, f"summaries too long for one line of inv --list: {wrapped}"
 
 
 # --- every task documents itself --------------------------------------------------------
