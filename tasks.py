@@ -19,7 +19,6 @@ Shared: config (settings), engine (the one Docker connection), errors, console (
 import functools
 import json as jsonlib
 import os
-import re
 import sys
 
 from invoke import Exit, task
@@ -134,16 +133,6 @@ def kind(flag, value, choices):
 REGISTRY_KINDS = ("ecr", "local")
 
 
-def build_arg_name(assignment):
-    name, sep, _ = assignment.partition("=")
-    if not sep or not validate.ENV_NAME.fullmatch(name):
-        # Only what could be a name is echoed: "PASSWORD:hunter2" must not print hunter2.
-        prefix = re.match(r"[A-Za-z0-9_]*", name).group()
-        shown = prefix + ("=..." if sep and prefix == name else "...")
-        validate.fail("--build-arg", shown, "KEY=VALUE with KEY a Dockerfile ARG name",
-                      "GOFLAGS=-mod=vendor")
-
-
 def git_info(s):
     from ops import gitinfo
     return gitinfo.read(s.context_path)
@@ -187,8 +176,7 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
         validate.tag(tag, "--tag")
     if version is not None:   # it reaches the Go linker's -X flag: no spaces or quotes
         validate.version(version, "--version")
-    for assignment in build_arg or ():
-        build_arg_name(assignment)
+    builds.parse_build_args(build_arg, s)   # malformed, reserved or secret: before connecting
     show_steps = verbose or not (quiet or in_ci() or json)
     result = builds.build(engine(s), s, git_info(s), extra_tag=tag, version=version,
                           nocache=no_cache, pull=pull, offline=offline, verbose=show_steps,
