@@ -138,7 +138,7 @@ def parse_build_args(assignments, settings):
         if envvars.looks_secret(key) or key in settings.app.secret_env:
             raise OpsError(f"--build-arg {key} looks like a secret: build args are stored in "
                            "the image history, readable by anyone who pulls the image",
-                           fix=f"pass it when the container runs: inv run -e {key}=...",
+                           fix=f"pass it when the container runs: inv run -e {key}=<value>",
                            anchor="bad-flag")
         found[key] = value
     return found

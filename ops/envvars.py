@@ -24,7 +24,8 @@ def parse_assignment(text, source="-e"):
             shown = key if prefix == key else prefix + "..."
         raise OpsError(f"malformed {source} value {shown!r}: expected KEY=VALUE with KEY made "
                        "of letters, digits and '_' (not starting with a digit)",
-                       fix="write it as -e NAME=value", anchor="bad-env")
+                       fix=(f"write it as {source} NAME=value" if source.startswith("-")
+                            else "write the line as NAME=value"), anchor="bad-env")
     if not sep:
         if key not in os.environ:
             raise OpsError(f"{source} {key} has no value and {key} is not set in this shell",
