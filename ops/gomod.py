@@ -115,12 +115,6 @@ def shown_proxy(goproxy):
     return ",".join(envvars.redact_uri(e) if "://" in e else e for e in proxy_entries(goproxy))
 
 
-def redacted(line):
-    """A line of Go output with any URL's password masked."""
-    return re.sub(r"[a-z][a-z0-9+.-]*://[^\s\"']+",
-                  lambda m: envvars.redact_uri(m.group(0)), line)
-
-
 def explain(lines):
     """(cause, fix) for a failed go command's output; an unknown failure says so."""
     text = "\n".join(lines)
@@ -212,14 +206,14 @@ def run_go(engine, image, command, env, volumes, workdir, user=None, progress=pr
         if timeout is None:
             for chunk in container.logs(stream=True, follow=True):
                 for line in chunk.decode("utf-8", "replace").splitlines():
-                    output.append(redacted(line))
+                    output.append(envvars.redact_text(line))
                     progress(output[-1])
             return container.wait()["StatusCode"], output
         try:
             code = container.wait(timeout=timeout)["StatusCode"]
         except requests.exceptions.RequestException:
             code = None
-        output = [redacted(line) for line in
+        output = [envvars.redact_text(line) for line in
                   container.logs().decode("utf-8", "replace").splitlines()]
         return code, output
     finally:

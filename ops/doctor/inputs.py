@@ -6,7 +6,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ops import gitinfo
-from ops.gomod import parse_go_mod  # noqa: F401  (doctor's go.mod reading is gomod's)
+from ops.gomod import parse_go_mod
 from ops.standins import local_image
 from ops.doctor.rows import from_error, needs_engine, row
 from ops.errors import OpsError

@@ -74,11 +74,6 @@ def likely_cause(lines, oom, code, known=()):
             "inv logs --name {name} shows all of it; inv stop --name {name}, then inv run")
 
 
-def redacted(line):
-    """A log line with any URI's password masked (the app masks them already; belt and braces)."""
-    return " ".join(envvars.redact_uri(word) if "://" in word else word for word in line.split())
-
-
 def container(engine, settings):
     import docker
 
@@ -107,7 +102,7 @@ def container(engine, settings):
     if status == "paused":
         return [row("run", "container", "warn", f"{name} is paused", f"docker unpause {name}",
                     anchor="container-wont-start")]
-    lines = [redacted(line) for line in containers.tail_logs(found, settings, lines=5)]
+    lines = containers.tail_logs(found, settings, lines=5)   # masked by value and URL
     app = settings.app
     cause, fix = likely_cause(lines, state.get("OOMKilled"), state.get("ExitCode"),
                               {*app.required_env, *app.secret_env, *app.public_env,

@@ -9,7 +9,7 @@ from invoke import Collection
 from invoke.parser import Parser, ParserContext
 
 import tasks
-from ops import doctor
+from ops import doctor, gomod
 from ops.doctor import aws as doctor_aws
 from ops.doctor import engine as doctor_engine
 from ops.doctor import fixes as doctor_fixes
@@ -168,11 +168,11 @@ replace example.com/quoted => ../quoted
 
 
 def test_parse_go_mod_reads_one_line_and_block_requires():
-    assert doctor_checks.parse_go_mod(GO_MOD) == [
+    assert gomod.parse_go_mod(GO_MOD) == [
         ("golang.org/x/text", "v0.14.0"), ("github.com/google/uuid", "v1.6.0"),
         ("example.com/quoted", "v1.0.0")]
-    assert doctor_checks.parse_go_mod("module github.com/tasky-ops/tasky\n\ngo 1.19\n") == []
-    assert doctor_checks.parse_go_mod("require(\n a v1\n)\n") == [("a", "v1")]
+    assert gomod.parse_go_mod("module github.com/tasky-ops/tasky\n\ngo 1.19\n") == []
+    assert gomod.parse_go_mod("require(\n a v1\n)\n") == [("a", "v1")]
 
 
 @pytest.fixture
@@ -313,7 +313,9 @@ def test_likely_cause_reads_the_apps_own_fatal_line():
 
 
 def test_log_lines_lose_uri_passwords():
-    line = doctor_run.redacted("connecting to mongodb://admin:s3cret@db:27017/tasky now")
+    from ops import envvars
+
+    line = envvars.redact_text("connecting to mongodb://admin:s3cret@db:27017/tasky now")
     assert "s3cret" not in line and "mongodb://admin:****@db:27017/tasky" in line
 
 

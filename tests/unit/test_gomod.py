@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 
-from ops import gomod
+from ops import envvars, gomod
 from ops.config import Settings
 from ops.errors import OpsError
 from tests.integration import goproxy
@@ -53,7 +53,7 @@ def test_a_file_proxy_that_is_not_a_folder_fails_before_any_container(tmp_path):
 def test_proxy_passwords_never_shown():
     shown = gomod.shown_proxy("https://bob:tok-123@goproxy.example/,direct")
     assert "tok-123" not in shown and "bob" in shown and shown.endswith(",direct")
-    line = gomod.redacted('reading https://bob:tok-123@goproxy.example/x/@v/list: 410 Gone')
+    line = envvars.redact_text('reading https://bob:tok-123@goproxy.example/x/@v/list: 410 Gone')
     assert "tok-123" not in line and "410 Gone" in line
     assert gomod.shown_proxy("") == "Go's default proxy (GOPROXY unset)"
 
