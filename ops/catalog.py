@@ -6,7 +6,7 @@ and they carry no scan results.
 """
 import json
 
-from ops import ecr, registry, retag
+from ops import ecr, push, registry, retag
 from ops.console import table
 from ops.errors import OpsError
 
@@ -27,14 +27,11 @@ def images(settings, registry_kind="ecr", limit=20, extra_tags=()):
     if limit is not None and int(limit) < 1:
         raise OpsError(f"--limit must be at least 1, not {limit}", fix="e.g. --limit 20",
                        anchor="bad-flag")
-    if registry_kind == "ecr":
+    if push.check_registry_kind(registry_kind) == "ecr":
         found, uri = from_ecr(settings), ecr.repository(settings)["uri"]
-    elif registry_kind == "local":
+    else:
         site = retag.target(settings, registry_kind)
         found, uri = from_registry(site), site.remote
-    else:
-        raise OpsError(f"unknown registry {registry_kind!r}",
-                       fix="use --registry ecr or --registry local", anchor="bad-flag")
     found.sort(key=lambda image: image["pushed_at"] or image.get("created") or "",
                reverse=True)
     by_tag = {tag: image["digest"] for image in found for tag in image["tags"]}

@@ -46,12 +46,19 @@ class Target:
         return f"{self.host}/{self.repository}"
 
 
-def resolve_target(settings, registry_kind, create_repo, tokens):
-    if registry_kind == "local":
-        return Target(settings.ecr.local_registry, settings.ecr.repository, None, "MUTABLE")
-    if registry_kind != "ecr":
+REGISTRY_KINDS = ("ecr", "local")
+
+
+def check_registry_kind(registry_kind):
+    if registry_kind not in REGISTRY_KINDS:
         raise OpsError(f"unknown registry {registry_kind!r}",
                        fix="use --registry ecr or --registry local", anchor="bad-flag")
+    return registry_kind
+
+
+def resolve_target(settings, registry_kind, create_repo, tokens):
+    if check_registry_kind(registry_kind) == "local":
+        return Target(settings.ecr.local_registry, settings.ecr.repository, None, "MUTABLE")
     repo = ecr.repository(settings, create=create_repo)
     token = tokens.get()
     return Target(ecr.registry_host(settings, repo["uri"]), settings.ecr.repository,
@@ -61,12 +68,10 @@ def resolve_target(settings, registry_kind, create_repo, tokens):
 def preflight(settings, registry_kind, create_repo, tokens):
     """What `release` checks before minutes of building: the repository exists (or will be
     created), the credentials give a token, and the registry accepts it. Creates nothing."""
-    if registry_kind == "local":
+    if check_registry_kind(registry_kind) == "local":
         host = settings.ecr.local_registry
         registry.check_login(host, None)
         return f"{host}/{settings.ecr.repository} answers"
-    if registry_kind != "ecr":
-        return resolve_target(settings, registry_kind, False, tokens)   # raises: unknown kind
     try:
         repo = ecr.repository(settings, create=False)
         host, state = ecr.registry_host(settings, repo["uri"]), "exists"
