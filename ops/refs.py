@@ -30,12 +30,6 @@ def check_repository(name):
     return name
 
 
-def check_request(repository, tag=None):
-    check_repository(repository)
-    if tag is not None:
-        check_tag(tag)
-
-
 def split(ref):
     """'host:5000/repo:tag' -> ('host:5000/repo', 'tag'); no tag -> 'latest'."""
     name, _, tag = ref.rpartition(":")
