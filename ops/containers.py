@@ -148,6 +148,11 @@ def published_port(container, settings):
     if settings.port:
         return settings.port
     container.reload()
+    return bound_port(container, settings)
+
+
+def bound_port(container, settings):
+    """The host port the app's port is published on, as last read from Docker, or None."""
     bindings = (container.attrs["NetworkSettings"].get("Ports") or {}).get(
         container_port(settings)) or []
     return int(bindings[0]["HostPort"]) if bindings else None
@@ -261,10 +266,9 @@ def health_report(container, settings):
     report["live_probe"] = probe(container)
     report["live_probe"]["output"] = masker(container, settings).text(
         report["live_probe"]["output"])
-    ports = container.attrs["NetworkSettings"].get("Ports") or {}
-    bindings = ports.get(container_port(settings)) or []
-    report["app"] = (http_health(int(bindings[0]["HostPort"]), settings.app.probe_path)
-                     if bindings and settings.app.probe_path else None)
+    host_port = bound_port(container, settings)
+    report["app"] = (http_health(host_port, settings.app.probe_path)
+                     if host_port and settings.app.probe_path else None)
     if report["app"] and not report["app"].get("version"):   # an app with no version endpoint
         report["app"]["version"] = (container.image.labels or {}).get(
             "org.opencontainers.image.version")
