@@ -1,5 +1,5 @@
 """The main job end to end: build, run, wait for health, verify."""
-from ops import build, containers, verify
+from ops import build, containers, envvars, verify
 from ops.console import Steps, table
 from ops.errors import OpsError
 
@@ -25,8 +25,6 @@ def demo(engine, settings, git, progress=print):
     steps.done("build", f"{settings.image}:{built['tags'][0]} {built['size_mb']} MB "
                   f"({built['cached_steps']}/{built['steps']} steps cached"
                   f"{', offline bases' if offline else ''})")
-
-    from ops import envvars
 
     env = envvars.collect(profile_file=settings.env_file_path)
     envvars.require(env, settings.app.required_env, task="demo")
