@@ -178,7 +178,8 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
         validate.version(version, "--version")
     builds.parse_build_args(build_arg, s)   # malformed, reserved or secret: before connecting
     show_steps = verbose or not (quiet or in_ci() or json)
-    result = builds.build(engine(s), s, git_info(s), extra_tag=tag, version=version,
+    from ops import wire   # not docker-py: a no-change build takes less than importing it
+    result = builds.build(wire.connect(timeout=s.docker_timeout), s, git_info(s), extra_tag=tag, version=version,
                           nocache=no_cache, pull=pull, offline=offline, verbose=show_steps,
                           progress=progress, build_args=build_arg)
     emit(result, json, builds.render)

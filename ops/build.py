@@ -46,16 +46,15 @@ def check_inputs(settings):
 
 def ensure_base(engine, ref, pull):
     """Fail fast, with the way out, when a base image is neither here nor pullable."""
+    from ops import wire
+
+    link = wire.of(engine)
+    if not pull and link.image(ref) is not None:
+        return "present"
     import docker
 
-    if not pull:
-        try:
-            engine.images.get(ref)
-            return "present"
-        except docker.errors.ImageNotFound:
-            pass
     try:
-        engine.images.pull(ref)
+        link.sdk().images.pull(ref)
         return "pulled"
     except docker.errors.DockerException as exc:
         reason = (getattr(exc, "explanation", None) or str(exc)).splitlines()[0][-200:]
@@ -89,7 +88,11 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
           offline=False, verbose=True, progress=print, build_args=(), tags=None):
     """Build and tag IMAGE:<sha>[-dirty] and IMAGE:latest (and IMAGE:extra_tag).
 
+    `engine` is docker-py's client or an ops.wire link (inv build's, which never imports
+    docker-py unless the build needs a pull, a stand-in or the classic builder).
     `tags` replaces those (inv dev tags only its own, so latest stays the last real build)."""
+    from ops import wire
+
     refs.check_repository(settings.image)
     if extra_tag is not None:
         refs.check_tag(extra_tag)
@@ -109,9 +112,9 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     tags = list(dict.fromkeys(tags))
     image_id, steps, builder = run_builder(engine, settings, tags, buildargs, image_labels,
                                            nocache, pull, verbose, progress)
-    image = engine.images.get(image_id)
+    image = wire.of(engine).image(image_id) or {"Size": 0}
     return {"image": settings.image, "tags": tags,
-            "id": image_id.split(":")[-1][:12], "size_mb": round(image.attrs["Size"] / 1e6, 2),
+            "id": image_id.split(":")[-1][:12], "size_mb": round(image["Size"] / 1e6, 2),
             "seconds": round(time.monotonic() - started, 2),
             "steps": steps["total"], "cached_steps": steps["cached"], "ran_steps": steps["ran"],
             "version": buildargs["VERSION"], "bases": [go_image, runtime_image],
@@ -225,7 +228,7 @@ def run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull, 
 
 def _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
                  progress):
-    from ops import buildkit
+    from ops import buildkit, wire
 
     if settings.builder not in ("classic", "buildkit", "auto"):
         raise OpsError(f"unknown builder {settings.builder!r} (tasky.builder)",
@@ -250,14 +253,15 @@ def _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull,
     if settings.builder != "classic":
         progress(f"build: classic builder ({why}); cache mounts are left out")
     text = buildkit.classic_dockerfile(settings.dockerfile_path.read_text())
+    api = wire.of(engine).sdk().api
     # The classic builder applies the first tag only when every step succeeded.
-    stream = engine.api.build(fileobj=context_tar(settings, text), custom_context=True,
+    stream = api.build(fileobj=context_tar(settings, text), custom_context=True,
                               dockerfile="Dockerfile", tag=f"{settings.image}:{tags[0]}",
                               buildargs=buildargs, labels=image_labels, nocache=nocache,
                               rm=True, forcerm=True, decode=True)
     image_id, steps = _follow(stream, verbose, progress)
     for tag in tags[1:]:
-        engine.api.tag(image_id, settings.image, tag)
+        api.tag(image_id, settings.image, tag)
     return image_id, steps, f"classic ({why})"
 
 

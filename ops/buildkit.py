@@ -2,8 +2,8 @@
 
 docker-py's build() speaks only to the classic builder, which rejects every `RUN --mount`
 and rebuilds all Go packages after any change. Engine 18.09+ runs BuildKit when the
-request carries `version=2`; this module sends that request over docker-py's own
-transport (session, base URL, TLS, API version, timeout) and follows BuildKit's progress
+request carries `version=2`; this module sends that request through ops/wire.py (a bare
+socket, or docker-py's transport for TLS and ssh://) and follows BuildKit's progress
 (ops/buildtrace.py). No client session is opened: the context travels as the request
 body, cache mounts need no session, and no `# syntax=` frontend is pulled.
 """
@@ -47,12 +47,11 @@ def build(engine, tar, *, tags, buildargs, labels, nocache=False, pull=False,
     instructions BuildKit reported, cached + ran of them; log is every line shown or,
     when not verbose, withheld.
     """
-    import docker
+    from ops import wire
 
     if network_mode and network_mode not in NETWORK_MODES:
         raise OpsError(f"BuildKit builds cannot use network mode {network_mode!r}",
                        fix="use one of " + ", ".join(NETWORK_MODES), anchor="build-fails")
-    api = engine.api
     # rm/forcerm have no BuildKit equivalent: it makes no intermediate containers.
     params = {"t": list(tags), "version": "2", "dockerfile": dockerfile,
               "buildargs": json.dumps(buildargs or {}), "labels": json.dumps(labels or {})}
@@ -64,19 +63,17 @@ def build(engine, tar, *, tags, buildargs, labels, nocache=False, pull=False,
         params["networkmode"] = network_mode
     follower = buildtrace.Progress(verbose=verbose, progress=progress)
     try:
-        response = api._post(api._url("/build"), data=_recognisable(tar), params=params,
-                             headers={"Content-Type": "application/tar"}, stream=True)
-        image_id = _follow(api._stream_helper(response, decode=True), follower)
-    except docker.errors.APIError as exc:
-        reason = (exc.explanation or str(exc)).strip()
+        items = wire.of(engine).stream("POST", "/build", params=params,
+                                       body=_recognisable(tar),
+                                       headers={"Content-Type": "application/tar"})
+        image_id = _follow(items, follower)
+    except wire.ApiError as exc:
+        reason = exc.explanation
         if NO_BUILDKIT.search(reason):
             raise BuildKitUnavailable(reason) from exc
         raise OpsError(f"the engine refused the build: {reason[:300]}",
                        fix="read the reason, fix the request or the Dockerfile, run again",
                        anchor="build-fails") from exc
-    except docker.errors.DockerException as exc:
-        from ops.engine import classify
-        raise classify(exc) from exc
     steps = follower.steps()
     return {"image_id": image_id, "steps": steps["total"], "cached": steps["cached"],
             "ran": steps["ran"], "log": follower.lines}
@@ -154,18 +151,17 @@ def available(engine):
     the ping's headers carry exactly those three facts (Api-Version, Ostype and
     Builder-Version, which is "1" only when BuildKit was switched off).
     """
-    import docker
+    from ops import wire
 
-    api = engine.api
+    link = wire.of(engine)
     try:
-        response = api._get(api._url("/_ping"))
-        response.raise_for_status()
-    except (docker.errors.DockerException, OSError) as exc:
-        from ops.engine import cause
-        return False, f"the engine does not answer ({cause(exc)})"
-    headers = response.headers
-    return verdict(headers.get("Api-Version", ""), headers.get("Ostype", ""),
-                   headers.get("Builder-Version", ""), api._version)
+        headers = link.ping()
+    except (OpsError, wire.ApiError) as exc:
+        said = exc.message if isinstance(exc, OpsError) else exc.explanation
+        return False, f"the engine did not answer a ping: {said}"
+    return verdict(headers.get("api-version", ""), headers.get("ostype", ""),
+                   headers.get("builder-version", ""),
+                   link.api_version or headers.get("api-version", ""))
 
 
 def verdict(server_api, os_type, builder_version, client_api):

@@ -130,17 +130,11 @@ def _last_line(exc):
     return text.splitlines()[-1][-160:] if text else type(exc).__name__
 
 
-def connect(timeout=900, ping_timeout=PING_TIMEOUT):
-    """A docker-py client whose engine answered a ping within ping_timeout seconds.
-
-    Later calls (builds, pushes) get the long `timeout`; only the first answer is short,
-    so a dead or silent engine is named in seconds, not after the build timeout.
-    """
-    import docker
-
+def precheck(host):
+    """Fail fast, before any client exists: DOCKER_HOST is an address, and a unix socket
+    exists and accepts connections (its errno names the cause)."""
     from ops import validate
 
-    host = docker_host()
     try:
         validate.docker_host()   # a garbage scheme is the variable's fault, not the engine's
     except OpsError as error:
@@ -150,6 +144,18 @@ def connect(timeout=900, ping_timeout=PING_TIMEOUT):
         error = connect_error(path)
         if error is not None:
             raise unavailable(kind_of(error), host, error.strerror or str(error))
+
+
+def connect(timeout=900, ping_timeout=PING_TIMEOUT):
+    """A docker-py client whose engine answered a ping within ping_timeout seconds.
+
+    Later calls (builds, pushes) get the long `timeout`; only the first answer is short,
+    so a dead or silent engine is named in seconds, not after the build timeout.
+    """
+    import docker
+
+    host = docker_host()
+    precheck(host)
     try:
         engine = docker.from_env(timeout=ping_timeout)
         engine.ping()

@@ -121,12 +121,10 @@ def assemble(kind, debs, rootfs):
 
 
 def local_image(engine, ref):
-    import docker
+    """The engine's inspect of `ref` (a dict), or None when it has no such image."""
+    from ops import wire
 
-    try:
-        return engine.images.get(ref)
-    except docker.errors.ImageNotFound:
-        return None
+    return wire.of(engine).image(ref)
 
 
 def ensure(engine, bases, force=False, only_missing=False, progress=print):
@@ -141,7 +139,8 @@ def ensure(engine, bases, force=False, only_missing=False, progress=print):
         started = time.monotonic()
         packages, changes = RECIPES[kind]
         image = local_image(engine, ref)
-        present = None if image is None else (image.labels or {}).get(LABEL_RECIPE, "")
+        present = None if image is None else \
+            (image["Config"].get("Labels") or {}).get(LABEL_RECIPE, "")
         status = "present"
         if only_missing and image is not None and not force:
             versions = None
@@ -154,15 +153,17 @@ def ensure(engine, bases, force=False, only_missing=False, progress=print):
             _import(engine, kind, ref, original, recipe_hash(kind, versions), debs, changes,
                     progress)
             status = "built"
-            image = engine.images.get(ref)
+            image = local_image(engine, ref)
         rows.append({"base": ref, "stands_in_for": original, "status": status,
-                     "size_mb": round(image.attrs["Size"] / 1e6, 1),
+                     "size_mb": round(image["Size"] / 1e6, 1),
                      "seconds": round(time.monotonic() - started, 1)})
     return rows
 
 
 def _import(engine, kind, ref, original, recipe, debs, changes, progress=print):
     import docker
+
+    from ops import wire
 
     base_labels = {labels.MANAGED: "true", labels.ROLE: "base", LABEL_RECIPE: recipe,
                    "org.opencontainers.image.description": f"offline stand-in for {original}"}
@@ -178,8 +179,8 @@ def _import(engine, kind, ref, original, recipe, debs, changes, progress=print):
               "-cf", archive, "."])
         progress(f"bases: importing {os.path.getsize(archive) / 1e6:.0f} MB as {ref}")
         try:
-            engine.api.import_image(src=archive, repository=repository, tag=tag,
-                                    changes=changes)
+            wire.of(engine).sdk().api.import_image(src=archive, repository=repository,
+                                                   tag=tag, changes=changes)
         except docker.errors.APIError as exc:
             raise OpsError(f"docker import of {ref} failed: {exc.explanation or exc}",
                            fix="check disk space (inv doctor), then inv bases --force",

@@ -12,10 +12,9 @@ import io
 import json
 import tarfile
 
-import docker
 import pytest
 
-from ops import buildkit, buildtrace
+from ops import buildkit, buildtrace, wire
 from ops.errors import OpsError
 from tests.unit.unit_support import ROOT
 
@@ -222,30 +221,29 @@ def test_a_stream_without_an_image_is_an_error():
 
 # -- the request ----------------------------------------------------------------------
 
-class FakeApi:
-    """docker-py's transport methods build() uses, recording the request."""
+class FakeLink:
+    """The ops.wire link build() talks through, recording the request."""
 
-    def __init__(self, items=(), refuse=None):
+    api_version = "1.41"
+
+    def __init__(self, items=(), refuse=None, ping=None):
         self.items, self.refuse, self.calls = list(items), refuse, []
-        self._version = "1.41"
+        self.headers = ping or {}
 
-    def _url(self, path):
-        return "http+docker://localhost/v1.41" + path
-
-    def _post(self, url, **kwargs):
-        self.calls.append((url, kwargs))
+    def stream(self, method, path, params=None, body=None, headers=None):
+        self.calls.append((method, path, {"params": params, "data": body,
+                                          "headers": headers}))
         if self.refuse:
-            raise docker.errors.APIError("400 Client Error", explanation=self.refuse)
-        return "response"
-
-    def _stream_helper(self, response, decode):
-        assert response == "response" and decode
+            raise wire.ApiError(400, self.refuse)
         return iter(self.items)
 
+    def image(self, ref):
+        raise AssertionError("build() does not inspect images")
 
-class FakeEngine:
-    def __init__(self, api):
-        self.api = api
+    def ping(self, timeout=None):
+        if isinstance(self.headers, Exception):
+            raise self.headers
+        return self.headers
 
 
 def context():
@@ -260,52 +258,52 @@ def context():
 
 
 def test_the_request_asks_for_buildkit_with_every_tag_and_json_args():
-    api = FakeApi([IMAGE])
-    result = buildkit.build(FakeEngine(api), context(), tags=["a:1", "a:latest"],
+    api = FakeLink([IMAGE])
+    result = buildkit.build(api, context(), tags=["a:1", "a:latest"],
                             buildargs={"VERSION": "v1"}, labels={"k": "v"}, nocache=True,
                             progress=lambda line: None)
     assert result == {"image_id": IMAGE_ID, "steps": 0, "cached": 0, "ran": 0, "log": []}
-    (url, request), = api.calls
-    assert url.endswith("/build")
+    (method, path, request), = api.calls
+    assert (method, path) == ("POST", "/build")
+    assert request["headers"] == {"Content-Type": "application/tar"}
     params = request["params"]
     assert params["version"] == "2" and params["t"] == ["a:1", "a:latest"]
     assert json.loads(params["buildargs"]) == {"VERSION": "v1"}
     assert json.loads(params["labels"]) == {"k": "v"}
     assert params["nocache"] == "1" and "pull" not in params and "networkmode" not in params
-    assert request["stream"] is True
 
 
 def test_the_context_is_sent_gzipped_so_buildkit_recognises_a_pax_tar():
-    api = FakeApi([IMAGE])
+    api = FakeLink([IMAGE])
     original = context().getvalue()
     assert b"PaxHeader" in original[:512]   # what BuildKit's 1024-byte sniff rejects
-    buildkit.build(FakeEngine(api), context(), tags=["a:1"], buildargs={}, labels={},
+    buildkit.build(api, context(), tags=["a:1"], buildargs={}, labels={},
                    progress=lambda line: None)
-    body = api.calls[0][1]["data"].read()
+    body = api.calls[0][2]["data"].read()
     assert body[:3] == b"\x1f\x8b\x08"
     assert gzip.decompress(body) == original
 
 
 def test_an_engine_that_will_not_run_buildkit_raises_the_fallback_error():
-    api = FakeApi(refuse="buildkit is not enabled on daemon")
+    api = FakeLink(refuse="buildkit is not enabled on daemon")
     with pytest.raises(buildkit.BuildKitUnavailable) as caught:
-        buildkit.build(FakeEngine(api), context(), tags=["a:1"], buildargs={}, labels={})
+        buildkit.build(api, context(), tags=["a:1"], buildargs={}, labels={})
     assert isinstance(caught.value, OpsError)
     assert caught.value.reason == "buildkit is not enabled on daemon"
 
 
 def test_other_refusals_are_plain_build_errors():
-    api = FakeApi(refuse="Error parsing reference: \"A:1\" is not a valid repository/tag")
+    api = FakeLink(refuse="Error parsing reference: \"A:1\" is not a valid repository/tag")
     with pytest.raises(OpsError) as caught:
-        buildkit.build(FakeEngine(api), context(), tags=["A:1"], buildargs={}, labels={})
+        buildkit.build(api, context(), tags=["A:1"], buildargs={}, labels={})
     assert not isinstance(caught.value, buildkit.BuildKitUnavailable)
     assert "not a valid repository/tag" in caught.value.message
 
 
 def test_a_network_mode_buildkit_rejects_fails_before_any_request():
-    api = FakeApi([IMAGE])
+    api = FakeLink([IMAGE])
     with pytest.raises(OpsError, match="network mode 'bridge'"):
-        buildkit.build(FakeEngine(api), context(), tags=["a:1"], buildargs={}, labels={},
+        buildkit.build(api, context(), tags=["a:1"], buildargs={}, labels={},
                        network_mode="bridge")
     assert api.calls == []
 
@@ -325,7 +323,22 @@ def test_availability_follows_what_the_daemon_checks(server, os_type, builder, c
     assert available is ok and words in why
 
 
+def test_availability_reads_the_pings_headers_and_a_dead_engine_is_a_reason():
+    link = FakeLink(ping={"api-version": "1.41", "ostype": "linux", "builder-version": "1"})
+    assert buildkit.available(link) == (False, "daemon.json sets features.buildkit to false")
+    link = FakeLink(ping={"api-version": "1.43", "ostype": "linux", "builder-version": "2"})
+    assert buildkit.available(link)[0] is True
+    dead = FakeLink(ping=OpsError("the Docker engine at unix:///x does not answer"))
+    can, why = buildkit.available(dead)
+    assert can is False and "does not answer" in why
+
+
 # -- prune --------------------------------------------------------------------------
+
+class FakeEngine:
+    def __init__(self, api):
+        self.api = api
+
 
 class PruneApi:
     """docker-py's df() and prune_builds(), answering from a list of cache records."""

@@ -1,0 +1,181 @@
+"""ops/wire.py against a fake engine on a real unix socket: the HTTP it sends and reads, and
+every way an engine can fail it, each one EngineUnavailable or ApiError (never a traceback)."""
+import io
+import json
+import socket
+import threading
+
+import pytest
+
+from ops import engine as engines
+from ops import wire
+
+
+class FakeEngine:
+    """Answers each connection with the next canned reply; keeps what it was sent."""
+
+    def __init__(self, path, replies):
+        self.path, self.replies, self.requests = str(path), list(replies), []
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.path)
+        self.server.listen(4)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        replies = iter(self.replies)
+        reply = next(replies, None)
+        while reply is not None:
+            conn, _ = self.server.accept()
+            with conn:
+                request = self.read_request(conn)
+                if request is None:
+                    continue   # a connect-only probe (engine.precheck): no reply used
+                self.requests.append(request)
+                conn.sendall(reply)
+            reply = next(replies, None)
+
+    @staticmethod
+    def read_request(conn):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            block = conn.recv(65536)
+            if not block:
+                return None
+            data += block
+        head, body = data.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines[1:])
+        while len(body) < int(headers.get("Content-Length", 0)):
+            body += conn.recv(65536)
+        return {"line": lines[0], "headers": headers, "body": body}
+
+    def close(self):
+        self.server.close()
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    started = []
+
+    def start(*replies):
+        engine = FakeEngine(tmp_path / "engine.sock", replies)
+        started.append(engine)
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{engine.path}")
+        return engine
+
+    yield start
+    for engine in started:
+        engine.close()
+
+
+def http(status, body=b"", headers=(), chunked=None):
+    head = [f"HTTP/1.1 {status} X", *headers]
+    if chunked is None:
+        head.append(f"Content-Length: {len(body)}")
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+    head.append("Transfer-Encoding: chunked")
+    out = ("\r\n".join(head) + "\r\n\r\n").encode()
+    for piece in chunked:
+        out += f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    return out + b"0\r\n\r\n"
+
+
+PING = http(200, b"OK", ["Api-Version: 1.41", "Ostype: linux", "Builder-Version: 2"])
+
+
+def test_connect_pings_and_then_speaks_the_engines_api_version(fake):
+    engine = fake(PING, http(200, json.dumps({"Id": "sha256:abc", "Size": 7}).encode()))
+    link = wire.connect(timeout=5)
+    assert link.image("tasky-ops/golang:1.19-debian") == {"Id": "sha256:abc", "Size": 7}
+    assert engine.requests[0]["line"] == "GET /_ping HTTP/1.1"
+    assert engine.requests[1]["line"] == \
+        "GET /v1.41/images/tasky-ops/golang:1.19-debian/json HTTP/1.1"
+
+
+def test_a_missing_image_is_none_not_an_error(fake):
+    fake(PING, http(404, b'{"message":"No such image: x:y"}'))
+    assert wire.connect(timeout=5).image("x:y") is None
+
+
+def test_a_stream_yields_records_split_and_joined_anywhere_by_chunks(fake):
+    records = [{"id": "moby.buildkit.trace", "aux": "AAAA"}, {"stream": "caf\u00e9\n"},
+               {"id": "moby.image.id", "aux": {"ID": "sha256:1"}}]
+    text = "".join(json.dumps(r, ensure_ascii=False) for r in records).encode()  # unspaced
+    cut = text.index(b"\xc3") + 1                            # inside the two-byte é
+    engine = fake(PING, http(200, chunked=[text[:5], text[5:cut], text[cut:]]))
+    link = wire.connect(timeout=5)
+    body = io.BytesIO(b"\x1f\x8bcontext")
+    got = list(link.stream("POST", "/build", params={"t": ["a:1", "a:2"], "version": "2"},
+                           body=body, headers={"Content-Type": "application/tar"}))
+    assert got == records
+    sent = engine.requests[1]
+    assert sent["line"] == "POST /v1.41/build?t=a%3A1&t=a%3A2&version=2 HTTP/1.1"
+    assert sent["headers"]["Content-Type"] == "application/tar"
+    assert sent["body"] == b"\x1f\x8bcontext"
+
+
+def test_an_http_error_is_an_api_error_with_the_engines_own_message(fake):
+    fake(PING, http(500, b'{"message":"buildkit not supported by daemon"}'))
+    with pytest.raises(wire.ApiError) as caught:
+        list(wire.connect(timeout=5).stream("POST", "/build", body=io.BytesIO(b"x")))
+    assert caught.value.status == 500
+    assert caught.value.explanation == "buildkit not supported by daemon"
+
+
+def test_a_stream_cut_inside_a_record_is_an_error_not_a_silent_end(fake):
+    fake(PING, http(200, b'{"stream": "half'))
+    with pytest.raises(wire.ApiError, match="ended inside a record"):
+        list(wire.connect(timeout=5).stream("POST", "/build"))
+
+
+@pytest.mark.parametrize("answer", [b"SSH-2.0-OpenSSH_9.2\r\n", b"", b"HTTP/1.1 abc\r\n\r\n",
+                                    b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n"])
+def test_something_that_is_not_the_docker_api_is_one_engine_error(fake, answer):
+    fake(answer)
+    with pytest.raises(engines.EngineUnavailable) as caught:
+        wire.connect(timeout=5)
+    assert caught.value.kind == engines.OTHER
+    assert "not the Docker API" in caught.value.message
+    assert "\n" not in caught.value.line()
+
+
+def test_an_engine_that_accepts_and_never_answers_is_named_silent(tmp_path, monkeypatch):
+    path = tmp_path / "silent.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(4)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    try:
+        with pytest.raises(engines.EngineUnavailable) as caught:
+            wire.connect(timeout=5, ping_timeout=0.3)
+    finally:
+        server.close()
+    assert caught.value.kind == engines.SILENT
+
+
+def test_no_socket_and_a_refusing_port_are_named_as_engine_connect_names_them(
+        tmp_path, monkeypatch):
+    from tests.support import free_port
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/absent.sock")
+    with pytest.raises(engines.EngineUnavailable) as missing:
+        wire.connect(timeout=5)
+    assert missing.value.kind == engines.MISSING
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{free_port()}")
+    with pytest.raises(engines.EngineUnavailable) as refused:
+        wire.connect(timeout=5)
+    assert refused.value.kind == engines.REFUSED
+    assert "Connection refused" in refused.value.message
+
+
+@pytest.mark.parametrize("host, environ, expected", [
+    ("unix:///var/run/docker.sock", {}, True),
+    ("tcp://10.0.0.5:2375", {}, True),
+    ("tcp://10.0.0.5:2376", {"DOCKER_TLS_VERIFY": "1"}, False),
+    ("tcp://10.0.0.5:2376", {"DOCKER_CERT_PATH": "/certs"}, False),
+    ("ssh://me@builder", {}, False),
+    ("npipe:////./pipe/docker_engine", {}, False),
+])
+def test_only_plain_hosts_are_spoken_to_directly(host, environ, expected):
+    assert wire.direct(host, environ) is expected
