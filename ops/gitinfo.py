@@ -19,20 +19,24 @@ class GitInfo:
 
 
 def _git(root, *args):
+    """git started, not awaited: read() runs its three questions side by side."""
     try:
-        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+        return subprocess.Popen(["git", "-C", str(root), *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
     except FileNotFoundError as exc:
         raise OpsError("git is not installed", fix="install git (apt-get install git)",
                        anchor="not-a-git-repository") from exc
-    return proc
 
 
 def read(root):
     """GitInfo for the repository at root, or an OpsError when there is no commit to name."""
-    head = _git(root, "log", "-1", "--format=%H%n%h%n%cI")
-    if head.returncode != 0:
-        reason = head.stderr.strip().splitlines()[-1] if head.stderr.strip() else "no HEAD"
-        if "not a git repository" in head.stderr:
+    asked = [_git(root, "log", "-1", "--format=%H%n%h%n%cI"),
+             _git(root, "status", "--porcelain"),
+             _git(root, "describe", "--tags", "--always", "--dirty")]
+    (head, head_err), (status, _), (describe, _) = [proc.communicate() for proc in asked]
+    if asked[0].returncode != 0:
+        reason = head_err.strip().splitlines()[-1] if head_err.strip() else "no HEAD"
+        if "not a git repository" in head_err:
             what = f"{root} is not a git repository"
         else:
             what = f"git cannot name a commit in {root} ({reason})"
@@ -40,9 +44,9 @@ def read(root):
                        fix="run from a clone of the project with at least one commit "
                            "(git init && git add -A && git commit), or pass --tag",
                        anchor="not-a-git-repository")
-    sha, short, committed = head.stdout.split()
-    dirty = bool(_git(root, "status", "--porcelain").stdout.strip())
-    describe = _git(root, "describe", "--tags", "--always", "--dirty").stdout.strip() or short
+    sha, short, committed = head.split()
+    dirty = bool(status.strip())
+    describe = describe.strip() or short
     if dirty and not describe.endswith("-dirty"):
         describe += "-dirty"  # untracked files change the image too
     return GitInfo(sha=sha, short=short, dirty=dirty, describe=describe, committed=committed)

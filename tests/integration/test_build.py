@@ -1,5 +1,7 @@
 """`inv build`, `inv layers`, `inv bases`: real builds on the real engine, offline."""
+import json
 import subprocess
+import sys
 
 from tests.integration.helpers import IMAGE, ROOT
 
@@ -28,6 +30,23 @@ def test_no_change_rebuild_runs_no_step(inv, built):
     assert again["id"] == built["id"]
     assert again["ran_steps"] == 0
     assert again["cached_steps"] > 0
+
+
+def test_a_buildkit_build_never_imports_docker_py(inv, built, tmp_path):
+    """inv build's BuildKit path speaks the Engine API itself: docker-py (about 90 ms to
+    import) stays out of the process, so a no-change build costs what the engine does."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("import atexit, runpy, sys\n"
+                     "atexit.register(lambda: print('docker-py imported:', 'docker' in "
+                     "sys.modules, file=sys.stderr))\n"
+                     "sys.argv = ['invoke', 'build', '--offline', '--json']\n"
+                     "runpy.run_module('invoke', run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, str(probe)], cwd=ROOT, env=inv.env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["id"] == built["id"]
+    assert "BuildKit" in json.loads(proc.stdout)["builder"]
+    assert "docker-py imported: False" in proc.stderr
 
 
 def test_extra_tag_is_validated_before_any_work(inv, built):
