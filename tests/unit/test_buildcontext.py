@@ -199,6 +199,9 @@ def test_members_look_like_the_docker_clis(tmp_path):
     os.utime(root / "a.md", (1_700_000_000.75, 1_700_000_000.75))
     (root / "docs" / "hard").hardlink_to(root / "a.md")
     (root / "out").symlink_to("/etc")
+    (root / "run.sh").write_text("#!/bin/sh\n")
+    (root / "run.sh").chmod(0o750)
+    (root / "a.md").chmod(0o644)
     packed = buildcontext.tar(root, "FROM scratch\n")
     head = packed.read(512)
     assert head[257:265] == b"ustar  \x00"   # GNU format, no PAX header in front
@@ -208,6 +211,7 @@ def test_members_look_like_the_docker_clis(tmp_path):
     assert all(m.uid == 0 and m.gid == 0 and m.uname == "" and m.gname == ""
                for m in found.values())
     assert found["a.md"].mtime == 1_700_000_000
+    assert found["run.sh"].mode == 0o750 and found["a.md"].mode == 0o644
     assert found["link.md"].issym() and found["link.md"].linkname == "a.md"
     assert found["out"].issym() and found["out"].linkname == "/etc"   # not followed
     assert not any(name.startswith("out/") for name in found)
