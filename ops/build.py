@@ -12,25 +12,14 @@ NOISE = re.compile(r"^( ---> Running in |Removing intermediate container | ---> 
 
 
 def context_tar(settings, dockerfile_text=None):
-    """The build context as a tar, with the Dockerfile inside and .dockerignore honoured.
-
-    The Dockerfile (kept outside the context) goes in as `Dockerfile`, and docker-py
-    writes the tar's .dockerignore from the context's patterns plus `Dockerfile` and
-    `.dockerignore`, so `COPY . .` copies neither: a context without a .dockerignore of
-    its own (most upstream apps) builds as well and keeps its cache.
-    """
-    from docker.utils import build as dockerbuild
+    """The build context as a tar, with the Dockerfile inside and .dockerignore honoured
+    as the Docker CLI honours it (ops/buildcontext.py; docker-py's helper would import
+    the whole SDK and matches names case-insensitively)."""
+    from ops import buildcontext
 
     check_inputs(settings)
-    context = settings.context_path
-    ignore = context / ".dockerignore"
-    patterns = []
-    if ignore.is_file():
-        patterns = [p.strip() for p in ignore.read_text().splitlines()
-                    if p.strip() and not p.strip().startswith("#")]
-    patterns += [name for name in ("Dockerfile", ".dockerignore") if name not in patterns]
     text = settings.dockerfile_path.read_text() if dockerfile_text is None else dockerfile_text
-    return dockerbuild.tar(str(context), exclude=patterns, dockerfile=("Dockerfile", text))
+    return buildcontext.tar(settings.context_path, text)
 
 
 def check_inputs(settings):

@@ -28,11 +28,9 @@ ALWAYS_IGNORED = ("Dockerfile",)
 
 def ignore_patterns(context):
     """The context's .dockerignore patterns: files they match never reach the image."""
-    ignore = context / ".dockerignore"
-    if not ignore.is_file():
-        return []
-    return [line.strip() for line in ignore.read_text().splitlines()
-            if line.strip() and not line.strip().startswith("#")]
+    from ops import buildcontext
+
+    return buildcontext.read_dockerignore(context / ".dockerignore")
 
 
 def classify(paths, context, patterns):
@@ -42,9 +40,9 @@ def classify(paths, context, patterns):
     paths relative to the context: mounted files are served live, ignored ones are outside
     the context or excluded by .dockerignore, anything else is copied into the image.
     """
-    from docker.utils.build import PatternMatcher
+    from ops import buildcontext
 
-    matcher = PatternMatcher([*patterns, *ALWAYS_IGNORED])
+    matcher = buildcontext.Matcher([*patterns, *ALWAYS_IGNORED])
     found = {"rebuild": set(), "mounted": set(), "ignored": set()}
     root = PurePosixPath(str(context))
     for path in paths:
@@ -56,7 +54,7 @@ def classify(paths, context, patterns):
         text = relative.as_posix()
         if relative.parts[:1] == (MOUNTED,):
             found["mounted"].add(text)
-        elif text == ".dockerignore" or not matcher.matches(text):
+        elif text == ".dockerignore" or not matcher.excludes(text):
             found["rebuild"].add(text)   # a new .dockerignore changes what is copied
         else:
             found["ignored"].add(text)
