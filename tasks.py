@@ -13,8 +13,9 @@ Where each task lives (task -> module):
   lint -> ops/lint.py               images -> ops/catalog.py       ecr-policy -> ops/ecr_policy.py
   promote, rollback -> ops/retag.py   dev -> ops/dev.py (the inner loop)
   doctor -> ops/doctor/ (rows, engine, inputs, run, aws, registry, fixes)
-Shared: config (settings), engine (the one Docker connection), errors, console (tables,
---json), builder (Go in the builder image), registry (registry HTTP API), ecr (boto3).
+Shared: config (settings), engine (the one Docker connection; wire: the same engine without
+docker-py, for build), buildcontext (the context tar), errors, console (tables, --json),
+builder (Go in the builder image), registry (registry HTTP API), ecr (boto3).
 """
 import functools
 import json as jsonlib

@@ -156,9 +156,8 @@ def available(engine):
     link = wire.of(engine)
     try:
         headers = link.ping()
-    except (OpsError, wire.ApiError) as exc:
-        said = exc.message if isinstance(exc, OpsError) else exc.explanation
-        return False, f"the engine did not answer a ping: {said}"
+    except OpsError as exc:   # unreachable, or an HTTP error (wire.ApiError)
+        return False, f"the engine did not answer a ping: {exc.message}"
     return verdict(headers.get("api-version", ""), headers.get("ostype", ""),
                    headers.get("builder-version", ""),
                    link.api_version or headers.get("api-version", ""))

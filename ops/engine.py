@@ -162,14 +162,14 @@ def connect(timeout=900, ping_timeout=PING_TIMEOUT):
     except docker.errors.DockerException as exc:
         raise classify(exc, host) from exc
     except Exception as exc:   # requests' own errors when the socket answers garbage
-        if os_error(exc) is None and not _is_requests_error(exc):
+        if os_error(exc) is None and not is_requests_error(exc):
             raise
         raise classify(exc, host) from exc
     engine.api.timeout = timeout
     return engine
 
 
-def _is_requests_error(exc):
+def is_requests_error(exc):
     return type(exc).__module__.split(".")[0] in ("requests", "urllib3")
 
 

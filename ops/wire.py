@@ -14,16 +14,21 @@ import socket
 from urllib.parse import quote, urlencode
 
 from ops import engine as engines
+from ops.errors import OpsError
 
 CHUNK = 64 * 1024
 LINE_LIMIT = 65536   # a status or header line longer than this is not an engine talking
 
 
-class ApiError(Exception):
-    """The engine answered with an HTTP error; explanation is its own message."""
+class ApiError(OpsError):
+    """The engine answered with an HTTP error; explanation is its own message. Callers
+    that expect a refusal word it themselves; any other is still one line."""
 
     def __init__(self, status, explanation):
-        super().__init__(f"{status}: {explanation}")
+        super().__init__(f"the Docker engine refused the request (HTTP {status}): "
+                         f"{' '.join(explanation.split())[:300]}",
+                         fix="read the engine's reason; `inv doctor` checks the engine",
+                         anchor="docker-daemon-not-running")
         self.status, self.explanation = status, explanation
 
 
@@ -50,7 +55,11 @@ def connect(timeout=900, ping_timeout=engines.PING_TIMEOUT):
     if not direct(host):
         return Sdk(engines.connect(timeout=timeout, ping_timeout=ping_timeout))
     link = Wire(host, timeout)
-    link.ping(timeout=ping_timeout)
+    try:
+        link.ping(timeout=ping_timeout)
+    except ApiError as exc:   # an HTTP server, but not a Docker engine (or a broken one)
+        raise engines.unavailable(engines.OTHER, host, f"its /_ping answered HTTP "
+                                  f"{exc.status}, which a Docker engine does not") from None
     return link
 
 
@@ -211,7 +220,9 @@ def records(chunks):
             yield item
             pending = pending[end:]
     if pending.strip():
-        raise ApiError(0, f"the engine's answer ended inside a record: {pending[:80]!r}")
+        raise OpsError(f"the Docker engine's answer ended inside a record: {pending[:80]!r}",
+                       fix="the engine stopped mid-answer: check it (inv doctor), run again",
+                       anchor="docker-daemon-not-running")
 
 
 class Sdk:
@@ -229,12 +240,14 @@ class Sdk:
 
         try:
             return action(self.client.api)
-        except docker.errors.NotFound:
-            raise
         except docker.errors.APIError as exc:
             raise ApiError(exc.status_code or 0, (exc.explanation or str(exc)).strip()) \
                 from exc
         except docker.errors.DockerException as exc:
+            raise engines.classify(exc) from exc
+        except Exception as exc:   # requests' own errors, which docker-py lets through
+            if engines.os_error(exc) is None and not engines.is_requests_error(exc):
+                raise
             raise engines.classify(exc) from exc
 
     def ping(self, timeout=None):
@@ -245,12 +258,12 @@ class Sdk:
         return self._call(get)
 
     def image(self, ref):
-        import docker
-
         try:
             return self._call(lambda api: api.inspect_image(ref))
-        except docker.errors.NotFound:
-            return None
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     def stream(self, method, path, params=None, body=None, headers=None):
         def send(api):

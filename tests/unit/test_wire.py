@@ -9,6 +9,7 @@ import pytest
 
 from ops import engine as engines
 from ops import wire
+from ops.errors import OpsError
 
 
 class FakeEngine:
@@ -123,9 +124,26 @@ def test_an_http_error_is_an_api_error_with_the_engines_own_message(fake):
     assert caught.value.explanation == "buildkit not supported by daemon"
 
 
+def test_an_http_server_that_is_not_an_engine_fails_the_connection_in_one_line(fake):
+    fake(http(404, b"<html>Not Found</html>"))
+    with pytest.raises(engines.EngineUnavailable) as caught:
+        wire.connect(timeout=5)
+    assert "its /_ping answered HTTP 404" in caught.value.message
+    assert caught.value.anchor == "docker-daemon-not-running"
+
+
+def test_an_unexpected_refusal_is_still_one_line_naming_the_engines_reason(fake):
+    fake(PING, http(500, b'{"message":"readlink /var/lib/docker/overlay2: no such file"}'))
+    with pytest.raises(OpsError) as caught:
+        wire.connect(timeout=5).image("tasky:latest")
+    assert caught.value.line().startswith(
+        "the Docker engine refused the request (HTTP 500): readlink /var/lib/docker/overlay2")
+    assert "\n" not in caught.value.line()
+
+
 def test_a_stream_cut_inside_a_record_is_an_error_not_a_silent_end(fake):
     fake(PING, http(200, b'{"stream": "half'))
-    with pytest.raises(wire.ApiError, match="ended inside a record"):
+    with pytest.raises(OpsError, match="ended inside a record"):
         list(wire.connect(timeout=5).stream("POST", "/build"))
 
 
@@ -179,3 +197,36 @@ def test_no_socket_and_a_refusing_port_are_named_as_engine_connect_names_them(
 ])
 def test_only_plain_hosts_are_spoken_to_directly(host, environ, expected):
     assert wire.direct(host, environ) is expected
+
+
+# -- the same four methods over docker-py's transport (TLS and ssh:// engines use it) --------
+
+def sdk_link(path):
+    import docker
+
+    return wire.Sdk(docker.DockerClient(base_url=f"unix://{path}", version="1.41", timeout=5))
+
+
+def test_sdk_link_answers_as_the_wire_does(fake):
+    records = [{"stream": "step\n"}, {"id": "moby.image.id", "aux": {"ID": "sha256:1"}}]
+    engine = fake(http(200, b"OK", ["Api-Version: 1.41", "Ostype: linux"]),
+                  http(404, b'{"message":"No such image: x:y"}'),
+                  http(200, chunked=[json.dumps(r).encode() for r in records]),
+                  http(500, b'{"message":"buildkit not supported by daemon"}'))
+    link = sdk_link(engine.path)
+    assert link.ping()["ostype"] == "linux"
+    assert link.image("x:y") is None
+    assert list(link.stream("POST", "/build", params={"version": "2"},
+                            body=io.BytesIO(b"ctx"))) == records
+    with pytest.raises(wire.ApiError) as caught:
+        list(link.stream("POST", "/build", body=io.BytesIO(b"ctx")))
+    assert caught.value.explanation == "buildkit not supported by daemon"
+    assert engine.requests[2]["line"] == "POST /v1.41/build?version=2 HTTP/1.1"
+
+
+def test_sdk_link_names_a_dead_engine_as_engine_connect_does(tmp_path, monkeypatch):
+    path = tmp_path / "absent.sock"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    with pytest.raises(engines.EngineUnavailable) as caught:
+        sdk_link(path).ping()
+    assert caught.value.kind == engines.MISSING
