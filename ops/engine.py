@@ -104,6 +104,15 @@ def unavailable(kind, host, reason=""):
         kind, path)
 
 
+def not_an_engine(host, answer):
+    """Something answers at host, but not as a Docker engine: it is the address at fault."""
+    named = " (DOCKER_HOST names it)" if os.environ.get("DOCKER_HOST") else ""
+    return EngineUnavailable(
+        f"{host} is not a Docker engine{named}: {answer}",
+        "point DOCKER_HOST at the engine (unset, it is unix:///var/run/docker.sock), or check "
+        "what listens there", "docker-daemon-not-running", OTHER, socket_path(host))
+
+
 def classify(exc, host=None):
     """Turn a docker-py connection failure into an EngineUnavailable naming cause and fix."""
     host = host or docker_host()

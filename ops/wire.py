@@ -58,8 +58,8 @@ def connect(timeout=900, ping_timeout=engines.PING_TIMEOUT):
     try:
         link.ping(timeout=ping_timeout)
     except ApiError as exc:   # an HTTP server, but not a Docker engine (or a broken one)
-        raise engines.unavailable(engines.OTHER, host, f"its /_ping answered HTTP "
-                                  f"{exc.status}, which a Docker engine does not") from None
+        raise engines.not_an_engine(host, f"its /_ping answered HTTP {exc.status}") \
+            from None
     return link
 
 
@@ -158,8 +158,7 @@ class Wire:
 
     def _garbage(self, line):
         shown = line[:40].decode("latin-1").strip() or "nothing"
-        return engines.unavailable(engines.OTHER, self.host,
-                                   f"it answered {shown!r}, which is not the Docker API")
+        return engines.not_an_engine(self.host, f"it answered {shown!r}, not HTTP")
 
     def _body(self, sock, stream, headers):
         try:

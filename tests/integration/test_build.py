@@ -1,7 +1,10 @@
 """`inv build`, `inv layers`, `inv bases`: real builds on the real engine, offline."""
+import http.server
 import json
+import socket
 import subprocess
 import sys
+import threading
 
 from tests.integration.helpers import IMAGE, ROOT
 
@@ -47,6 +50,63 @@ def test_a_buildkit_build_never_imports_docker_py(inv, built, tmp_path):
     assert json.loads(proc.stdout)["id"] == built["id"]
     assert "BuildKit" in json.loads(proc.stdout)["builder"]
     assert "docker-py imported: False" in proc.stderr
+
+
+class TcpToEngine:
+    """A tcp:// address for the real engine (dockerd here listens on its unix socket only):
+    each connection is relayed, byte for byte, to /var/run/docker.sock."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            engine = socket.socket(socket.AF_UNIX)
+            engine.connect("/var/run/docker.sock")
+            for source, sink in ((client, engine), (engine, client)):
+                threading.Thread(target=self.relay, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def relay(source, sink):
+        try:
+            while block := source.recv(65536):
+                sink.sendall(block)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+def test_inv_build_reaches_a_plain_tcp_engine_itself(inv, built):
+    relay = TcpToEngine()
+    try:
+        proc = inv("build", "--offline", "--json",
+                   env={"DOCKER_HOST": f"tcp://127.0.0.1:{relay.port}"})
+    finally:
+        relay.server.close()
+    assert proc.returncode == 0, proc.output
+    assert json.loads(proc.stdout)["id"] == built["id"]
+
+
+def test_a_web_server_on_docker_host_is_named_not_an_engine(inv, built):
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proc = inv("build", "--offline", env={"DOCKER_HOST": f"tcp://127.0.0.1:"
+                                                             f"{server.server_port}"})
+    finally:
+        server.shutdown()
+    assert proc.returncode == 1
+    assert "is not a Docker engine (DOCKER_HOST names it): its /_ping answered HTTP 501" \
+        in proc.stderr
+    assert "point DOCKER_HOST at the engine" in proc.stderr
+    assert "RUNBOOK.md#docker-daemon-not-running" in proc.stderr
+    assert "Traceback" not in proc.output
 
 
 def test_extra_tag_is_validated_before_any_work(inv, built):

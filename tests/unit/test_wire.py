@@ -128,7 +128,8 @@ def test_an_http_server_that_is_not_an_engine_fails_the_connection_in_one_line(f
     fake(http(404, b"<html>Not Found</html>"))
     with pytest.raises(engines.EngineUnavailable) as caught:
         wire.connect(timeout=5)
-    assert "its /_ping answered HTTP 404" in caught.value.message
+    assert "is not a Docker engine (DOCKER_HOST names it): its /_ping answered HTTP 404" \
+        in caught.value.message
     assert caught.value.anchor == "docker-daemon-not-running"
 
 
@@ -154,7 +155,7 @@ def test_something_that_is_not_the_docker_api_is_one_engine_error(fake, answer):
     with pytest.raises(engines.EngineUnavailable) as caught:
         wire.connect(timeout=5)
     assert caught.value.kind == engines.OTHER
-    assert "not the Docker API" in caught.value.message
+    assert "is not a Docker engine" in caught.value.message
     assert "\n" not in caught.value.line()
 
 
