@@ -113,6 +113,17 @@ def not_an_engine(host, answer):
         "what listens there", "docker-daemon-not-running", OTHER, socket_path(host))
 
 
+def tls_unusable(host):
+    """DOCKER_TLS_VERIFY or DOCKER_CERT_PATH asks for TLS, without the files it needs."""
+    folder = os.environ.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.docker")
+    return EngineUnavailable(
+        f"TLS to {host} is asked for (DOCKER_TLS_VERIFY or DOCKER_CERT_PATH) but {folder} "
+        "does not hold ca.pem, cert.pem and key.pem",
+        "set DOCKER_CERT_PATH to the folder with the engine's client certificates, or unset "
+        "DOCKER_TLS_VERIFY and DOCKER_CERT_PATH for an engine without TLS",
+        "docker-daemon-not-running", INVALID, None)
+
+
 def classify(exc, host=None):
     """Turn a docker-py connection failure into an EngineUnavailable naming cause and fix."""
     host = host or docker_host()
@@ -168,6 +179,8 @@ def connect(timeout=900, ping_timeout=PING_TIMEOUT):
     try:
         engine = docker.from_env(timeout=ping_timeout)
         engine.ping()
+    except docker.errors.TLSParameterError as exc:
+        raise tls_unusable(host) from exc
     except docker.errors.DockerException as exc:
         raise classify(exc, host) from exc
     except Exception as exc:   # requests' own errors when the socket answers garbage

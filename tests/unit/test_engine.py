@@ -165,3 +165,15 @@ def test_an_engine_that_accepts_and_never_answers_is_named_within_seconds(tmp_pa
             conn.close()
     assert caught.value.kind == engine.SILENT
     assert "accepts the connection but does not answer the API" in caught.value.message
+
+
+def test_tls_asked_for_without_certificates_names_the_folder_and_both_ways_out(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2376")
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(tmp_path))
+    with pytest.raises(engine.EngineUnavailable) as caught:
+        engine.connect(timeout=5)
+    assert caught.value.kind == engine.INVALID
+    assert f"{tmp_path} does not hold ca.pem, cert.pem and key.pem" in caught.value.message
+    assert "unset DOCKER_TLS_VERIFY" in caught.value.fix
