@@ -1,8 +1,10 @@
 """What integration tests share: the session's names and a way to run `inv`."""
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -55,3 +57,55 @@ class Inv:
         return self.env["INVOKE_TASKY_CONTAINER"]
 
 
+
+
+class EngineRelay:
+    """A tcp:// address for the real engine (dockerd here listens on its unix socket only).
+    Each connection is relayed byte for byte to /var/run/docker.sock, unless `answer` (given
+    the request's head) returns bytes to send back instead: an engine configured otherwise."""
+
+    def __init__(self, answer=None):
+        self.answer = answer or (lambda head: None)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.host = f"tcp://127.0.0.1:{self.port}"
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(client,), daemon=True).start()
+
+    def serve(self, client):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            block = client.recv(65536)
+            if not block:
+                client.close()
+                return
+            head += block
+        reply = self.answer(head)
+        if reply is not None:
+            client.sendall(reply)
+            client.close()
+            return
+        engine = socket.socket(socket.AF_UNIX)
+        engine.connect("/var/run/docker.sock")
+        engine.sendall(head)
+        threading.Thread(target=self.relay, args=(engine, client), daemon=True).start()
+        self.relay(client, engine)
+
+    @staticmethod
+    def relay(source, sink):
+        try:
+            while block := source.recv(65536):
+                sink.sendall(block)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self):
+        self.server.close()

@@ -1,12 +1,11 @@
 """`inv build`, `inv layers`, `inv bases`: real builds on the real engine, offline."""
 import http.server
 import json
-import socket
 import subprocess
 import sys
 import threading
 
-from tests.integration.helpers import IMAGE, ROOT
+from tests.integration.helpers import IMAGE, ROOT, EngineRelay
 
 
 def git(*args):
@@ -52,38 +51,8 @@ def test_a_buildkit_build_never_imports_docker_py(inv, built, tmp_path):
     assert "docker-py imported: False" in proc.stderr
 
 
-class TcpToEngine:
-    """A tcp:// address for the real engine (dockerd here listens on its unix socket only):
-    each connection is relayed, byte for byte, to /var/run/docker.sock."""
-
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            engine = socket.socket(socket.AF_UNIX)
-            engine.connect("/var/run/docker.sock")
-            for source, sink in ((client, engine), (engine, client)):
-                threading.Thread(target=self.relay, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def relay(source, sink):
-        try:
-            while block := source.recv(65536):
-                sink.sendall(block)
-            sink.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-
 def test_inv_build_reaches_a_plain_tcp_engine_itself(inv, built):
-    relay = TcpToEngine()
+    relay = EngineRelay()
     try:
         proc = inv("build", "--offline", "--json",
                    env={"DOCKER_HOST": f"tcp://127.0.0.1:{relay.port}"})

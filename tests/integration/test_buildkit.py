@@ -6,12 +6,13 @@ build is really cold) and whose `go build` has -v, which names each package Go c
 and stays silent about those its build cache already holds.
 """
 import dataclasses
+import json
 import re
 import shutil
 
 import pytest
 
-from tests.integration.helpers import IMAGE, ROOT, RUN_ID
+from tests.integration.helpers import IMAGE, ROOT, RUN_ID, EngineRelay
 
 BASES = {"GO_IMAGE": "tasky-ops/golang:1.19-debian",
          "RUNTIME_IMAGE": "tasky-ops/alpine:3.17.0-busybox", "VERSION": f"v0.0.0-{RUN_ID}"}
@@ -177,3 +178,42 @@ def test_a_project_prune_frees_its_cache_mounts_and_leaves_others(engine, settin
     assert {r["ID"] for r in mounts} <= set(report["ids"])
     assert not set(report["ids"]) & others
     assert buildkit.project_records(engine, build_stage) == []
+
+
+def buildkit_switched_off(head):
+    """The real engine as daemon.json `"features": {"buildkit": false}` leaves it: its ping
+    says Builder-Version 1 (the one thing that setting changes on the API)."""
+    if b"/_ping " not in head.split(b"\r\n", 1)[0]:
+        return None
+    return (b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nOstype: linux\r\n"
+            b"Builder-Version: 1\r\nContent-Length: 2\r\n\r\nOK")
+
+
+def test_an_engine_without_buildkit_falls_back_to_classic_or_fails_in_one_line(engine, inv):
+    """auto: the classic builder on the Dockerfile minus its mounts, saying why, to an
+    image that passes verify. buildkit: one error, and no image made."""
+    relay = EngineRelay(answer=buildkit_switched_off)
+    image = f"{IMAGE}-classic"
+    env = {"DOCKER_HOST": relay.host, "INVOKE_TASKY_IMAGE": image}
+    try:
+        refused = inv("build", "--offline", env={**env, "INVOKE_TASKY_BUILDER": "buildkit"})
+        fallback = inv("build", "--offline", "--json", env=env)
+    finally:
+        relay.close()
+    assert refused.returncode == 1
+    assert refused.stderr.strip().startswith("error: the Docker engine cannot run BuildKit "
+                                             "builds (daemon.json sets features.buildkit to "
+                                             "false)")
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in refused.output
+
+    assert fallback.returncode == 0, fallback.output
+    result = json.loads(fallback.stdout)
+    assert result["builder"] == "classic (daemon.json sets features.buildkit to false)"
+    assert "build: classic builder (daemon.json sets features.buildkit to false); cache " \
+           "mounts are left out" in fallback.stderr + fallback.stdout
+    assert result["ran_steps"] + result["cached_steps"] > 0
+    history = " ".join(layer["CreatedBy"] for layer in engine.api.history(f"{image}:latest"))
+    assert "/bin/sh -c #(nop)" in history   # the classic builder's mark; BuildKit's differs
+    verified = inv("verify", env={"INVOKE_TASKY_IMAGE": image})
+    assert verified.returncode == 0, verified.output
