@@ -118,6 +118,13 @@ def engine(s):
     return client(timeout=s.docker_timeout)
 
 
+def link(s):
+    """The engine without docker-py (ops/wire.py): a no-change build takes less than
+    importing it."""
+    from ops import wire
+    return wire.connect(timeout=s.docker_timeout)
+
+
 def numeric(flag, value):
     """A flag's number (at least 0, finite); the one-line error names the flag."""
     return validate.number(value, f"--{flag}")
@@ -179,8 +186,7 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
         validate.version(version, "--version")
     builds.parse_build_args(build_arg, s)   # malformed, reserved or secret: before connecting
     show_steps = verbose or not (quiet or in_ci() or json)
-    from ops import wire   # not docker-py: a no-change build takes less than importing it
-    result = builds.build(wire.connect(timeout=s.docker_timeout), s, git_info(s), extra_tag=tag, version=version,
+    result = builds.build(link(s), s, git_info(s), extra_tag=tag, version=version,
                           nocache=no_cache, pull=pull, offline=offline, verbose=show_steps,
                           progress=progress, build_args=build_arg)
     emit(result, json, builds.render)

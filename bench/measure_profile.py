@@ -12,18 +12,18 @@ ENGINE_PHASES = [
     ("      ping", "docker/api/daemon.py", "ping"),
     ("    git_info(): gitinfo.read", "ops/gitinfo.py", "read"),
 ]
-BUILD_PHASES = [
+BUILD_PHASES = [   # the build path speaks to the engine through ops/wire.py, not docker-py
     PROGRAM,
     ("  task body: tasks.build", TASKS_PY, "build"),
-    *ENGINE_PHASES,
+    ("    wire.connect (precheck + ping)", "ops/wire.py", "connect"),
+    ("    git_info(): gitinfo.read", "ops/gitinfo.py", "read"),
     ("    build.build", "ops/build.py", "build"),
-    ("      context_tar", "ops/build.py", "context_tar"),
+    ("      context_tar (ops/buildcontext.py)", "ops/build.py", "context_tar"),
     ("      choose_bases (stand-in checks)", "ops/build.py", "choose_bases"),
     ("      buildkit.build (POST /build?version=2)", "ops/buildkit.py", "build"),
     ("        _recognisable (gzip the context)", "ops/buildkit.py", "_recognisable"),
     ("        _follow (read the trace stream)", "ops/buildkit.py", "_follow"),
-    ("    images.get (all calls)", "docker/models/images.py", "get"),
-    ("    subprocess.run (all git calls)", "subprocess.py", "run"),
+    ("    Wire.request (all engine requests)", "ops/wire.py", "request"),
     ("    console.table (tabulate)", "ops/console.py", "table"),
 ]
 PUSH_PHASES = [
