@@ -179,14 +179,16 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
           verbose=False, build_arg=None, json=False):
     """Build the image, tagged by git SHA and latest."""
     from ops import build as builds
+    from ops import gitinfo
     s = settings(c)   # a typo costs nothing: every input is checked before any connection
+    git = gitinfo.Asked(s.context_path)   # git answers while the engine is asked
     if tag is not None:
         validate.tag(tag, "--tag")
     if version is not None:   # it reaches the Go linker's -X flag: no spaces or quotes
         validate.version(version, "--version")
     builds.parse_build_args(build_arg, s)   # malformed, reserved or secret: before connecting
     show_steps = verbose or not (quiet or in_ci() or json)
-    result = builds.build(link(s), s, git_info(s), extra_tag=tag, version=version,
+    result = builds.build(link(s), s, git, extra_tag=tag, version=version,
                           nocache=no_cache, pull=pull, offline=offline, verbose=show_steps,
                           progress=progress, build_args=build_arg)
     emit(result, json, builds.render)

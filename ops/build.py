@@ -2,7 +2,7 @@
 import re
 import time
 
-from ops import labels, refs, standins
+from ops import gitinfo, labels, refs, standins
 from ops.console import table
 from ops.errors import OpsError
 
@@ -78,7 +78,8 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     """Build and tag IMAGE:<sha>[-dirty] and IMAGE:latest (and IMAGE:extra_tag).
 
     `engine` is docker-py's client or an ops.wire link (inv build's, which never imports
-    docker-py unless the build needs a pull, a stand-in or the classic builder).
+    docker-py unless the build needs a pull, a stand-in or the classic builder). `git` is
+    a GitInfo, or a gitinfo.Asked still running, answered once the bases are checked.
     `tags` replaces those (inv dev tags only its own, so latest stays the last real build)."""
     from ops import wire
 
@@ -92,6 +93,8 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     started = time.monotonic()
     go_image, runtime_image = choose_bases(engine, settings, offline, pull, progress)
     extra = go_build_args(settings, extra, progress)
+    if isinstance(git, gitinfo.Asked):
+        git = git.answer()
     buildargs = {**extra, "GO_IMAGE": go_image, "RUNTIME_IMAGE": runtime_image,
                  "VERSION": version or git.describe, "REVISION": git.sha,
                  "CREATED": git.committed, "TASKY_IMAGE": settings.image}
