@@ -38,7 +38,8 @@ class _Validate:
 
 validate = _Validate()
 try:   # invoke.yaml and INVOKE_TASKY_* are read before any task runs (even by --list):
-    from ops import config   # a malformed invoke.yaml is one line, not Invoke's traceback
+    from ops import invoke_yaml   # a malformed invoke.yaml is one line, not Invoke's
+    invoke_yaml.tasky_section()   # traceback; the settings are built when a task runs
     if any(name.startswith("INVOKE_TASKY_") for name in os.environ):
         validate.check_environment()   # else Invoke casts them itself, with a traceback
 except OpsError as error:
@@ -105,6 +106,7 @@ def settings(c, **flags):
         check = validate.SCHEMA[(key,)]
         if key in NUMERIC:
             flags[key] = check(flags[key], flag)
+    from ops import config
     return validate.check_settings(config.from_invoke(c).with_overrides(**flags), given)
 
 
