@@ -3,7 +3,7 @@ import json
 import shutil
 import time
 
-from common import (CONTAINER, DOC_CONTAINER, DOC_PORT, IMAGE, INV, ROOT, TARGETS, BenchError,
+from common import (CONTAINER, DOC_CONTAINER, DOC_PORT, ENV, IMAGE, INV, ROOT, TARGETS, BenchError,
                     container_image, docker, fmt, info_row, interleaved, is_bench_image, log,
                     median, r3, ratio_row, rounded, run, tabulate, tail)
 
@@ -11,25 +11,31 @@ from common import (CONTAINER, DOC_CONTAINER, DOC_PORT, IMAGE, INV, ROOT, TARGET
 
 
 def measure_list(n, empty_dir):
+    """`inv --list` as a user types it: without the INVOKE_TASKY_* variables the bench sets
+    for its other rows (with them, tasks.py checks their values first: shown as info)."""
     (empty_dir / "tasks.py").write_text("")
     ours_cmd = INV + ["--list"]
     base_cmd = INV + ["--search-root", str(empty_dir), "--list"]
+    plain = {k: v for k, v in ENV.items() if not k.startswith("INVOKE_TASKY_")}
     shim = shutil.which("inv")
-    ours, base, via_shim = [], [], []
+    ours, base, with_vars, via_shim = [], [], [], []
     for i in range(n + 1):  # the first round warms the page cache and is not counted
         for kind, cmd, cwd in interleaved(i, [("ours", ours_cmd, ROOT),
-                                              ("base", base_cmd, empty_dir)]):
-            seconds, proc = run(cmd, cwd=cwd, timeout=60)
-            if kind == "ours" and proc.returncode != 0:
+                                              ("base", base_cmd, empty_dir),
+                                              ("vars", ours_cmd, ROOT)]):
+            seconds, proc = run(cmd, cwd=cwd, timeout=60, env=ENV if kind == "vars" else plain)
+            if kind != "base" and proc.returncode != 0:
                 raise BenchError("inv --list failed: " + tail(proc))
             if kind == "base" and proc.returncode not in (0, 1):  # 1: "No tasks found"
                 raise BenchError("invoke --search-root failed: " + tail(proc))
             if i:
-                (ours if kind == "ours" else base).append(seconds)
+                {"ours": ours, "base": base, "vars": with_vars}[kind].append(seconds)
         if shim and i:
-            via_shim.append(run([shim, "--list"], timeout=60)[0])
-    return {"ours_s": ours, "baseline_s": base, "via_path_inv_s": via_shim,
-            "ours_cmd": "python -m invoke --list (same interpreter as the baseline)",
+            via_shim.append(run([shim, "--list"], timeout=60, env=plain)[0])
+    return {"ours_s": ours, "baseline_s": base, "with_vars_s": with_vars,
+            "via_path_inv_s": via_shim,
+            "ours_cmd": "python -m invoke --list (same interpreter as the baseline; no "
+                        "INVOKE_TASKY_* set)",
             "baseline_cmd": f"python -m invoke --search-root {empty_dir} --list (empty tasks.py)",
             "via_path_inv": shim}
 
@@ -37,6 +43,9 @@ def measure_list(n, empty_dir):
 def list_rows(lst):
     out = [ratio_row("1. inv --list (s)", median(lst["ours_s"]), median(lst["baseline_s"]),
                      TARGETS["list"])]
+    if lst.get("with_vars_s"):
+        out.append(info_row("· with INVOKE_TASKY_* set, their values checked (s, info)",
+                            median(lst["with_vars_s"]), median(lst["baseline_s"])))
     if lst["via_path_inv_s"]:
         out.append(info_row("· inv --list via PATH `inv` (s, info)",
                             median(lst["via_path_inv_s"])))
