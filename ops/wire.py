@@ -10,6 +10,7 @@ a stand-in, the classic builder) asks sdk() for the docker-py client.
 import codecs
 import json
 import os
+import re
 import socket
 from urllib.parse import quote, urlencode
 
@@ -18,6 +19,7 @@ from ops.errors import OpsError
 
 CHUNK = 64 * 1024
 LINE_LIMIT = 65536   # a status or header line longer than this is not an engine talking
+API_VERSION = re.compile(r"^\d{1,3}\.\d{1,3}$")
 
 
 class ApiError(OpsError):
@@ -74,7 +76,12 @@ class Reply:
 
     def json(self):
         body = self.read()
-        return json.loads(body) if body.strip() else None
+        try:
+            return json.loads(body) if body.strip() else None
+        except ValueError:
+            raise OpsError(f"the Docker engine answered {body[:60]!r}, not the JSON its API "
+                           "gives", fix="check what DOCKER_HOST points at (inv doctor)",
+                           anchor="docker-daemon-not-running") from None
 
     def raise_for_status(self):
         if self.status >= 400:
@@ -125,6 +132,9 @@ class Wire:
         except OSError as exc:
             sock.close()
             raise engines.classify(exc, self.host) from exc
+        except BaseException:
+            sock.close()
+            raise
         return Reply(status, answer, self._body(sock, stream, answer))
 
     def _send(self, sock, method, target, body, headers):
@@ -183,7 +193,9 @@ class Wire:
         """GET /_ping's headers (lower-case names); learns the API version to speak."""
         reply = self.request("GET", "/_ping", timeout=timeout)
         reply.raise_for_status().read()
-        self.api_version = self.api_version or reply.headers.get("api-version") or None
+        said = reply.headers.get("api-version", "")
+        if self.api_version is None and API_VERSION.match(said):
+            self.api_version = said   # else unversioned paths: the engine's own version
         return reply.headers
 
     def image(self, ref):

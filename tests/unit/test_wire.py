@@ -142,6 +142,13 @@ def test_an_unexpected_refusal_is_still_one_line_naming_the_engines_reason(fake)
     assert "\n" not in caught.value.line()
 
 
+def test_an_answer_that_is_not_json_is_one_line_not_a_traceback(fake):
+    fake(PING, http(200, b"<html>proxy login</html>"))
+    with pytest.raises(OpsError) as caught:
+        wire.connect(timeout=5).image("tasky:latest")
+    assert "not the JSON its API gives" in caught.value.line()
+
+
 def test_a_stream_cut_inside_a_record_is_an_error_not_a_silent_end(fake):
     fake(PING, http(200, b'{"stream": "half'))
     with pytest.raises(OpsError, match="ended inside a record"):
