@@ -104,7 +104,11 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     tags = list(dict.fromkeys(tags))
     image_id, steps, builder = run_builder(engine, settings, tags, buildargs, image_labels,
                                            nocache, pull, verbose, progress)
-    image = wire.of(engine).image(image_id) or {"Size": 0}
+    image = wire.of(engine).image(image_id)
+    if image is None:
+        raise OpsError(f"the image this build made ({image_id[7:19]}) is gone: something "
+                       "removed it as the build ended", fix="run inv build again",
+                       anchor="build-fails")
     return {"image": settings.image, "tags": tags,
             "id": image_id.split(":")[-1][:12], "size_mb": round(image["Size"] / 1e6, 2),
             "seconds": round(time.monotonic() - started, 2),
@@ -248,9 +252,9 @@ def _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull,
     api = wire.of(engine).sdk().api
     # The classic builder applies the first tag only when every step succeeded.
     stream = api.build(fileobj=context_tar(settings, text), custom_context=True,
-                              dockerfile="Dockerfile", tag=f"{settings.image}:{tags[0]}",
-                              buildargs=buildargs, labels=image_labels, nocache=nocache,
-                              rm=True, forcerm=True, decode=True)
+                       dockerfile="Dockerfile", tag=f"{settings.image}:{tags[0]}",
+                       buildargs=buildargs, labels=image_labels, nocache=nocache, rm=True,
+                       forcerm=True, decode=True)
     image_id, steps = _follow(stream, verbose, progress)
     for tag in tags[1:]:
         api.tag(image_id, settings.image, tag)

@@ -343,8 +343,9 @@ def check_environment(environ=None):
 
 # --- variables tasky-ops reads itself ------------------------------------------------------
 
-PLAIN_HOST = re.compile(r"^(?:unix:///[^\x00\s]*[^/\x00\s]|tcp://(?:[A-Za-z0-9.-]+|\[[0-9a-fA-F:.]+\])"
-                        r":(?:6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}))$")
+# What the build path reaches itself (ops/wire.py), checked without importing docker-py.
+PLAIN_HOST = re.compile(r"^(?:unix:///\S*[^/\s]|tcp://(?:[A-Za-z0-9.-]+|\[[0-9a-fA-F:.]+\])"
+                        r":(\d{1,5}))$")
 
 
 def docker_host(environ=None):
@@ -361,13 +362,14 @@ def docker_host(environ=None):
     if scheme not in ("unix", "tcp", "http", "https", "ssh", "npipe", "http+unix"):
         fail("DOCKER_HOST", shown, accepted, "unix:///var/run/docker.sock",
              "bad-docker-host")
-    if PLAIN_HOST.match(value):
-        return value   # the build path reaches these itself: no docker-py import for them
+    plain = PLAIN_HOST.match(value)
+    if plain and (plain.group(1) is None or 0 < int(plain.group(1)) < 65536):
+        return value
     import docker
 
     try:
         docker.utils.parse_host(value)
-    except docker.errors.DockerException:
+    except (docker.errors.DockerException, ValueError):   # ValueError: a port out of range
         fail("DOCKER_HOST", shown, accepted, "unix:///var/run/docker.sock",
              "bad-docker-host")
     return value

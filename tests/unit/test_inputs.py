@@ -126,6 +126,9 @@ def variable_cases():
                                                  {"AWS_DEFAULT_REGION": "x y"})
     cases["DOCKER_HOST=garbage inv layers"] = (["layers"], "DOCKER_HOST", "garbage://x",
                                                {"DOCKER_HOST": "garbage://x"})
+    cases["DOCKER_HOST=port out of range inv build"] = (
+        ["build", "--offline"], "DOCKER_HOST", "tcp://127.0.0.1:65536",
+        {"DOCKER_HOST": "tcp://127.0.0.1:65536"})
     return cases
 
 
