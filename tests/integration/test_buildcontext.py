@@ -4,10 +4,9 @@ For every .dockerignore of the unit table (tests/unit/test_buildcontext.py, over
 tree), what `DOCKER_BUILDKIT=1 /usr/bin/docker build` copies with `FROM scratch` +
 `COPY . /ctx/` must be what our tar carries. The CLI's copy is read from
 `--output type=tar`: no image, no container. Our tar is then built by the engine as
-`inv build` sends it (gzipped, POST /build?version=2) and by the classic builder, and the
+`inv build` sends it (POST /build?version=2) and by the classic builder, and the
 image's /ctx read back with `docker create` + `docker export`.
 """
-import gzip
 import io
 import json
 import os
@@ -17,7 +16,7 @@ import tarfile
 
 import pytest
 
-from ops import buildcontext
+from ops import buildcontext, buildkit
 from ops.errors import OpsError
 from tests.integration.helpers import IMAGE, docker_required
 from tests.unit.test_buildcontext import CASES, make_tree
@@ -105,7 +104,7 @@ def test_what_the_cli_refuses_we_refuse(tmp_path, cli, text, says):
     assert caught.value.anchor == "build-fails"
 
 
-def built_copy(engine, fileobj, name, classic=False, gzipped=True):
+def built_copy(engine, fileobj, name, classic=False):
     """The /ctx of an image built from our tar, read back with create + export."""
     import docker
 
@@ -115,12 +114,7 @@ def built_copy(engine, fileobj, name, classic=False, gzipped=True):
         if classic:
             engine.images.build(fileobj=fileobj, custom_context=True, tag=tag, rm=True)
         else:
-            packed = fileobj
-            if gzipped:   # as ops/buildkit.py sends it today
-                packed = io.BytesIO()
-                with gzip.GzipFile(fileobj=packed, mode="wb", compresslevel=1, mtime=0) as out:
-                    shutil.copyfileobj(fileobj, out)
-                packed.seek(0)
+            packed = buildkit._recognisable(fileobj)   # the body inv build sends
             api = engine.api
             response = api._post(api._url("/build"), data=packed, stream=True,
                                  params={"t": [tag], "version": "2", "dockerfile": "Dockerfile"},
@@ -173,5 +167,20 @@ def test_buildkit_reads_our_tar_without_gzip(tmp_path, cli, engine):
     packed = buildcontext.tar(root, DOCKERFILE)
     with tarfile.open(fileobj=packed) as archive:
         ours = listing(archive)
-    copied = built_copy(engine, packed, "plain", gzipped=False)
+    assert buildkit._recognisable(packed) is packed   # sent as it is, not gzipped
+    copied = built_copy(engine, packed, "plain")
     assert copied == ours and long_name in copied
+
+
+def test_buildkit_reads_a_tar_that_opens_with_a_pax_header_once_gzipped(tmp_path, engine):
+    """A tar from elsewhere (Python's tarfile writes a PAX header for a fractional mtime)
+    fails BuildKit's sniff as it is; _recognisable gzips it, and it builds."""
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, data in (("Dockerfile", DOCKERFILE.encode()), ("hello.txt", b"hi\n")):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1.5
+            archive.addfile(info, io.BytesIO(data))
+    assert packed.getvalue()[156:157] == b"x"   # a PAX header comes first
+    assert buildkit._recognisable(packed).read(2) == b"\x1f\x8b"
+    assert set(built_copy(engine, packed, "pax")) == {"Dockerfile", "hello.txt"}

@@ -273,6 +273,28 @@ def test_the_request_asks_for_buildkit_with_every_tag_and_json_args():
     assert params["nocache"] == "1" and "pull" not in params and "networkmode" not in params
 
 
+def test_our_own_context_tar_goes_as_it_is_without_gzip(tmp_path):
+    from ops import buildcontext
+
+    (tmp_path / "main.go").write_text("package main\n")
+    ours = buildcontext.tar(tmp_path, "FROM scratch\n")
+    api = FakeLink([IMAGE])
+    buildkit.build(api, ours, tags=["a:1"], buildargs={}, labels={},
+                   progress=lambda line: None)
+    body = api.calls[0][2]["data"]
+    assert body is ours
+    assert body.read(512)[:10] == b"Dockerfile"
+
+
+def test_a_tar_opening_with_a_long_name_record_is_gzipped():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo("d" * 150)
+        tar.addfile(info, io.BytesIO(b""))
+    assert buffer.getvalue()[156:157] == b"L"
+    assert buildkit._recognisable(buffer).read(2) == b"\x1f\x8b"
+
+
 def test_the_context_is_sent_gzipped_so_buildkit_recognises_a_pax_tar():
     api = FakeLink([IMAGE])
     original = context().getvalue()
