@@ -283,6 +283,8 @@ def _listing(directory, prefix, matcher, skip):
     try:
         with os.scandir(directory) as found:
             children = sorted(found, key=lambda entry: os.fsencode(entry.name))
+    except FileNotFoundError:
+        return []   # removed since its parent was read: what Docker's own walk skips too
     except OSError as exc:
         raise _unreadable(prefix.rstrip("/") or ".", exc) from exc
     kept = []
@@ -387,19 +389,28 @@ def _add(archive, rel, path, st, links):
             info.type, info.linkname = tarfile.LNKTYPE, links[(st.st_dev, st.st_ino)]
             archive.addfile(info)
             return
-        if st.st_nlink > 1:
-            links[(st.st_dev, st.st_ino)] = rel
         info.size = st.st_size
         try:
-            with open(path, "rb") as handle:
-                archive.addfile(info, handle)
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            return   # gone since its folder was read (an editor's temporary file): not sent
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise   # our temporary file, not the context file
             raise _unreadable(rel, exc) from exc
+        with handle:
+            try:
+                archive.addfile(info, handle)
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise   # our temporary file, not the context file
+                raise _unreadable(rel, exc) from exc
+        if st.st_nlink > 1:
+            links[(st.st_dev, st.st_ino)] = rel
         return
     if kind == stat.S_IFDIR:
         info.type = tarfile.DIRTYPE
     else:
-        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(path)
+        try:
+            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(path)
+        except FileNotFoundError:
+            return
     archive.addfile(info)

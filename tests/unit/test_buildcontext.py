@@ -261,6 +261,32 @@ def test_an_unreadable_file_that_is_excluded_is_never_opened(tmp_path, monkeypat
         assert "docs/x.txt" in archive.getnames()
 
 
+def test_a_file_or_folder_removed_while_the_context_is_packed_is_left_out(tmp_path,
+                                                                          monkeypatch):
+    """An editor's temporary file can vanish between listing its folder and reading it
+    (inv dev packs while you type): the build goes on without it, as Docker's walk does."""
+    root = make_tree(tmp_path)
+    (root / ".main.go.swp").write_text("swap")
+    (root / "tmpdir").mkdir()
+    real_open, real_scandir = open, os.scandir
+
+    def vanishing_open(path, *args, **kw):
+        if os.fspath(path).endswith(".main.go.swp"):
+            raise FileNotFoundError(2, "No such file or directory", os.fspath(path))
+        return real_open(path, *args, **kw)
+
+    def vanishing_scandir(path):
+        if os.fspath(path).endswith("/tmpdir"):
+            raise FileNotFoundError(2, "No such file or directory", os.fspath(path))
+        return real_scandir(path)
+    monkeypatch.setattr(buildcontext, "open", vanishing_open, raising=False)
+    monkeypatch.setattr(buildcontext.os, "scandir", vanishing_scandir)
+    with tarfile.open(fileobj=buildcontext.tar(root, "FROM scratch\n")) as archive:
+        names = archive.getnames()
+    assert ".main.go.swp" not in names
+    assert "docs/x.txt" in names
+
+
 def test_an_unreadable_directory_is_a_build_failure(tmp_path, monkeypatch):
     root = make_tree(tmp_path)
     real = os.scandir
