@@ -5,6 +5,7 @@ registry accepts exactly that and the "wrong" one accepts only another password.
 """
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 from ops import local_registry
@@ -56,3 +57,13 @@ class Moto:
                 "AWS_ENDPOINT_URL_STS": endpoint, "AWS_EC2_METADATA_DISABLED": "true",
                 "HOME": str(home), "AWS_CONFIG_FILE": os.devnull,
                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+
+    def user_env(self, tmp_path, secret_key, registry, repository_prefix):
+        """env() for one test, with a fresh HOME, ECR_REGISTRY pointing at `registry` and
+        an ECR repository of its own."""
+        home = tmp_path / "home"
+        home.mkdir()
+        env = self.env(home, secret_key)
+        env.update(ECR_REGISTRY=registry.addr,
+                   INVOKE_TASKY_ECR_REPOSITORY=f"{repository_prefix}-{uuid.uuid4().hex[:6]}")
+        return env

@@ -12,7 +12,6 @@ import json
 import subprocess
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -55,11 +54,7 @@ def releases(engine, built):
 @pytest.fixture
 def aws(moto, good_registry, tmp_path, monkeypatch):
     """A user's shell for one test, in this process and for `inv`: its own repository."""
-    home = tmp_path / "home"
-    home.mkdir()
-    env = moto.env(home, AWS_SECRET)
-    env.update(ECR_REGISTRY=good_registry.addr,
-               INVOKE_TASKY_ECR_REPOSITORY=f"{IMAGE}-{uuid.uuid4().hex[:6]}")
+    env = moto.user_env(tmp_path, AWS_SECRET, good_registry, IMAGE)
     for name in ("AWS_REGION", "AWS_PROFILE", "DOCKER_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     for key, value in env.items():

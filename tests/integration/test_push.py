@@ -5,7 +5,6 @@ import os
 import subprocess
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,8 @@ AUTH = {"username": "AWS", "password": TOKEN_PASSWORD}
 @pytest.fixture
 def aws(moto, good_registry, tmp_path, inv):
     """Env for one test: its own ECR repository name, a fresh HOME, the good registry."""
-    home = tmp_path / "home"
-    home.mkdir()
-    env = moto.env(home, AWS_SECRET)
-    env.update(ECR_REGISTRY=good_registry.addr,
-               INVOKE_TASKY_ECR_REPOSITORY=f"{IMAGE}-{uuid.uuid4().hex[:6]}",
-               INVOKE_TASKY_ECR_PUSH_BACKOFF="0.5")
+    env = moto.user_env(tmp_path, AWS_SECRET, good_registry, IMAGE)
+    env["INVOKE_TASKY_ECR_PUSH_BACKOFF"] = "0.5"
     return env
 
 
