@@ -67,8 +67,7 @@ class EngineRelay:
     def __init__(self, answer=None):
         self.answer = answer or (lambda head: None)
         self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.host = f"tcp://127.0.0.1:{self.port}"
+        self.host = f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self):

@@ -54,10 +54,9 @@ def test_a_buildkit_build_never_imports_docker_py(inv, built, tmp_path):
 def test_inv_build_reaches_a_plain_tcp_engine_itself(inv, built):
     relay = EngineRelay()
     try:
-        proc = inv("build", "--offline", "--json",
-                   env={"DOCKER_HOST": f"tcp://127.0.0.1:{relay.port}"})
+        proc = inv("build", "--offline", "--json", env={"DOCKER_HOST": relay.host})
     finally:
-        relay.server.close()
+        relay.close()
     assert proc.returncode == 0, proc.output
     assert json.loads(proc.stdout)["id"] == built["id"]
 
