@@ -261,7 +261,7 @@ class Sdk:
                 raise
             raise engines.classify(exc) from exc
 
-    def ping(self, timeout=None):
+    def ping(self):
         def get(api):
             response = api._get(api._url("/_ping"))
             api._raise_for_status(response)

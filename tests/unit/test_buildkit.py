@@ -240,7 +240,7 @@ class FakeLink:
     def image(self, ref):
         raise AssertionError("build() does not inspect images")
 
-    def ping(self, timeout=None):
+    def ping(self):
         if isinstance(self.headers, Exception):
             raise self.headers
         return self.headers
