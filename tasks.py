@@ -10,8 +10,8 @@ Where each task lives (task -> module):
   layers, clean -> ops/images.py    demo -> ops/demo.py            app-test -> ops/apptest.py
   login -> ops/login.py             push -> ops/push.py            release -> ops/release.py
   registry -> ops/local_registry.py scan -> ops/scan.py (--ecr: ops/ecr_scan.py)
-  lint -> ops/lint.py               images -> ops/catalog.py       ecr-policy -> ops/ecr_policy.py
-  promote, rollback -> ops/retag.py   dev -> ops/dev.py (the inner loop)
+  lint -> ops/lint.py               images -> ops/listing.py       ecr-policy -> ops/ecr_policy.py
+  promote, rollback -> ops/promotion.py   dev -> ops/dev.py (the inner loop)
   doctor -> ops/doctor/ (rows, engine, inputs, run, aws, registry, fixes)
 Shared: config (settings), engine (the one Docker connection; wire: the same engine without
 docker-py, for build), buildcontext (the context tar), errors, console (tables, --json),
@@ -24,29 +24,29 @@ import sys
 
 from invoke import Exit, task
 
-from ops.errors import OpsError, foreign
+from ops.core.errors import OpsError, foreign
 
 
 class _Validate:
-    """ops.validate, imported when first used: `inv --list` with no INVOKE_TASKY_* variable
+    """ops.settings.validate, imported when first used: `inv --list` with no INVOKE_TASKY_* variable
     set needs none of it (it keeps listing within 1.2x of an empty task file)."""
 
     def __getattr__(self, name):
-        from ops import validate as module
+        from ops.settings import validate as module
         return getattr(module, name)
 
 
 validate = _Validate()
 try:   # invoke.yaml and INVOKE_TASKY_* are read before any task runs (even by --list):
-    from ops import invoke_yaml   # a malformed invoke.yaml is one line, not Invoke's
+    from ops.settings import invoke_yaml   # a malformed invoke.yaml is one line, not Invoke's
     invoke_yaml.tasky_section()   # traceback; the settings are built when a task runs
     if any(name.startswith("INVOKE_TASKY_") for name in os.environ):
         validate.check_environment()   # else Invoke casts them itself, with a traceback
 except OpsError as error:
     raise Exit("error: " + error.line(), code=1) from None
 
-from ops import signals  # noqa: E402  (after the check above, like every ops import)
-from ops.console import emit, in_ci, printed, progress  # noqa: E402
+from ops.core import signals  # noqa: E402  (after the check above, like every ops import)
+from ops.core.console import emit, in_ci, printed, progress  # noqa: E402
 
 JSON_HELP = "print JSON for machines instead of a table"
 REGION_HELP = "AWS region (beats AWS_REGION, AWS_DEFAULT_REGION and tasky.ecr.region)"
@@ -83,7 +83,7 @@ def reported(body):
                 print(jsonlib.dumps({"ok": False, "error": error.message, "fix": error.fix,
                                      "anchor": error.anchor}, indent=2))
             raise Exit("error: " + error.line(), code=1) from None
-        except KeyboardInterrupt as exc:   # also SIGTERM and SIGHUP (ops.signals)
+        except KeyboardInterrupt as exc:   # also SIGTERM and SIGHUP (ops.core.signals)
             name = str(exc) or "SIGINT"
             raise Exit(f"interrupted ({name}); what this task had made is removed",
                        code=signals.exit_code(exc)) from None
@@ -106,7 +106,7 @@ def settings(c, **flags):
         check = validate.SCHEMA[(key,)]
         if key in NUMERIC:
             flags[key] = check(flags[key], flag)
-    from ops import config
+    from ops.settings import config
     return validate.check_settings(config.from_invoke(c).with_overrides(**flags), given)
 
 
@@ -116,15 +116,15 @@ def aws_settings(c, region):
 
 
 def engine(s):
-    from ops.engine import client
+    from ops.engine.connection import client
     return client(timeout=s.docker_timeout)
 
 
 def link(s):
-    """The engine without docker-py (ops/wire.py): a no-change build takes less than
+    """The engine without docker-py (ops/socket_api.py): a no-change build takes less than
     importing it."""
-    from ops import wire
-    return wire.connect(timeout=s.docker_timeout)
+    from ops.engine import socket_api
+    return socket_api.connect(timeout=s.docker_timeout)
 
 
 def numeric(flag, value):
@@ -144,14 +144,14 @@ REGISTRY_KINDS = ("ecr", "local")
 
 
 def git_info(s):
-    from ops import gitinfo
+    from ops.build import gitinfo
     return gitinfo.read(s.context_path)
 
 
 @ops_task(help={"json": JSON_HELP})
 def setup(c, json=False):
     """Install and start the Docker engine when it is missing."""
-    from ops import setup as machine
+    from ops.engine import install as machine
     emit(machine.setup(progress=progress), json, machine.render)
 
 
@@ -159,7 +159,7 @@ def setup(c, json=False):
                 "json": JSON_HELP})
 def bases(c, force=False, json=False):
     """Build offline stand-ins for golang:1.19 and alpine:3.17.0."""
-    from ops import standins
+    from ops.build import standins
     s = settings(c)
     emit(standins.ensure(engine(s), s.bases, force=force, progress=progress), json,
          standins.render)
@@ -180,8 +180,8 @@ def bases(c, force=False, json=False):
 def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, quiet=False,
           verbose=False, build_arg=None, json=False):
     """Build the image, tagged by git SHA and latest."""
-    from ops import build as builds
-    from ops import gitinfo
+    from ops.build import docker_build as builds
+    from ops.build import gitinfo
     s = settings(c)   # a typo costs nothing: every input is checked before any connection
     git = gitinfo.Asked(s.context_path)   # git answers while the engine is asked
     if tag is not None:
@@ -201,7 +201,7 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
                 "json": JSON_HELP})
 def vendor(c, goproxy=None, json=False):
     """Vendor the app's Go modules for offline builds."""
-    from ops import gomod
+    from ops.build import gomod
     s = settings(c)
     emit(gomod.vendor(engine(s), s, goproxy=goproxy, progress=progress), json, gomod.render)
 
@@ -216,7 +216,7 @@ def vendor(c, goproxy=None, json=False):
                 "json": JSON_HELP})
 def run(c, env=None, env_file=None, dev=False, name=None, port=None, tag="latest", json=False):
     """Run the image detached with its port published."""
-    from ops import containers, envvars
+    from ops.run import containers, envvars
     s = settings(c, container=name, port=port)
     validate.tag(tag, "--tag")
     variables = envvars.collect(env, env_file, s.env_file_path)
@@ -230,7 +230,7 @@ def run(c, env=None, env_file=None, dev=False, name=None, port=None, tag="latest
                 "json": JSON_HELP})
 def health(c, name=None, wait=False, timeout=None, json=False):
     """Show Docker's health record and run the probe live."""
-    from ops import containers
+    from ops.run import containers
     s = settings(c, health_timeout=timeout)
     name = name and validate.container_name(name, "--name")
     report = emit(containers.health(engine(s), s, name=name, wait=wait), json,
@@ -246,8 +246,8 @@ def health(c, name=None, wait=False, timeout=None, json=False):
                 "json": JSON_HELP})
 def verify(c, tag="latest", env=None, env_file=None, json=False):
     """Check wizexercise.txt, appuser, health and image size."""
-    from ops import envvars
-    from ops import verify as checks
+    from ops.run import envvars
+    from ops.gates import verify as checks
     s = settings(c)
     validate.tag(tag, "--tag")
     variables = envvars.collect(env, env_file, s.env_file_path)
@@ -260,7 +260,7 @@ def verify(c, tag="latest", env=None, env_file=None, json=False):
 @ops_task(help={"tag": tag_help("inspect"), "json": JSON_HELP})
 def layers(c, tag="latest", json=False):
     """List layer sizes and totals against the size budget."""
-    from ops import images
+    from ops.run import images
     s = settings(c)
     validate.tag(tag, "--tag")
     emit(images.layers(engine(s), f"{s.image}:{tag}", s.size_budget_mb), json,
@@ -271,7 +271,7 @@ def layers(c, tag="latest", json=False):
                 "follow": "keep printing new lines"})
 def logs(c, name=None, tail=None, follow=False):
     """Print the container's log."""
-    from ops import containers
+    from ops.run import containers
     s = settings(c)
     name = name and validate.container_name(name, "--name")
     tail = whole("tail", 100 if tail is None else tail)
@@ -282,7 +282,7 @@ def logs(c, name=None, tail=None, follow=False):
 @ops_task(help={"name": NAME_HELP, "force": "remove it even if tasky-ops did not start it"})
 def stop(c, name=None, force=False):
     """Stop and remove the container `inv run` started."""
-    from ops import containers
+    from ops.run import containers
     s = settings(c)
     name = name and validate.container_name(name, "--name")
     print(containers.render_stop(containers.stop(engine(s), s, name=name, force=force)))
@@ -295,7 +295,7 @@ def stop(c, name=None, force=False):
                 "json": JSON_HELP})
 def clean(c, all=False, cache=False, bases=False, dry_run=False, json=False):
     """Remove the images and containers this project made."""
-    from ops import images
+    from ops.run import images
     s = settings(c)
     emit(images.clean(engine(s), s, everything=all, cache=cache, include_bases=bases,
                       dry_run=dry_run), json, images.render_clean)
@@ -304,7 +304,7 @@ def clean(c, all=False, cache=False, bases=False, dry_run=False, json=False):
 @ops_task(help={"verbose": "go test -v", "json": JSON_HELP})
 def app_test(c, verbose=False, json=False):
     """Run go vet and the Go tests inside the builder image."""
-    from ops import apptest
+    from ops.gates import apptest
     s = settings(c)
     emit(apptest.app_test(engine(s), s, verbose=verbose, progress=progress), json,
          apptest.render)
@@ -313,7 +313,7 @@ def app_test(c, verbose=False, json=False):
 @ops_task(help={"json": JSON_HELP})
 def demo(c, json=False):
     """Build, run, wait for health and verify, in one go."""
-    from ops import demo as main_job
+    from ops.flows import demo as main_job
     s = settings(c)
     result = emit(main_job.demo(engine(s), s, git_info(s), progress=progress), json,
                   main_job.render)
@@ -345,7 +345,7 @@ def test(c, unit=False, k=None, verbose=False):
                 "json": JSON_HELP})
 def login(c, docker_config=False, region=None, json=False):
     """Check an ECR token against the registry; store it nowhere."""
-    from ops import login as ecr_login
+    from ops.registry import login as ecr_login
     s = aws_settings(c, region)
     result = ecr_login.login(s, docker_config=docker_config)
     if docker_config and not result["stored"].startswith("credential helper"):
@@ -364,7 +364,7 @@ def login(c, docker_config=False, region=None, json=False):
 def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", region=None,
          json=False):
     """Push the image to ECR and check the stored digest."""
-    from ops import push as pushes
+    from ops.registry import push as pushes
     s = aws_settings(c, region)
     kind("registry", registry, REGISTRY_KINDS)
     if isinstance(tag, str) and tag:
@@ -390,7 +390,7 @@ def release(c, latest=False, allow_dirty=False, create_repo=False, registry="ecr
             offline=False, skip_scan=False, scan="local", scan_wait=None, region=None,
             json=False):
     """Build, verify, scan and push; stop at the first failure."""
-    from ops import release as releases
+    from ops.flows import release as releases
     s = aws_settings(c, region)
     kind("registry", registry, REGISTRY_KINDS)
     kind("scan", scan, ("local", "ecr"))
@@ -405,7 +405,7 @@ def release(c, latest=False, allow_dirty=False, create_repo=False, registry="ecr
 @ops_task(help={"stop": "stop the local registry instead", "json": JSON_HELP})
 def registry(c, stop=False, json=False):
     """Start a local registry to try pushes without AWS."""
-    from ops import local_registry
+    from ops.registry import local_registry
     s = settings(c)
     action = local_registry.stop_local if stop else local_registry.start_local
     emit(action(engine(s), s), json, local_registry.render)
@@ -422,20 +422,20 @@ def registry(c, stop=False, json=False):
 def scan(c, tag="latest", severity="CRITICAL,HIGH", scanner="auto", skip_db_update=False,
          ecr=False, wait=None, region=None, json=False):
     """Scan the image; fail on CRITICAL or HIGH findings."""
-    from ops import scan as scans
+    from ops.gates import scan as scans
     s = aws_settings(c, region) if ecr else settings(c)
     if region:   # checked even where unused
         validate.region(region, "--region")
     (validate.tag_or_digest if ecr else validate.tag)(tag, "--tag")
     if ecr:
-        from ops import ecr_scan
+        from ops.gates import ecr_scan
         ecr_scan.parse_severities(severity)
     else:
         scans.parse_severities(severity)
     kind("scanner", scanner, ("auto", "trivy", "grype"))
     wait = numeric("wait", wait or 0)
     if ecr:
-        from ops import ecr_scan
+        from ops.gates import ecr_scan
         result = emit(ecr_scan.ecr_scan(s, tag, wait_seconds=wait,
                                         severity=severity, progress=progress), json,
                       ecr_scan.render)
@@ -451,7 +451,7 @@ def scan(c, tag="latest", severity="CRITICAL,HIGH", scanner="auto", skip_db_upda
 @ops_task(help={"json": JSON_HELP})
 def lint(c, json=False):
     """Lint the Dockerfile, the Go app and the Python code."""
-    from ops import lint as linters
+    from ops.gates import lint as linters
     s = settings(c)
     result = emit(linters.lint(engine(s), s, progress=progress), json, linters.render)
     if not result["passed"]:
@@ -480,11 +480,11 @@ def doctor(c, aws=True, fix=False, region=None, json=False):
                 "region": REGION_HELP, "json": JSON_HELP})
 def images(c, registry="ecr", limit=None, region=None, json=False):
     """List the registry's images and where latest points."""
-    from ops import catalog
+    from ops.registry import listing
     s = aws_settings(c, region)
     kind("registry", registry, REGISTRY_KINDS)
     limit = whole("limit", 20 if limit is None else limit, 1)
-    emit(catalog.images(s, registry_kind=registry, limit=limit), json, catalog.render)
+    emit(listing.images(s, registry_kind=registry, limit=limit), json, listing.render)
 
 
 @ops_task(help={"src": "the image to point at: a tag or a sha256: digest",
@@ -492,13 +492,13 @@ def images(c, registry="ecr", limit=None, region=None, json=False):
                 "registry": REGISTRY_HELP, "region": REGION_HELP, "json": JSON_HELP})
 def promote(c, src, dest, registry="ecr", region=None, json=False):
     """Point a tag at another image; no image data moves."""
-    from ops import retag
+    from ops.registry import promotion
     s = aws_settings(c, region)
     validate.tag_or_digest(src, "--src")
     validate.tag(dest, "--dest")
     kind("registry", registry, REGISTRY_KINDS)
-    emit(retag.promote(s, src, dest, registry_kind=registry, progress=progress), json,
-         retag.render)
+    emit(promotion.promote(s, src, dest, registry_kind=registry, progress=progress), json,
+         promotion.render)
 
 
 @ops_task(help={"tag": "the tag to move back (default: latest)",
@@ -506,14 +506,14 @@ def promote(c, src, dest, registry="ecr", region=None, json=False):
                 "registry": REGISTRY_HELP, "region": REGION_HELP, "json": JSON_HELP})
 def rollback(c, tag="latest", to=None, registry="ecr", region=None, json=False):
     """Move a tag back to the image it pointed at before."""
-    from ops import retag
+    from ops.registry import promotion
     s = aws_settings(c, region)
     validate.tag(tag, "--tag")
     if to is not None:
         validate.tag_or_digest(to, "--to")
     kind("registry", registry, REGISTRY_KINDS)
-    emit(retag.rollback(s, tag=tag, to=to, registry_kind=registry, progress=progress), json,
-         retag.render)
+    emit(promotion.rollback(s, tag=tag, to=to, registry_kind=registry, progress=progress), json,
+         promotion.render)
 
 
 @ops_task(help={"apply": "apply the proposed policy (without it nothing is written)",
@@ -522,7 +522,7 @@ def rollback(c, tag="latest", to=None, registry="ecr", region=None, json=False):
                 "region": REGION_HELP, "json": JSON_HELP})
 def ecr_policy(c, apply=False, keep=None, untagged_days=None, region=None, json=False):
     """Show the ECR lifecycle policy and propose a default."""
-    from ops import ecr_policy as policy
+    from ops.registry import ecr_policy as policy
     s = aws_settings(c, region)
     keep = whole("keep", 30 if keep is None else keep, 1)
     days = whole("untagged-days", 14 if untagged_days is None else untagged_days, 1)
@@ -539,8 +539,8 @@ def ecr_policy(c, apply=False, keep=None, untagged_days=None, region=None, json=
                 "json": "print one JSON object per cycle instead of a line"})
 def dev(c, env=None, env_file=None, name=None, port=None, offline=False, json=False):
     """Run the app; rebuild and replace it on each Go change."""
-    from ops import dev as inner_loop
-    from ops import envvars
+    from ops.flows import dev as inner_loop
+    from ops.run import envvars
     s = settings(c, container=name, port=port)
     variables = envvars.collect(env, env_file, s.env_file_path)
     inner_loop.dev(engine(s), s, env=variables, offline=offline, as_json=json,

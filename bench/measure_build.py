@@ -61,7 +61,7 @@ def build_args(target):
         describe += "-dirty"  # untracked files change the image too
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from ops.build import go_build_args
+    from ops.build.docker_build import go_build_args
 
     go = go_build_args(types.SimpleNamespace(context_path=target.context), {},
                        progress=lambda line: None, environ=target.env)

@@ -56,7 +56,7 @@ class Context:
         self.edit()
         self.args = measure_build.build_args(self.target)
         sys.path.insert(0, str(ROOT))
-        from ops import buildkit
+        from ops.build import buildkit
 
         self.classic = self.top / "Dockerfile.classic"
         self.classic.write_text(buildkit.classic_dockerfile((ROOT / "Dockerfile").read_text()))

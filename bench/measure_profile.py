@@ -7,38 +7,38 @@ TASKS_PY = str(ROOT / "tasks.py")
 # Phases: (label, file suffix, function); cumulative times, so nested rows overlap.
 PROGRAM = ("whole Invoke program (inside python)", "invoke/program.py", "run")
 ENGINE_PHASES = [
-    ("    engine(): import docker + from_env + ping", "ops/engine.py", "client"),
+    ("    engine(): import docker + from_env + ping", "ops/engine/connection.py", "client"),
     ("      docker.from_env", "docker/client.py", "from_env"),
     ("      ping", "docker/api/daemon.py", "ping"),
-    ("    git_info(): gitinfo.read", "ops/gitinfo.py", "read"),
+    ("    git_info(): gitinfo.read", "ops/build/gitinfo.py", "read"),
 ]
 BUILD_PHASES = [   # the build path speaks to the engine through ops/wire.py, not docker-py
     PROGRAM,
     ("  task body: tasks.build", TASKS_PY, "build"),
-    ("    wire.connect (precheck + ping)", "ops/wire.py", "connect"),
-    ("    git_info(): gitinfo.read", "ops/gitinfo.py", "read"),
-    ("    build.build", "ops/build.py", "build"),
-    ("      context_tar (ops/buildcontext.py)", "ops/build.py", "context_tar"),
-    ("      choose_bases (stand-in checks)", "ops/build.py", "choose_bases"),
-    ("      buildkit.build (POST /build?version=2)", "ops/buildkit.py", "build"),
-    ("        _recognisable (gzip the context)", "ops/buildkit.py", "_recognisable"),
-    ("        _follow (read the trace stream)", "ops/buildkit.py", "_follow"),
-    ("    Wire.request (all engine requests)", "ops/wire.py", "request"),
-    ("    console.table (tabulate)", "ops/console.py", "table"),
+    ("    wire.connect (precheck + ping)", "ops/engine/socket_api.py", "connect"),
+    ("    git_info(): gitinfo.read", "ops/build/gitinfo.py", "read"),
+    ("    build.build", "ops/build/docker_build.py", "build"),
+    ("      context_tar (ops/buildcontext.py)", "ops/build/docker_build.py", "context_tar"),
+    ("      choose_bases (stand-in checks)", "ops/build/docker_build.py", "choose_bases"),
+    ("      buildkit.build (POST /build?version=2)", "ops/build/buildkit.py", "build"),
+    ("        _recognisable (gzip the context)", "ops/build/buildkit.py", "_recognisable"),
+    ("        _follow (read the trace stream)", "ops/build/buildkit.py", "_follow"),
+    ("    Wire.request (all engine requests)", "ops/engine/socket_api.py", "request"),
+    ("    console.table (tabulate)", "ops/core/console.py", "table"),
 ]
 PUSH_PHASES = [
     PROGRAM,
     ("  task body: tasks.push", TASKS_PY, "push"),
     *ENGINE_PHASES,
-    ("    ops.push.push", "ops/push.py", "push"),
-    ("      image_or_fail (images.get)", "ops/engine.py", "image_or_fail"),
+    ("    ops.registry.push.push", "ops/registry/push.py", "push"),
+    ("      image_or_fail (images.get)", "ops/engine/connection.py", "image_or_fail"),
     ("      api.tag", "docker/api/image.py", "tag"),
-    ("      push_once", "ops/push.py", "push_once"),
+    ("      push_once", "ops/registry/push.py", "push_once"),
     ("        api.push (until the response headers)", "docker/api/image.py", "push"),
-    ("        follow (read the push stream)", "ops/push.py", "follow"),
-    ("      registry.manifest_digest (HEAD)", "ops/registry.py", "manifest_digest"),
+    ("        follow (read the push stream)", "ops/registry/push.py", "follow"),
+    ("      registry.manifest_digest (HEAD)", "ops/registry/http_api.py", "manifest_digest"),
     ("    subprocess.run (all git calls)", "subprocess.py", "run"),
-    ("    console.emit (JSON)", "ops/console.py", "emit"),
+    ("    console.emit (JSON)", "ops/core/console.py", "emit"),
 ]
 
 
@@ -115,7 +115,7 @@ def render(prof):
     return [f"\n== profile of a no-change {prof['task']} (median of {prof['n']})",
             f"python startup (python -c pass): {prof['python_startup_s']} s; import alone: "
             + ", ".join(f"{k} {v} s" for k, v in prof["import_alone_s"].items())
-            + f"; import tasks (tasks.py + ops.config/console + invoke): "
+            + f"; import tasks (tasks.py + ops.settings.config/console + invoke): "
               f"{prof['import_tasks_py_s']} s",
             f"profiled wall (cProfile + importtime on): {prof['wall_profiled_s']} s",
             tabulate([[nested(p["phase"]), p["seconds"], p["calls"]] for p in prof["phases"]],

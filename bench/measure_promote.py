@@ -2,9 +2,9 @@
 
     python3 bench/measure_promote.py [--repeat N] [--image REF] [--json]
 
-A plain docker-registry on a free loopback port (ops.registry.serve, temp dir) gets IMAGE
+A plain docker-registry on a free loopback port (ops.registry.http_api.serve, temp dir) gets IMAGE
 once; then each sample retags it to a fresh tag both ways, interleaved:
-- ours: a new `python` process calling ops.retag.promote(SRC, DEST, registry_kind="local"), as
+- ours: a new `python` process calling ops.registry.promotion.promote(SRC, DEST, registry_kind="local"), as
   `inv promote` will (interpreter start included; the function's own seconds shown apart);
 - baseline: `docker pull REMOTE:SRC`, `docker tag`, `docker push REMOTE:DEST`. The engine
   already holds the layers, so the pull fetches a manifest and the push says "Layer already
@@ -26,9 +26,10 @@ REPOSITORY = "tasky-bench-promote"
 SRC = "release"
 OURS = """import json, sys, time
 sys.path.insert(0, {root!r})
-from ops import config, retag
+from ops.settings import config
+from ops.registry import promotion
 s = config.Settings(ecr=config.Ecr(repository={repo!r}, local_registry={addr!r}))
-r = retag.promote(s, {src!r}, sys.argv[1], registry_kind="local", progress=lambda line: None)
+r = promotion.promote(s, {src!r}, sys.argv[1], registry_kind="local", progress=lambda line: None)
 print(json.dumps(r))
 """
 
@@ -91,9 +92,9 @@ def cli_retag(remote, dest):
 
 def read_back(addr, tag):
     sys.path.insert(0, str(ROOT))
-    from ops import registry
+    from ops.registry import http_api
 
-    return registry.manifest_digest(addr, REPOSITORY, tag)
+    return http_api.manifest_digest(addr, REPOSITORY, tag)
 
 
 def rows(out):
@@ -108,7 +109,7 @@ def render(out):
     return [f"\n== 8. promote  ({len(out['ours_s'])} interleaved samples, registry "
             f"{out['registry']}, {out['image']} {out['digest'][:19]}, blobs unchanged: "
             f"{out['blobs']})",
-            "ours:     python -c 'ops.retag.promote(SRC, DEST, registry_kind=\"local\")' "
+            "ours:     python -c 'ops.registry.promotion.promote(SRC, DEST, registry_kind=\"local\")' "
             "(a new process, as inv promote)",
             "baseline: docker pull REMOTE:SRC; docker tag; docker push REMOTE:DEST",
             f"samples ours {rounded(out['ours_s'])}; inside promote "

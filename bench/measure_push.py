@@ -29,14 +29,14 @@ def free_port():
 @contextlib.contextmanager
 def local_registry():
     """A plain docker-registry (no auth) on a free loopback port, served from a temp dir by
-    the project's ops.local_registry.serve; killed and its directory removed on the way out."""
+    the project's ops.registry.local_registry.serve; killed and its directory removed on the way out."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     try:
-        from ops import local_registry
-        from ops.errors import OpsError
+        from ops.registry import local_registry
+        from ops.core.errors import OpsError
     except (ImportError, SyntaxError) as exc:
-        raise BenchError(f"cannot import ops.local_registry from {ROOT}: {exc}") from None
+        raise BenchError(f"cannot import ops.registry.local_registry from {ROOT}: {exc}") from None
     folder = Path(tempfile.mkdtemp(prefix="tasky-bench-registry-"))
     process, problems = None, []
     try:
@@ -167,7 +167,7 @@ def measure_push(n, refs, workdir, profile_mode="auto"):
             try:
                 out["profile"] = measure_profile.profile(
                     "push", p.ours_cmd[3:], measure_profile.PUSH_PHASES, n, workdir,
-                    env=p.env, check=check, modules=("invoke", "docker", "ops.push"))
+                    env=p.env, check=check, modules=("invoke", "docker", "ops.registry.push"))
             except BenchError as exc:
                 out["profile"] = str(exc)
     return out
@@ -201,7 +201,7 @@ def render(psh):
            f"samples ours {rounded(psh['ours_s'])}",
            f"samples base {rounded(psh['baseline_s'])}",
            f"absolute medians: inv push {fmt(r3(median(psh['ours_s'])), ' s')} (of which "
-           f"inside ops.push.push, its JSON 'seconds': "
+           f"inside ops.registry.push.push, its JSON 'seconds': "
            f"{fmt(median(psh['ours_inside_push_s']), ' s')}), "
            f"docker push {fmt(r3(median(psh['baseline_s'])), ' s')}"]
     if psh["notes"]:

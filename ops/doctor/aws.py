@@ -12,7 +12,7 @@ TIMEOUT = 2.0   # seconds to connect and to read, per call
 
 
 def region_row(settings):
-    """Where the region comes from (ops.config.Ecr.region_and_source)."""
+    """Where the region comes from (ops.settings.config.Ecr.region_and_source)."""
     region, source = settings.ecr.region_and_source
     return region, row("aws", "region", "ok", f"{region} ({source})")
 
@@ -25,8 +25,8 @@ def unreachable(exc):
 
 
 def failure(check, exc, settings, service):
-    """A row for a failed AWS call: unreachable endpoints here, the rest as ops.ecr says."""
-    from ops import ecr
+    """A row for a failed AWS call: unreachable endpoints here, the rest as ops.registry.ecr says."""
+    from ops.registry import ecr
 
     if unreachable(exc):
         return row("aws", check, "fail", f"cannot reach {service} in "
@@ -40,7 +40,7 @@ def failure(check, exc, settings, service):
 def aws_rows(settings):
     from botocore import exceptions as bc
 
-    from ops import ecr
+    from ops.registry import ecr
 
     region, region_checked = region_row(settings)
     skipped = [row("aws", check, "skip", "needs working credentials")

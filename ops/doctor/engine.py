@@ -12,11 +12,11 @@ import shutil
 import stat
 import subprocess
 
-from ops import engine as engine_client
-from ops import envvars
+from ops.engine import connection as engine_client
+from ops.run import envvars
 from ops.doctor.rows import needs_engine, row
-from ops.engine import docker_host, is_default_socket, socket_path
-from ops.setup import DOCKERD_LOG, has_systemd
+from ops.engine.connection import docker_host, is_default_socket, socket_path
+from ops.engine.install import DOCKERD_LOG, has_systemd
 
 TIMEOUT = 5          # seconds for one Docker API call from doctor
 DISK_FAIL_GB = 1     # less than one build needs (builder stage ~0.5 GB, stand-in ~0.5 GB)
@@ -207,7 +207,7 @@ def disk_space(engine, settings):
 
 def builder(engine, settings):
     """Which builder `inv build` will use, and why (tasky.builder, the engine's answer)."""
-    from ops import buildkit
+    from ops.build import buildkit
 
     if engine is None:
         return [needs_engine("docker", "builder")]

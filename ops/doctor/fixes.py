@@ -7,12 +7,12 @@ it did; anything riskier stays a command in the row's fix for a person to run.
 import os
 
 from ops.doctor import engine as engine_checks
-from ops.engine import docker_host, is_default_socket, socket_path
-from ops.errors import OpsError
+from ops.engine.connection import docker_host, is_default_socket, socket_path
+from ops.core.errors import OpsError
 
 
 def fix_start_daemon(settings, progress):
-    from ops.setup import start_engine
+    from ops.engine.install import start_engine
 
     path = socket_path(docker_host())
     private = None if is_default_socket(path) else path
@@ -24,7 +24,7 @@ def fix_docker_group(settings, progress):
 
 
 def fix_bases(settings, progress):
-    from ops import standins
+    from ops.build import standins
 
     engine, _ = engine_checks.connect(timeout=settings.docker_timeout)   # imports are long
     built = standins.ensure(engine, settings.bases, only_missing=True, progress=progress)
@@ -32,7 +32,7 @@ def fix_bases(settings, progress):
 
 
 def fix_stale_container(settings, progress):
-    from ops import labels
+    from ops.engine import labels
 
     engine, _ = engine_checks.connect()
     found = engine.containers.get(settings.container)

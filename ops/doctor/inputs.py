@@ -5,11 +5,11 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from ops import gitinfo
-from ops.gomod import parse_go_mod
-from ops.standins import local_image
+from ops.build import gitinfo
+from ops.build.gomod import parse_go_mod
+from ops.build.standins import local_image
 from ops.doctor.rows import from_error, needs_engine, row
-from ops.errors import OpsError
+from ops.core.errors import OpsError
 
 # --- Python -----------------------------------------------------------------------------
 
@@ -135,8 +135,8 @@ def display_path(path, root):
 def go_modules(engine, settings):
     """Can the build get the modules go.mod requires? Decided by what the build will do:
     vendor/ when present, else one real download in the builder image with the same Go
-    variables (ops.gomod.module_access)."""
-    from ops import build, gomod
+    variables (ops.build.gomod.module_access)."""
+    from ops.build import docker_build, gomod
 
     context = settings.context_path
     shown = display_path(context, settings.root)
@@ -145,7 +145,7 @@ def go_modules(engine, settings):
     except OSError:
         return [row("build", "go modules", "fail", f"no go.mod in {context}",
                     "set tasky.context to the Go module's folder", anchor="build-fails")]
-    env = build.go_build_args(settings, {}, progress=lambda line: None)
+    env = docker_build.go_build_args(settings, {}, progress=lambda line: None)
     said = "; ".join(f"{name}={gomod.shown_proxy(value) if name == 'GOPROXY' else value} "
                      "(this shell)" for name, value in env.items())
     if not required:

@@ -14,9 +14,9 @@ import base64
 import json
 import re
 
-from ops import ecr, login, registry
+from ops.registry import ecr, login, http_api
 from ops.doctor.rows import row
-from ops.errors import OpsError
+from ops.core.errors import OpsError
 
 TIMEOUT = 2.0
 ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
@@ -167,7 +167,7 @@ def stored_token_row(host, path, auth, shadowed):
                    "is not base64 user:password", f"docker logout {host}",
                    anchor="docker-config")
     try:
-        registry.check_login(host, {"username": username, "password": password})
+        http_api.check_login(host, {"username": username, "password": password})
     except OpsError as error:
         if error.anchor == "push-denied":
             return row("registry", "docker config token", "warn" if shadowed else "fail",

@@ -3,10 +3,12 @@ the variables it needs. Values of variables are never read into a row.
 """
 import re
 
-from ops import containers, envvars, labels, ports
+from ops.run import containers, envvars, ports
+
+from ops.engine import labels
 from ops.doctor.inputs import display_path
 from ops.doctor.rows import needs_engine, row
-from ops.errors import OpsError
+from ops.core.errors import OpsError
 
 
 def host_port(engine, settings):

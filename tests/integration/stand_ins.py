@@ -8,7 +8,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from ops import local_registry
+from ops.registry import local_registry
 from tests.integration.helpers import free_port
 
 TOKEN_USER, TOKEN_PASSWORD = "AWS", "123456789012-auth-token"

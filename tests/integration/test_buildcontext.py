@@ -16,8 +16,8 @@ import tarfile
 
 import pytest
 
-from ops import buildcontext, buildkit
-from ops.errors import OpsError
+from ops.build import context_tar, buildkit
+from ops.core.errors import OpsError
 from tests.integration.helpers import IMAGE, docker_required
 from tests.unit.test_buildcontext import CASES, make_tree
 
@@ -83,8 +83,8 @@ def test_our_tar_carries_what_the_docker_cli_copies(tmp_path, cli, case):
     root = context(tmp_path, case[0])
     copied = cli_copies(tmp_path, root)
     assert isinstance(copied, dict), copied
-    assert {p.rstrip("/") for p in buildcontext.context_paths(root)} == set(copied)
-    with tarfile.open(fileobj=buildcontext.tar(root, DOCKERFILE)) as archive:
+    assert {p.rstrip("/") for p in context_tar.context_paths(root)} == set(copied)
+    with tarfile.open(fileobj=context_tar.tar(root, DOCKERFILE)) as archive:
         ours = listing(archive)
     # Ours also carries the Dockerfile and its own .dockerignore, whatever the patterns say.
     assert without(ours, *EXTRAS) == without(copied, ".dockerignore", "Dockerfile")
@@ -100,7 +100,7 @@ def test_what_the_cli_refuses_we_refuse(tmp_path, cli, text, says):
     refusal = cli_copies(tmp_path, root)
     assert isinstance(refusal, str) and says in refusal
     with pytest.raises(OpsError) as caught:
-        buildcontext.tar(root, DOCKERFILE)
+        context_tar.tar(root, DOCKERFILE)
     assert caught.value.anchor == "build-fails"
 
 
@@ -143,7 +143,7 @@ def test_buildkit_copies_our_whole_tar(tmp_path, cli, engine, name):
     plus those two."""
     root = context(tmp_path, CASES[name][0])
     copied = cli_copies(tmp_path, root)
-    packed = buildcontext.tar(root, DOCKERFILE)
+    packed = context_tar.tar(root, DOCKERFILE)
     with tarfile.open(fileobj=packed) as archive:
         ours = listing(archive)
     assert built_copy(engine, packed, f"bk{ENGINE_CASES.index(name)}") == ours
@@ -153,7 +153,7 @@ def test_buildkit_copies_our_whole_tar(tmp_path, cli, engine, name):
 def test_the_classic_builder_copies_neither_dockerfile_nor_dockerignore(tmp_path, cli, engine):
     root = context(tmp_path, CASES["! re-includes inside an excluded dir"][0])
     copied = cli_copies(tmp_path, root)
-    assert built_copy(engine, buildcontext.tar(root, DOCKERFILE), "classic", classic=True) \
+    assert built_copy(engine, context_tar.tar(root, DOCKERFILE), "classic", classic=True) \
         == without(copied, ".dockerignore")
 
 
@@ -164,7 +164,7 @@ def test_buildkit_reads_our_tar_without_gzip(tmp_path, cli, engine):
     root = context(tmp_path, None)
     long_name = "a" * 150 + ".txt"
     (root / long_name).write_text("long\n")
-    packed = buildcontext.tar(root, DOCKERFILE)
+    packed = context_tar.tar(root, DOCKERFILE)
     with tarfile.open(fileobj=packed) as archive:
         ours = listing(archive)
     assert buildkit._recognisable(packed) is packed   # sent as it is, not gzipped

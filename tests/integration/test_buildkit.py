@@ -41,8 +41,8 @@ TEST_DOCKERFILE = cache_test_dockerfile()
 
 @pytest.fixture(scope="module")
 def settings(engine):
-    from ops import standins as bases
-    from ops.config import Settings
+    from ops.build import standins as bases
+    from ops.settings.config import Settings
 
     s = Settings()
     bases.ensure(engine, s.bases, progress=lambda line: None, only_missing=True)
@@ -53,7 +53,7 @@ def settings(engine):
 def cache_cleanup(engine):
     """Remove the BuildKit cache records this module made that can be told apart: those
     of its Dockerfiles' RUN lines and its build contexts. Images go with the session."""
-    from ops import buildkit
+    from ops.build import buildkit
 
     before = {r["ID"] for r in engine.api.df().get("BuildCache") or []}
     yield
@@ -72,10 +72,10 @@ def copy_of_project(tmp_path, settings, dockerfile):
 
 
 def build(engine, settings, tag, **kwargs):
-    from ops import build, buildkit
+    from ops.build import docker_build, buildkit
 
     shown = []
-    result = buildkit.build(engine, build.context_tar(settings), tags=[f"{IMAGE}:{tag}"],
+    result = buildkit.build(engine, docker_build.context_tar(settings), tags=[f"{IMAGE}:{tag}"],
                             buildargs=BASES, labels=LABELS, progress=shown.append, **kwargs)
     return result, shown
 
@@ -126,7 +126,7 @@ def test_a_one_file_edit_reuses_the_module_and_build_caches(engine, settings, tm
 
 def test_a_go_file_that_does_not_compile_is_one_error_naming_the_step(engine, settings,
                                                                       tmp_path):
-    from ops.errors import OpsError
+    from ops.core.errors import OpsError
 
     copy = copy_of_project(tmp_path, settings, DOCKERFILE)
     (copy.context_path / "broken.go").write_text(
@@ -145,10 +145,10 @@ def test_the_classic_builder_rejects_the_mounts_and_builds_classic_dockerfile(
         engine, inv, settings, tmp_path):
     import docker
 
-    from ops import build, buildkit
+    from ops.build import docker_build, buildkit
 
     def classic_build(s, tag):
-        return engine.images.build(fileobj=build.context_tar(s), custom_context=True,
+        return engine.images.build(fileobj=docker_build.context_tar(s), custom_context=True,
                                    tag=f"{IMAGE}:{tag}", buildargs=BASES, labels=LABELS,
                                    rm=True, forcerm=True)
 
@@ -161,7 +161,7 @@ def test_the_classic_builder_rejects_the_mounts_and_builds_classic_dockerfile(
 
 
 def test_a_project_prune_frees_its_cache_mounts_and_leaves_others(engine, settings, tmp_path):
-    from ops import buildkit
+    from ops.build import buildkit
 
     # The build stage only: the release stage's records are shared with real builds.
     build_stage = TEST_DOCKERFILE.split("# ---- Stage 2")[0]

@@ -21,7 +21,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from ops import labels
+from ops.engine import labels
 from ops.doctor.inputs import parse_requirements
 from tests.integration.helpers import IMAGE, ROOT, RUN_ID, SECRET_MARKERS
 from tests.integration.stand_ins import Moto

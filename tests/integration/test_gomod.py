@@ -1,14 +1,14 @@
-"""Go modules with no network: the Debian-built proxy, `ops.gomod.vendor` and
-`ops.gomod.module_access`, on a copy of the third-party fixture, in the real builder image."""
+"""Go modules with no network: the Debian-built proxy, `ops.build.gomod.vendor` and
+`ops.build.gomod.module_access`, on a copy of the third-party fixture, in the real builder image."""
 import os
 import shutil
 import subprocess
 
 import pytest
 
-from ops import gomod
-from ops.config import Settings
-from ops.errors import OpsError
+from ops.build import gomod
+from ops.settings.config import Settings
+from ops.core.errors import OpsError
 from tests.integration import goproxy
 from tests.integration.helpers import IMAGE, ROOT
 
@@ -22,7 +22,7 @@ CANARY = "pw-gomod-" + IMAGE[-8:]
 
 @pytest.fixture(scope="module")
 def builder(engine):
-    from ops import standins as bases
+    from ops.build import standins as bases
 
     bases.ensure(engine, Settings().bases, only_missing=True, progress=lambda line: None)
     return BUILDER
@@ -144,7 +144,7 @@ def test_fixture_builds_with_our_dockerfile_and_runs_as_upstream_does(engine, bu
     context = tmp_path / "app"
     shutil.copytree(FIXTURE, context)
     tag = f"{IMAGE}-gomod-app:test"
-    from ops.buildkit import classic_dockerfile
+    from ops.build.buildkit import classic_dockerfile
 
     classic = tmp_path / "Dockerfile.classic"   # docker-py speaks to the classic builder only
     classic.write_text(classic_dockerfile((ROOT / "Dockerfile").read_text()))

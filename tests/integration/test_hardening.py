@@ -213,7 +213,7 @@ def test_a_silent_registry_fails_the_push_and_leaves_no_tag(inv, engine, built, 
 
 
 def test_a_registry_named_in_capitals_is_the_local_one(inv, engine, built, tmp_path):
-    from ops import local_registry
+    from ops.registry import local_registry
 
     port = free_port()
     process = local_registry.serve(tmp_path, f"127.0.0.1:{port}")

@@ -16,9 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from ops import catalog, config, ecr_policy, ecr_scan, local_registry, registry, retag
+from ops.registry import listing, ecr_policy, local_registry, http_api, promotion
+
+from ops.settings import config
+
+from ops.gates import ecr_scan
 from ops.doctor import registry as doctor_registry
-from ops.errors import OpsError
+from ops.core.errors import OpsError
 
 from tests.integration.helpers import IMAGE, RUN_ID, free_port
 from tests.integration.stand_ins import TOKEN_PASSWORD, TOKEN_USER
@@ -101,7 +105,7 @@ def test_promote_retags_in_the_registry_without_uploading_a_blob(inv, engine, aw
     s = settings_for(aws)
     before = blobs(good_registry.folder)
     lines = []
-    result = retag.promote(s, releases[0], "stable", progress=lines.append)
+    result = promotion.promote(s, releases[0], "stable", progress=lines.append)
     assert result["status"] == "moved" and result["old"] is None
     assert result["new"] == pushed["digest"]
     assert f":stable: (new tag) -> {pushed['digest'][7:19]}" in lines[0]
@@ -110,9 +114,9 @@ def test_promote_retags_in_the_registry_without_uploading_a_blob(inv, engine, aw
     assert cli_pull_digest(engine, good_registry.addr, f"{remote}:stable", tmp_path) == \
         pushed["digest"]
 
-    by_digest = retag.promote(s, pushed["digest"], "candidate", progress=QUIET)
+    by_digest = promotion.promote(s, pushed["digest"], "candidate", progress=QUIET)
     assert by_digest["new"] == pushed["digest"]
-    assert registry.manifest_digest(good_registry.addr, s.ecr.repository, "candidate",
+    assert http_api.manifest_digest(good_registry.addr, s.ecr.repository, "candidate",
                                     AUTH) == pushed["digest"]
 
 
@@ -121,11 +125,11 @@ def test_promote_refuses_a_source_the_registry_lacks(aws, releases, inv):
     s = settings_for(aws)
     for missing in ("never-pushed", "sha256:" + "1" * 64):
         with pytest.raises(OpsError) as caught:
-            retag.promote(s, missing, "stable", progress=QUIET)
+            promotion.promote(s, missing, "stable", progress=QUIET)
         assert caught.value.anchor == "promote-source-missing"
         assert f"has no image {missing}" in caught.value.message
     with pytest.raises(OpsError) as caught:
-        retag.promote(s, "sha256:nothex", "stable", progress=QUIET)
+        promotion.promote(s, "sha256:nothex", "stable", progress=QUIET)
     assert caught.value.anchor == "bad-tag"
 
 
@@ -134,18 +138,18 @@ def test_immutable_repository_refuses_to_move_a_tag_but_accepts_the_same_digest(
     a = push(inv, aws, releases[0], mutability="IMMUTABLE")
     b = push(inv, aws, releases[1], mutability="IMMUTABLE")
     s = settings_for(aws, "IMMUTABLE")
-    assert retag.promote(s, releases[0], "prod", progress=QUIET)["status"] == "moved"
-    again = retag.promote(s, a["digest"], "prod", progress=QUIET)
+    assert promotion.promote(s, releases[0], "prod", progress=QUIET)["status"] == "moved"
+    again = promotion.promote(s, a["digest"], "prod", progress=QUIET)
     assert again["status"] == "already there" and again["old"] == a["digest"]
     with pytest.raises(OpsError) as caught:
-        retag.promote(s, releases[1], "prod", progress=QUIET)
+        promotion.promote(s, releases[1], "prod", progress=QUIET)
     line = caught.value.line()
     assert "tags are immutable: it cannot move to " + b["digest"][7:19] in line
     assert "RUNBOOK.md#immutable-tag" in line and "\n" not in line
-    assert registry.manifest_digest(good_registry.addr, s.ecr.repository, "prod",
+    assert http_api.manifest_digest(good_registry.addr, s.ecr.repository, "prod",
                                     AUTH) == a["digest"]
     # The ECR side agrees that the repository's tags are immutable.
-    assert retag.target(s, "ecr").mutability == "IMMUTABLE"
+    assert promotion.target(s, "ecr").mutability == "IMMUTABLE"
 
 
 # ---- rollback and history -------------------------------------------------------------------
@@ -153,20 +157,20 @@ def test_immutable_repository_refuses_to_move_a_tag_but_accepts_the_same_digest(
 def test_rollback_after_two_releases_and_undo(inv, aws, releases, good_registry):
     s = settings_for(aws)
     a = push(inv, aws, releases[0])["digest"]
-    retag.promote(s, releases[0], "latest", progress=QUIET)     # release 1
+    promotion.promote(s, releases[0], "latest", progress=QUIET)     # release 1
     b = push(inv, aws, releases[1])["digest"]
-    second = retag.promote(s, releases[1], "latest", progress=QUIET)   # release 2
+    second = promotion.promote(s, releases[1], "latest", progress=QUIET)   # release 2
     assert (second["old"], second["new"], second["history"]) == (a, b, [a])
 
-    back = retag.rollback(s, "latest", progress=QUIET)
+    back = promotion.rollback(s, "latest", progress=QUIET)
     assert (back["old"], back["new"], back["status"]) == (b, a, "rolled back")
-    assert registry.manifest_digest(good_registry.addr, s.ecr.repository, "latest", AUTH) == a
+    assert http_api.manifest_digest(good_registry.addr, s.ecr.repository, "latest", AUTH) == a
     assert back["undo"] == f"inv promote {b} latest"
     with pytest.raises(OpsError) as caught:      # nothing earlier than release 1
-        retag.rollback(s, "latest", progress=QUIET)
+        promotion.rollback(s, "latest", progress=QUIET)
     assert caught.value.anchor == "rollback-no-history"
 
-    undone = retag.promote(s, b, "latest", progress=QUIET)
+    undone = promotion.promote(s, b, "latest", progress=QUIET)
     assert undone["new"] == b and undone["history"] == [a]
 
 
@@ -176,25 +180,25 @@ def test_rollback_walks_back_through_three_moves_and_to(inv, aws, releases, engi
     engine.images.get(f"{IMAGE}:latest").tag(IMAGE, "it-rel-c")
     digests.append(push(inv, aws, "it-rel-c")["digest"])
     for digest in digests:
-        retag.promote(s, digest, "latest", progress=QUIET)
-    assert retag.rollback(s, progress=QUIET)["new"] == digests[1]
-    assert retag.rollback(s, progress=QUIET)["new"] == digests[0]
-    chosen = retag.rollback(s, to=digests[2], progress=QUIET)
+        promotion.promote(s, digest, "latest", progress=QUIET)
+    assert promotion.rollback(s, progress=QUIET)["new"] == digests[1]
+    assert promotion.rollback(s, progress=QUIET)["new"] == digests[0]
+    chosen = promotion.rollback(s, to=digests[2], progress=QUIET)
     assert chosen["new"] == digests[2] and chosen["undo"] == f"inv promote {digests[0]} latest"
 
 
 def test_record_move_is_what_push_calls(inv, aws, releases):
     s = settings_for(aws)
     a = push(inv, aws, releases[0])["digest"]
-    first = retag.record_move(s, "latest", None, a)
+    first = promotion.record_move(s, "latest", None, a)
     assert first["recorded"] is False and "new" in first["reason"]
     b = push(inv, aws, releases[1])["digest"]
-    retag.promote(s, b, "latest", progress=QUIET)
-    moved = retag.record_move(s, "latest", a, b)
+    promotion.promote(s, b, "latest", progress=QUIET)
+    moved = promotion.record_move(s, "latest", a, b)
     assert moved["recorded"] is True and moved["history"] == [a]
-    assert retag.rollback(s, progress=QUIET)["new"] == a
-    immutable = retag.record_move(settings_for(aws, "IMMUTABLE"), "x", a, b,
-                                  site=retag.push.Target("h", "r", None, "IMMUTABLE"))
+    assert promotion.rollback(s, progress=QUIET)["new"] == a
+    immutable = promotion.record_move(settings_for(aws, "IMMUTABLE"), "x", a, b,
+                                  site=promotion.push.Target("h", "r", None, "IMMUTABLE"))
     assert immutable["recorded"] is False and "immutable" in immutable["reason"]
 
 
@@ -206,10 +210,10 @@ def test_images_of_the_local_registry_newest_first_with_pointers(inv, aws, relea
     s = settings_for(aws, local=addr)
     a = push(inv, aws, releases[0], registry_kind="local", local=addr)["digest"]
     b = push(inv, aws, releases[1], registry_kind="local", local=addr)["digest"]
-    retag.promote(s, a, "latest", registry_kind="local", progress=QUIET)
-    retag.promote(s, b, "latest", registry_kind="local", progress=QUIET)
+    promotion.promote(s, a, "latest", registry_kind="local", progress=QUIET)
+    promotion.promote(s, b, "latest", registry_kind="local", progress=QUIET)
     before = blobs(folder)
-    listed = catalog.images(s, registry_kind="local", limit=10)
+    listed = listing.images(s, registry_kind="local", limit=10)
     assert blobs(folder) == before
     digests = [image["digest"] for image in listed["images"]]
     assert digests.index(b) < digests.index(a)        # b was built after a
@@ -220,8 +224,8 @@ def test_images_of_the_local_registry_newest_first_with_pointers(inv, aws, relea
                                     "previous-latest"]
     assert listed["pointers"]["latest"] == b and listed["history"]["latest"] == [a]
     assert by_digest[b]["size_mb"] > 1 and by_digest[b]["created"]
-    assert catalog.images(s, registry_kind="local", limit=1)["images"][0]["digest"] == digests[0]
-    text = catalog.render(listed)
+    assert listing.images(s, registry_kind="local", limit=1)["images"][0]["digest"] == digests[0]
+    text = listing.render(listed)
     assert f"latest -> {b[7:19]}; before: {a[7:19]}" in text
 
 
@@ -232,7 +236,7 @@ def seed_ecr(s, good_registry, tags):
     client = boto3.client("ecr")
     out = []
     for tag in tags:
-        body, media_type, digest = registry.get_manifest(good_registry.addr, s.ecr.repository,
+        body, media_type, digest = http_api.get_manifest(good_registry.addr, s.ecr.repository,
                                                          tag, AUTH)
         client.put_image(repositoryName=s.ecr.repository, imageManifest=body.decode(),
                          imageManifestMediaType=media_type, imageTag=tag, imageDigest=digest)
@@ -249,16 +253,16 @@ def test_images_from_ecr_newest_first(inv, aws, releases, good_registry, moto):
         push(inv, aws, tag)
     client, (a, b) = seed_ecr(s, good_registry, releases)
     client.put_image(repositoryName=s.ecr.repository, imageTag="latest", imageDigest=b,
-                     imageManifest=registry.get_manifest(good_registry.addr, s.ecr.repository,
+                     imageManifest=http_api.get_manifest(good_registry.addr, s.ecr.repository,
                                                          releases[1], AUTH)[0].decode())
-    listed = catalog.images(s, registry_kind="ecr")
+    listed = listing.images(s, registry_kind="ecr")
     assert [i["digest"] for i in listed["images"]] == [b, a]
     newest = listed["images"][0]
     assert newest["tags"] == ["it-rel-b", "latest"] and newest["release_tags"] == ["latest"]
     assert newest["pushed_at"] and newest["size_mb"] is not None
     assert listed["pointers"] == {"latest": b}
     assert listed["repository"].endswith(f"/{s.ecr.repository}")
-    assert f"latest -> {b[7:19]}; before: none recorded" in catalog.render(listed)
+    assert f"latest -> {b[7:19]}; before: none recorded" in listing.render(listed)
 
 
 # ---- ECR scan gate --------------------------------------------------------------------------

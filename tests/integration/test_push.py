@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ops import registry
+from ops.registry import http_api
 
 from tests.integration.helpers import IMAGE, RUN_ID, free_port
 from tests.integration.stand_ins import TOKEN_PASSWORD, Registry
@@ -186,7 +186,7 @@ def test_push_survives_a_registry_restart_mid_push(inv, engine, aws, tagged, goo
     assert proc.returncode == 0, "".join(lines)
     result = json.loads(out)
     assert result["status"] == "pushed"
-    stored = registry.manifest_digest(good_registry.addr, aws["INVOKE_TASKY_ECR_REPOSITORY"],
+    stored = http_api.manifest_digest(good_registry.addr, aws["INVOKE_TASKY_ECR_REPOSITORY"],
                                       "it-big", AUTH)
     assert stored == result["digest"]
 
@@ -240,7 +240,7 @@ def test_release_stops_before_pushing_when_verify_fails(inv, aws, good_registry)
     assert "release stopped: verify failed (image size); nothing was pushed" in proc.stderr
     repo = aws["INVOKE_TASKY_ECR_REPOSITORY"]
     # The repository was created, but no tag reached the registry.
-    assert registry.manifest_digest(good_registry.addr, repo, "latest", AUTH) is None
+    assert http_api.manifest_digest(good_registry.addr, repo, "latest", AUTH) is None
 
 
 def test_local_registry_task(inv, engine, tagged, tmp_path):
@@ -270,7 +270,7 @@ def test_release_stops_before_pushing_when_the_scan_gate_fails(inv, aws, good_re
     proc = inv("release", "--offline", "--create-repo", "--allow-dirty", env=env)
     assert proc.returncode == 1
     assert "release stopped: 1 CRITICAL,HIGH findings; nothing was pushed" in proc.stderr
-    assert registry.manifest_digest(good_registry.addr, aws["INVOKE_TASKY_ECR_REPOSITORY"],
+    assert http_api.manifest_digest(good_registry.addr, aws["INVOKE_TASKY_ECR_REPOSITORY"],
                                     "latest", AUTH) is None
 
 

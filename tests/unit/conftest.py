@@ -11,7 +11,7 @@ from tests.unit.unit_support import NO_ENGINE, git
 @pytest.fixture
 def no_engine(monkeypatch):
     """DOCKER_HOST pointing at nothing, with the cached client dropped before and after."""
-    from ops import engine
+    from ops.engine import connection as engine
 
     monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
     for name in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT"):

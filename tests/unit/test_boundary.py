@@ -5,9 +5,15 @@ import time
 
 import pytest
 
-from ops import envvars, registry, signals, validate
-from ops.errors import OpsError
-from ops.heartbeat import Heartbeat
+from ops.run import envvars
+
+from ops.registry import http_api
+
+from ops.core import signals
+
+from ops.settings import validate
+from ops.core.errors import OpsError
+from ops.core.heartbeat import Heartbeat
 
 
 @pytest.mark.parametrize("given, canonical", [("LOCALHOST:5000", "localhost:5000"),
@@ -25,7 +31,7 @@ def test_registry_hosts_are_lowercased_as_dns_compares_them(given, canonical):
                                           ("123456789012.dkr.ecr.us-east-1.amazonaws.com",
                                            "https://")])
 def test_only_loopback_registries_are_plain_http(host, scheme):
-    assert registry.base_url(host).startswith(scheme)
+    assert http_api.base_url(host).startswith(scheme)
 
 
 def test_a_refused_registry_uri_never_shows_its_password():

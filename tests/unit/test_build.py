@@ -3,9 +3,9 @@ import tarfile
 
 import pytest
 
-from ops import build as builds
-from ops.config import Settings
-from ops.errors import OpsError
+from ops.build import docker_build as builds
+from ops.settings.config import Settings
+from ops.core.errors import OpsError
 from tests.unit.unit_support import ROOT
 
 IMAGE_ID = "sha256:" + "ab12" * 16
@@ -261,7 +261,7 @@ class UntouchableEngine:
 
 @pytest.mark.parametrize("field, value", [("extra_tag", "bad tag!"), ("extra_tag", "-x")])
 def test_build_checks_the_tag_before_any_engine_work(tmp_path, field, value):
-    from ops.gitinfo import GitInfo
+    from ops.build.gitinfo import GitInfo
 
     git = GitInfo(sha="a" * 40, short="aaaaaaa", dirty=False, describe="aaaaaaa")
     with pytest.raises(OpsError) as caught:
@@ -271,7 +271,7 @@ def test_build_checks_the_tag_before_any_engine_work(tmp_path, field, value):
 
 
 def test_build_checks_the_image_name_before_any_engine_work(tmp_path):
-    from ops.gitinfo import GitInfo
+    from ops.build.gitinfo import GitInfo
 
     git = GitInfo(sha="a" * 40, short="aaaaaaa", dirty=False, describe="aaaaaaa")
     settings = Settings(root=tmp_path, image="Not/Valid")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ops import buildcontext
-from ops.errors import OpsError
+from ops.build import context_tar
+from ops.core.errors import OpsError
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ("README.md", "a.md", "top.go", "aab", "a+b", "bcd", "cde", "st*r", "# x", "x y",
@@ -92,18 +92,18 @@ def test_dockerignore_selects_what_the_docker_cli_sends(tmp_path, case):
     dockerignore, dropped, *kept = case   # dropped None: only `kept` is sent
     root = make_tree(tmp_path, dockerignore)
     expected = set(*kept) if dropped is None else everything(root) - dropped
-    assert set(buildcontext.context_paths(root)) == expected
+    assert set(context_tar.context_paths(root)) == expected
 
 
 def test_only_one_directory_comes_back_with_a_star_then_a_bang(tmp_path):
     root = make_tree(tmp_path, "*\n!src\n")
-    assert buildcontext.context_paths(root) == ["src/", "src/main.go", "src/pkg/",
+    assert context_tar.context_paths(root) == ["src/", "src/main.go", "src/pkg/",
                                                 "src/pkg/util.go"]
 
 
 def test_paths_come_in_walk_order_parents_first(tmp_path):
     root = make_tree(tmp_path)
-    paths = buildcontext.context_paths(root)
+    paths = context_tar.context_paths(root)
     for index, path in enumerate(paths):
         parent = path.rstrip("/").rpartition("/")[0]
         assert not parent or paths.index(parent + "/") < index
@@ -117,11 +117,11 @@ def test_paths_come_in_walk_order_parents_first(tmp_path):
 ])
 def test_read_dockerignore_follows_dockers_reader(tmp_path, text, patterns):
     (tmp_path / ".dockerignore").write_bytes(text.encode())
-    assert buildcontext.read_dockerignore(tmp_path / ".dockerignore") == patterns
+    assert context_tar.read_dockerignore(tmp_path / ".dockerignore") == patterns
 
 
 def test_a_missing_dockerignore_reads_as_no_patterns(tmp_path):
-    assert buildcontext.read_dockerignore(tmp_path / ".dockerignore") == []
+    assert context_tar.read_dockerignore(tmp_path / ".dockerignore") == []
 
 
 @pytest.mark.parametrize("text, line, words", [
@@ -134,7 +134,7 @@ def test_a_missing_dockerignore_reads_as_no_patterns(tmp_path):
 def test_a_malformed_pattern_names_its_line(tmp_path, text, line, words):
     make_tree(tmp_path, text)
     with pytest.raises(OpsError) as caught:
-        buildcontext.tar(tmp_path, "FROM scratch\n")
+        context_tar.tar(tmp_path, "FROM scratch\n")
     assert f".dockerignore line {line}" in caught.value.message
     assert words in caught.value.message
     assert caught.value.anchor == "build-fails" and caught.value.fix
@@ -152,7 +152,7 @@ def read(fileobj, name):
 def test_the_tar_carries_the_dockerfile_and_an_extended_dockerignore(tmp_path):
     root = make_tree(tmp_path, "*.md\n  # x\n")
     (root / "Dockerfile").write_text("FROM stale-copy-in-the-context\n")
-    packed = buildcontext.tar(root, "FROM scratch\nCOPY . /ctx/\n")
+    packed = context_tar.tar(root, "FROM scratch\nCOPY . /ctx/\n")
     assert packed.tell() == 0
     with tarfile.open(fileobj=packed) as archive:
         names = archive.getnames()
@@ -162,11 +162,11 @@ def test_the_tar_carries_the_dockerfile_and_an_extended_dockerignore(tmp_path):
     ignore = read(packed, ".dockerignore")
     assert ignore == "*.md\n # x\nDockerfile\n.dockerignore\n"
     assert set(names) - {"Dockerfile", ".dockerignore"} == {
-        p.rstrip("/") for p in buildcontext.context_paths(root)} - {"Dockerfile",
+        p.rstrip("/") for p in context_tar.context_paths(root)} - {"Dockerfile",
                                                                      ".dockerignore"}
     # Docker reads it back to the same patterns: `# x` stays a pattern, not a comment.
     (root / ".dockerignore").write_text(ignore)
-    assert buildcontext.read_dockerignore(root / ".dockerignore") == [
+    assert context_tar.read_dockerignore(root / ".dockerignore") == [
         "*.md", "# x", "Dockerfile", ".dockerignore"]
 
 
@@ -178,19 +178,19 @@ def test_the_tar_carries_the_dockerfile_and_an_extended_dockerignore(tmp_path):
 ])
 def test_the_dockerfile_and_dockerignore_are_always_excluded_for_copy(tmp_path, text, lines):
     root = make_tree(tmp_path, text)
-    packed = buildcontext.tar(root, "FROM scratch\n")
+    packed = context_tar.tar(root, "FROM scratch\n")
     ignore = read(packed, ".dockerignore")
     assert ignore.splitlines() == lines
-    matcher = buildcontext.Matcher(lines)
+    matcher = context_tar.Matcher(lines)
     assert matcher.excludes("Dockerfile") and matcher.excludes(".dockerignore")
 
 
 def test_a_custom_dockerfile_name_is_escaped_in_the_dockerignore(tmp_path):
     root = make_tree(tmp_path)
-    packed = buildcontext.tar(root, "FROM scratch\n", dockerfile_name="build[1].Dockerfile")
+    packed = context_tar.tar(root, "FROM scratch\n", dockerfile_name="build[1].Dockerfile")
     lines = read(packed, ".dockerignore").splitlines()
     assert lines == ["build\\[1\\].Dockerfile", ".dockerignore"]
-    assert buildcontext.Matcher(lines).excludes("build[1].Dockerfile")
+    assert context_tar.Matcher(lines).excludes("build[1].Dockerfile")
     assert read(packed, "build[1].Dockerfile") == "FROM scratch\n"
 
 
@@ -202,7 +202,7 @@ def test_members_look_like_the_docker_clis(tmp_path):
     (root / "run.sh").write_text("#!/bin/sh\n")
     (root / "run.sh").chmod(0o750)
     (root / "a.md").chmod(0o644)
-    packed = buildcontext.tar(root, "FROM scratch\n")
+    packed = context_tar.tar(root, "FROM scratch\n")
     head = packed.read(512)
     assert head[257:265] == b"ustar  \x00"   # GNU format, no PAX header in front
     packed.seek(0)
@@ -224,8 +224,8 @@ def test_sockets_are_left_out(tmp_path, monkeypatch):
     monkeypatch.chdir(root)   # a short socket path
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind("dev.sock")
-        assert "dev.sock" not in buildcontext.context_paths(root)
-        with tarfile.open(fileobj=buildcontext.tar(root, "FROM scratch\n")) as archive:
+        assert "dev.sock" not in context_tar.context_paths(root)
+        with tarfile.open(fileobj=context_tar.tar(root, "FROM scratch\n")) as archive:
             assert "dev.sock" not in archive.getnames()
 
 
@@ -244,9 +244,9 @@ def refuse(name):
 def test_an_unreadable_file_names_the_path_and_the_way_out(tmp_path, monkeypatch):
     root = make_tree(tmp_path)
     (root / "docs" / "secret.key").write_text("k")
-    monkeypatch.setattr(buildcontext, "open", refuse("secret.key"), raising=False)
+    monkeypatch.setattr(context_tar, "open", refuse("secret.key"), raising=False)
     with pytest.raises(OpsError) as caught:
-        buildcontext.tar(root, "FROM scratch\n")
+        context_tar.tar(root, "FROM scratch\n")
     error = caught.value
     assert "docs/secret.key" in error.message and "Permission denied" in error.message
     assert ".dockerignore" in error.fix and "chmod" in error.fix
@@ -256,8 +256,8 @@ def test_an_unreadable_file_names_the_path_and_the_way_out(tmp_path, monkeypatch
 def test_an_unreadable_file_that_is_excluded_is_never_opened(tmp_path, monkeypatch):
     root = make_tree(tmp_path, "**/*.key\n")
     (root / "docs" / "secret.key").write_text("k")
-    monkeypatch.setattr(buildcontext, "open", refuse("secret.key"), raising=False)
-    with tarfile.open(fileobj=buildcontext.tar(root, "FROM scratch\n")) as archive:
+    monkeypatch.setattr(context_tar, "open", refuse("secret.key"), raising=False)
+    with tarfile.open(fileobj=context_tar.tar(root, "FROM scratch\n")) as archive:
         assert "docs/x.txt" in archive.getnames()
 
 
@@ -279,9 +279,9 @@ def test_a_file_or_folder_removed_while_the_context_is_packed_is_left_out(tmp_pa
         if os.fspath(path).endswith("/tmpdir"):
             raise FileNotFoundError(2, "No such file or directory", os.fspath(path))
         return real_scandir(path)
-    monkeypatch.setattr(buildcontext, "open", vanishing_open, raising=False)
-    monkeypatch.setattr(buildcontext.os, "scandir", vanishing_scandir)
-    with tarfile.open(fileobj=buildcontext.tar(root, "FROM scratch\n")) as archive:
+    monkeypatch.setattr(context_tar, "open", vanishing_open, raising=False)
+    monkeypatch.setattr(context_tar.os, "scandir", vanishing_scandir)
+    with tarfile.open(fileobj=context_tar.tar(root, "FROM scratch\n")) as archive:
         names = archive.getnames()
     assert ".main.go.swp" not in names
     assert "docs/x.txt" in names
@@ -295,21 +295,21 @@ def test_an_unreadable_directory_is_a_build_failure(tmp_path, monkeypatch):
         if os.fspath(path).endswith("/docs"):
             raise PermissionError(13, "Permission denied", os.fspath(path))
         return real(path)
-    monkeypatch.setattr(buildcontext.os, "scandir", fake_scandir)
+    monkeypatch.setattr(context_tar.os, "scandir", fake_scandir)
     with pytest.raises(OpsError) as caught:
-        buildcontext.context_paths(root)
+        context_tar.context_paths(root)
     assert "cannot read docs " in caught.value.message
 
 
 def test_packing_the_projects_context_never_imports_docker_py():
-    code = ("import sys; from ops import buildcontext; "
-            "buildcontext.tar('app', 'FROM scratch\\n').read(); print('docker' in sys.modules)")
+    code = ("import sys; from ops.build import context_tar; "
+            "context_tar.tar('app', 'FROM scratch\\n').read(); print('docker' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, check=True)
     assert proc.stdout.strip() == "False"
 
 
 def test_the_projects_context_packs_what_its_dockerignore_allows():
-    paths = buildcontext.context_paths(ROOT / "app")
+    paths = context_tar.context_paths(ROOT / "app")
     assert "main.go" in paths and "assets/" in paths
     assert "README.md" not in paths and not any(p.startswith(".git") for p in paths)

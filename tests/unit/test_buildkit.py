@@ -14,8 +14,10 @@ import tarfile
 
 import pytest
 
-from ops import buildkit, buildtrace, wire
-from ops.errors import OpsError
+from ops.build import buildkit, buildkit_trace
+
+from ops.engine import socket_api
+from ops.core.errors import OpsError
 from tests.unit.unit_support import ROOT
 
 DATA = ROOT / "tests" / "unit" / "data"
@@ -28,7 +30,7 @@ def captured(name):
 
 def follow(items, verbose=True):
     shown = []
-    follower = buildtrace.Progress(verbose=verbose, progress=shown.append)
+    follower = buildkit_trace.Progress(verbose=verbose, progress=shown.append)
     image_id = buildkit._follow(iter(items), follower)
     return image_id, follower, shown
 
@@ -83,26 +85,26 @@ IMAGE = {"id": "moby.image.id", "aux": {"ID": IMAGE_ID}}
 # -- the protobuf reader ------------------------------------------------------------
 
 def test_varints_decode_across_bytes_and_report_where_they_end():
-    assert buildtrace.varint(b"\xac\x02rest", 0) == (300, 2)
-    assert buildtrace.varint(varint(2**40), 0) == (2**40, 6)
+    assert buildkit_trace.varint(b"\xac\x02rest", 0) == (300, 2)
+    assert buildkit_trace.varint(varint(2**40), 0) == (2**40, 6)
 
 
 def test_a_truncated_message_is_a_trace_error_not_an_index_error():
-    with pytest.raises(buildtrace.TraceError):
-        buildtrace.decode(b"\x0a\x10short", buildtrace.STATUS_RESPONSE)
-    with pytest.raises(buildtrace.TraceError):
-        buildtrace.varint(b"\xff\xff", 0)
+    with pytest.raises(buildkit_trace.TraceError):
+        buildkit_trace.decode(b"\x0a\x10short", buildkit_trace.STATUS_RESPONSE)
+    with pytest.raises(buildkit_trace.TraceError):
+        buildkit_trace.varint(b"\xff\xff", 0)
 
 
 def test_unknown_fields_are_skipped_as_newer_engines_may_send_them():
     extra = field(8, field(1, "progress-group")) + field(15, 7)   # not in our spec
-    message = buildtrace.decode(field(1, "sha256:a") + field(3, "[1/2] RUN x") + extra,
-                                buildtrace.VERTEX)
+    message = buildkit_trace.decode(field(1, "sha256:a") + field(3, "[1/2] RUN x") + extra,
+                                buildkit_trace.VERTEX)
     assert message["digest"] == "sha256:a" and message["name"] == "[1/2] RUN x"
 
 
 def test_real_records_decode_to_vertexes_with_buildkits_field_numbers():
-    records = [buildtrace.status(item["aux"]) for item in captured("nocache")
+    records = [buildkit_trace.status(item["aux"]) for item in captured("nocache")
                if item.get("id") == "moby.buildkit.trace"]
     vertexes = [v for r in records for v in r["vertexes"]]
     names = {v["name"] for v in vertexes}
@@ -222,7 +224,7 @@ def test_a_stream_without_an_image_is_an_error():
 # -- the request ----------------------------------------------------------------------
 
 class FakeLink:
-    """The ops.wire link build() talks through, recording the request."""
+    """The ops.engine.socket_api link build() talks through, recording the request."""
 
     api_version = "1.41"
 
@@ -234,7 +236,7 @@ class FakeLink:
         self.calls.append((method, path, {"params": params, "data": body,
                                           "headers": headers}))
         if self.refuse:
-            raise wire.ApiError(400, self.refuse)
+            raise socket_api.ApiError(400, self.refuse)
         return iter(self.items)
 
     def image(self, ref):
@@ -274,10 +276,10 @@ def test_the_request_asks_for_buildkit_with_every_tag_and_json_args():
 
 
 def test_our_own_context_tar_goes_as_it_is_without_gzip(tmp_path):
-    from ops import buildcontext
+    from ops.build import context_tar
 
     (tmp_path / "main.go").write_text("package main\n")
-    ours = buildcontext.tar(tmp_path, "FROM scratch\n")
+    ours = context_tar.tar(tmp_path, "FROM scratch\n")
     api = FakeLink([IMAGE])
     buildkit.build(api, ours, tags=["a:1"], buildargs={}, labels={},
                    progress=lambda line: None)

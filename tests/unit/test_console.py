@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ops import console
+from ops.core import console
 
 
 def parse_table(text):

@@ -1,9 +1,9 @@
-"""ops.dev's pure parts: which saves rebuild, the per-cycle version, the cycle lines, and the
+"""ops.flows.dev's pure parts: which saves rebuild, the per-cycle version, the cycle lines, and the
 loop's decisions with the engine side faked (the real loop: tests/integration/test_dev.py)."""
 import pytest
 
-from ops import dev
-from ops.config import Settings
+from ops.flows import dev
+from ops.settings.config import Settings
 
 PATTERNS = [".git", "tasky", "*.test", "README.md", "Dockerfile", ".dockerignore"]
 
@@ -127,7 +127,7 @@ def faked(monkeypatch, context):
     monkeypatch.setattr(dev, "choose_offline", lambda *a: True)
     monkeypatch.setattr(dev.containers, "refuse_conflicts", lambda *a: None)
     monkeypatch.setattr(dev, "git_or_none", lambda s: None)
-    monkeypatch.setattr(dev.build, "check_inputs", lambda s: None)
+    monkeypatch.setattr(dev.docker_build, "check_inputs", lambda s: None)
     return Settings(root=context.parent, context="app", builder="classic")
 
 
@@ -158,7 +158,7 @@ def test_ctrl_c_cleans_up_and_still_raises(faked, context):
 def test_a_required_variable_missing_stops_before_any_build(faked, monkeypatch):
     import dataclasses
 
-    from ops.errors import OpsError
+    from ops.core.errors import OpsError
 
     needs = dataclasses.replace(faked, app=dataclasses.replace(faked.app,
                                                                required_env=("MONGODB_URI",)))

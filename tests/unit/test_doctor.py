@@ -9,14 +9,15 @@ from invoke import Collection
 from invoke.parser import Parser, ParserContext
 
 import tasks
-from ops import doctor, gomod
+from ops import doctor
+from ops.build import gomod
 from ops.doctor import aws as doctor_aws
 from ops.doctor import engine as doctor_engine
 from ops.doctor import fixes as doctor_fixes
 from ops.doctor import inputs as doctor_checks
 from ops.doctor import rows as doctor_rows
 from ops.doctor import run as doctor_run
-from ops.config import Ecr, Settings
+from ops.settings.config import Ecr, Settings
 from tests.unit.unit_support import ROOT
 
 row = doctor_rows.row
@@ -227,11 +228,11 @@ def test_a_vendored_tree_git_ignores_is_a_warning(module):
 
 
 def test_the_build_takes_the_shells_go_variables_but_not_a_file_proxy(module):
-    from ops import build
+    from ops.build import docker_build
 
     said = []
     env = {"GOPROXY": "file:///srv/goproxy", "GONOSUMDB": "example.com", "PATH": "/bin"}
-    args = build.go_build_args(module, {"GOFLAGS": "-x"}, said.append, environ=env)
+    args = docker_build.go_build_args(module, {"GOFLAGS": "-x"}, said.append, environ=env)
     assert args == {"GOFLAGS": "-x", "GONOSUMDB": "example.com"}
     assert "inv vendor" in said[0]
 
@@ -313,7 +314,7 @@ def test_likely_cause_reads_the_apps_own_fatal_line():
 
 
 def test_log_lines_lose_uri_passwords():
-    from ops import envvars
+    from ops.run import envvars
 
     line = envvars.redact_text("connecting to mongodb://admin:s3cret@db:27017/tasky now")
     assert "s3cret" not in line and "mongodb://admin:****@db:27017/tasky" in line
@@ -332,7 +333,7 @@ def test_mongo_uri_problem(value, problem):
 def test_variables_follow_the_app_profile_and_never_show_values(tmp_path):
     import dataclasses
 
-    from ops.config import App
+    from ops.settings.config import App
 
     env_file = tmp_path / ".env"
     env_file.write_text("SECRET_KEY=short-secret-value\n"
@@ -353,7 +354,7 @@ def test_variables_follow_the_app_profile_and_never_show_values(tmp_path):
 def test_an_app_profile_without_variables_is_one_ok_row():
     import dataclasses
 
-    from ops.config import App
+    from ops.settings.config import App
 
     settings = dataclasses.replace(Settings(), app=App(required_env=(), secret_env=()))
     assert [r["status"] for r in doctor_run.variables(None, settings)] == ["ok"]
@@ -388,7 +389,7 @@ def test_every_autofix_a_check_names_has_a_fix_and_says_what_it_does():
 def test_builder_row_says_which_builder_and_why():
     import dataclasses
 
-    from ops.config import Settings as S
+    from ops.settings.config import Settings as S
 
     assert doctor_engine.builder(None, S())[0]["status"] == "skip"
     classic = dataclasses.replace(S(), builder="classic")

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from ops import engine
-from ops.errors import OpsError
+from ops.engine import connection as engine
+from ops.core.errors import OpsError
 from tests.support import free_port
 
 

@@ -1,8 +1,8 @@
 """Container environment: parsed strictly like docker -e / --env-file, shown only masked."""
 import pytest
 
-from ops import envvars
-from ops.errors import OpsError
+from ops.run import envvars
+from ops.core.errors import OpsError
 
 SECRET_VALUE = "hunter2-Sup3r-s3cret"
 

@@ -1,5 +1,5 @@
 """OpsError: the one-line message every known failure ends as."""
-from ops.errors import OpsError
+from ops.core.errors import OpsError
 
 
 def test_line_holds_message_fix_and_runbook_anchor():

@@ -1,8 +1,8 @@
 """The git SHA that names the image, read from real repositories made in tmp_path."""
 import pytest
 
-from ops import gitinfo
-from ops.errors import OpsError
+from ops.build import gitinfo
+from ops.core.errors import OpsError
 from tests.unit.unit_support import git
 
 

@@ -1,11 +1,13 @@
-"""ops.gomod's pure parts, and the proxy builder's hashing and file selection."""
+"""ops.build.gomod's pure parts, and the proxy builder's hashing and file selection."""
 import subprocess
 
 import pytest
 
-from ops import envvars, gomod
-from ops.config import Settings
-from ops.errors import OpsError
+from ops.run import envvars
+
+from ops.build import gomod
+from ops.settings.config import Settings
+from ops.core.errors import OpsError
 from tests.integration import goproxy
 
 REQUIRING = "module example.com/a\n\ngo 1.19\n\nrequire (\n\tgithub.com/gorilla/mux v1.8.0\n)\n"

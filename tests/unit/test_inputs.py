@@ -11,7 +11,7 @@ import pytest
 from invoke import Collection
 
 import tasks
-from ops import validate
+from ops.settings import validate
 from tests.unit.unit_support import ROOT, cli_many
 
 NS = Collection.from_module(tasks)

@@ -1,5 +1,5 @@
 """Labels mark what tasky-ops made, so clean-up never touches anything else."""
-from ops import labels
+from ops.engine import labels
 
 
 class Labelled:

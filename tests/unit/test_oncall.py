@@ -8,9 +8,13 @@ from botocore.stub import Stubber
 
 from tests.unit.unit_support import ROOT  # noqa: F401 - puts the repository on sys.path
 
-from ops import catalog, config, ecr_policy, ecr_scan, retag  # noqa: E402
+from ops.registry import listing, ecr_policy, promotion  # noqa: E402
+
+from ops.settings import config  # noqa: E402
+
+from ops.gates import ecr_scan  # noqa: E402
 from ops.doctor import registry as doctor_registry  # noqa: E402
-from ops.errors import OpsError  # noqa: E402
+from ops.core.errors import OpsError  # noqa: E402
 
 REPO = "wiz-exercise-tasky"
 DIGEST = "sha256:" + "a" * 64
@@ -116,8 +120,8 @@ def test_basic_findings_below_the_gate_pass(settings, stubbed):
 
 def test_describe_images_pages_and_scan_counts(settings, stubbed, monkeypatch):
     client, stub = stubbed
-    monkeypatch.setattr(catalog.ecr, "client", lambda s, service="ecr": client)
-    monkeypatch.setattr(catalog.ecr, "repository", lambda s: {"uri": f"1.dkr/{REPO}"})
+    monkeypatch.setattr(listing.ecr, "client", lambda s, service="ecr": client)
+    monkeypatch.setattr(listing.ecr, "repository", lambda s: {"uri": f"1.dkr/{REPO}"})
     old, new = datetime.datetime(2024, 1, 1), datetime.datetime(2024, 2, 1)
     stub.add_response("describe_images", {"nextToken": "page-2", "imageDetails": [
         {"imageDigest": DIGEST, "imageTags": ["v1", "previous-latest"], "imagePushedAt": old,
@@ -128,11 +132,11 @@ def test_describe_images_pages_and_scan_counts(settings, stubbed, monkeypatch):
          "imageScanStatus": {"status": "COMPLETE"},
          "imageScanFindingsSummary": {"findingSeverityCounts": {"HIGH": 2, "LOW": 1}}}]},
         {"repositoryName": REPO, "nextToken": "page-2"})
-    listed = catalog.images(settings, registry_kind="ecr")
+    listed = listing.images(settings, registry_kind="ecr")
     assert [i["tags"] for i in listed["images"]] == [["latest", "v2"], ["previous-latest", "v1"]]
     assert listed["images"][0]["scan_counts"] == {"HIGH": 2, "LOW": 1}
     assert listed["history"] == {"latest": [DIGEST]}
-    assert "COMPLETE HIGH=2, LOW=1" in catalog.render(listed)
+    assert "COMPLETE HIGH=2, LOW=1" in listing.render(listed)
 
 
 def test_access_denied_names_the_missing_action(settings, stubbed):
@@ -159,11 +163,11 @@ def test_host_parts_and_denied_action():
 
 
 def test_history_helpers():
-    assert retag.history_tags("latest") == ["previous-latest", "previous-2-latest",
+    assert promotion.history_tags("latest") == ["previous-latest", "previous-2-latest",
                                             "previous-3-latest"]
-    assert retag.dedupe(["a", None, "a", "b", "c"], drop=["c"]) == ["a", "b"]
+    assert promotion.dedupe(["a", None, "a", "b", "c"], drop=["c"]) == ["a", "b"]
     with pytest.raises(OpsError):
-        retag.promote(config.Settings(), "v1", "previous-latest", site=object())
+        promotion.promote(config.Settings(), "v1", "previous-latest", site=object())
 
 
 def test_proposed_policy_is_valid_and_protects_release_and_history_tags(settings):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ops import ports
+from ops.run import ports
 from tests.support import listening
 
 
@@ -90,7 +90,7 @@ class FakeEngine:
 
 
 def test_describe_holder_names_a_container_publishing_the_port(free_port):
-    from ops import labels
+    from ops.engine import labels
 
     engine = FakeEngine([FakeContainer("other", free_port + 1),
                          FakeContainer("tasky-dev", free_port, labels.for_container("app"))])

@@ -3,9 +3,9 @@ import datetime
 
 import pytest
 
-from ops import ecr, push
-from ops.errors import OpsError
-from ops.gitinfo import GitInfo
+from ops.registry import ecr, push
+from ops.core.errors import OpsError
+from ops.build.gitinfo import GitInfo
 
 UTC = datetime.timezone.utc
 CLEAN = GitInfo(sha="a" * 40, short="abc1234", dirty=False, describe="v1.0")
@@ -126,7 +126,7 @@ def test_follow_returns_the_error_text_instead_of_raising():
 
 
 def test_unknown_registry_kind_is_a_flag_error():
-    from ops.config import Settings
+    from ops.settings.config import Settings
 
     with pytest.raises(OpsError) as caught:
         push.resolve_target(Settings(), "dockerhub", False, None)

@@ -1,14 +1,14 @@
 """Docker's reference grammar: a typo in a tag or image name fails before any work."""
 import pytest
 
-from ops import refs
-from ops.errors import OpsError
+from ops.core import reference
+from ops.core.errors import OpsError
 
 
 @pytest.mark.parametrize("tag", ["latest", "v1.2.3", "a_b-c.d", "1", "_x", "A" * 128,
                                  "Release-2024.01_rc1"])
 def test_check_tag_accepts_valid_tags(tag):
-    assert refs.check_tag(tag) == tag
+    assert reference.check_tag(tag) == tag
 
 
 @pytest.mark.parametrize("tag", ["", None, "-x", ".x", "a" * 129, "a/b", "a:b", "bad tag",
@@ -16,7 +16,7 @@ def test_check_tag_accepts_valid_tags(tag):
                                  "v1\n", "a@b", "a+b"])
 def test_check_tag_rejects_invalid_tags_naming_them(tag):
     with pytest.raises(OpsError) as caught:
-        refs.check_tag(tag)
+        reference.check_tag(tag)
     error = caught.value
     assert error.anchor == "bad-tag"
     assert repr(tag) in error.message
@@ -28,7 +28,7 @@ def test_check_tag_rejects_invalid_tags_naming_them(tag):
                                   "registry.example.com/a/b", "a.b_c__d-e/f---g",
                                   "Registry.Example.com:443/team/tasky", "[::1]:5000/tasky"])
 def test_check_repository_accepts_docker_names(name):
-    assert refs.check_repository(name) == name
+    assert reference.check_repository(name) == name
 
 
 @pytest.mark.parametrize("name", ["Tasky", "team/Tasky", "a//b", "tasky:", "-x", "", None,
@@ -36,7 +36,7 @@ def test_check_repository_accepts_docker_names(name):
                                   "a" * 256])
 def test_check_repository_rejects_bad_names_naming_them(name):
     with pytest.raises(OpsError) as caught:
-        refs.check_repository(name)
+        reference.check_repository(name)
     assert caught.value.anchor == "bad-tag"
     assert repr(name) in caught.value.message
 
@@ -50,10 +50,10 @@ def test_check_repository_rejects_bad_names_naming_them(name):
     ("registry.example.com/a/b:1.0", ("registry.example.com/a/b", "1.0")),
 ])
 def test_split_separates_name_and_tag_defaulting_to_latest(ref, expected):
-    assert refs.split(ref) == expected
+    assert reference.split(ref) == expected
 
 
 def test_split_round_trips_with_the_tag():
     for name in ["tasky", "localhost:5000/team/tasky"]:
         for tag in ["latest", "v1.2.3", "abc1234-dirty"]:
-            assert refs.split(f"{name}:{tag}") == (name, tag)
+            assert reference.split(f"{name}:{tag}") == (name, tag)

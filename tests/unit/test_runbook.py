@@ -6,7 +6,7 @@ import pytest
 from invoke import Collection
 
 import tasks
-from ops.config import ROOT
+from ops.settings.config import ROOT
 
 RUNBOOK = (ROOT / "RUNBOOK.md").read_text()
 TASKS = sorted(copy.deepcopy(Collection.from_module(tasks)).task_names)

@@ -8,8 +8,8 @@ from invoke import Collection, Context, Exit, Task
 from invoke.parser import Parser, ParserContext
 
 import tasks
-from ops import ports
-from ops.errors import OpsError
+from ops.run import ports
+from ops.core.errors import OpsError
 from tests.support import anchors, free_port
 from tests.unit.unit_support import ROOT, cli_many, invoke_config, project_sources
 
@@ -269,7 +269,7 @@ def test_json_failure_prints_one_error_object_on_stdout(capsys):
 def test_json_failure_after_the_report_leaves_one_json_document(capsys):
     import json
 
-    from ops.console import emit
+    from ops.core.console import emit
 
     def body(c, json=False):
         emit({"passed": False}, json, str)

@@ -1,4 +1,4 @@
-"""ops/wire.py against a fake engine on a real unix socket: the HTTP it sends and reads, and
+"""ops/socket_api.py against a fake engine on a real unix socket: the HTTP it sends and reads, and
 every way an engine can fail it, each one EngineUnavailable or ApiError (never a traceback)."""
 import io
 import json
@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from ops import engine as engines
-from ops import wire
-from ops.errors import OpsError
+from ops.engine import connection as engines
+from ops.engine import socket_api
+from ops.core.errors import OpsError
 
 
 class FakeEngine:
@@ -87,7 +87,7 @@ PING = http(200, b"OK", ["Api-Version: 1.41", "Ostype: linux", "Builder-Version:
 
 def test_connect_pings_and_then_speaks_the_engines_api_version(fake):
     engine = fake(PING, http(200, json.dumps({"Id": "sha256:abc", "Size": 7}).encode()))
-    link = wire.connect(timeout=5)
+    link = socket_api.connect(timeout=5)
     assert link.image("tasky-ops/golang:1.19-debian") == {"Id": "sha256:abc", "Size": 7}
     assert engine.requests[0]["line"] == "GET /_ping HTTP/1.1"
     assert engine.requests[1]["line"] == \
@@ -96,7 +96,7 @@ def test_connect_pings_and_then_speaks_the_engines_api_version(fake):
 
 def test_a_missing_image_is_none_not_an_error(fake):
     fake(PING, http(404, b'{"message":"No such image: x:y"}'))
-    assert wire.connect(timeout=5).image("x:y") is None
+    assert socket_api.connect(timeout=5).image("x:y") is None
 
 
 def test_a_stream_yields_records_split_and_joined_anywhere_by_chunks(fake):
@@ -105,7 +105,7 @@ def test_a_stream_yields_records_split_and_joined_anywhere_by_chunks(fake):
     text = "".join(json.dumps(r, ensure_ascii=False) for r in records).encode()  # unspaced
     cut = text.index(b"\xc3") + 1                            # inside the two-byte é
     engine = fake(PING, http(200, chunked=[text[:5], text[5:cut], text[cut:]]))
-    link = wire.connect(timeout=5)
+    link = socket_api.connect(timeout=5)
     body = io.BytesIO(b"\x1f\x8bcontext")
     got = list(link.stream("POST", "/build", params={"t": ["a:1", "a:2"], "version": "2"},
                            body=body, headers={"Content-Type": "application/tar"}))
@@ -118,8 +118,8 @@ def test_a_stream_yields_records_split_and_joined_anywhere_by_chunks(fake):
 
 def test_an_http_error_is_an_api_error_with_the_engines_own_message(fake):
     fake(PING, http(500, b'{"message":"buildkit not supported by daemon"}'))
-    with pytest.raises(wire.ApiError) as caught:
-        list(wire.connect(timeout=5).stream("POST", "/build", body=io.BytesIO(b"x")))
+    with pytest.raises(socket_api.ApiError) as caught:
+        list(socket_api.connect(timeout=5).stream("POST", "/build", body=io.BytesIO(b"x")))
     assert caught.value.status == 500
     assert caught.value.explanation == "buildkit not supported by daemon"
 
@@ -127,7 +127,7 @@ def test_an_http_error_is_an_api_error_with_the_engines_own_message(fake):
 def test_an_http_server_that_is_not_an_engine_fails_the_connection_in_one_line(fake):
     fake(http(404, b"<html>Not Found</html>"))
     with pytest.raises(engines.EngineUnavailable) as caught:
-        wire.connect(timeout=5)
+        socket_api.connect(timeout=5)
     assert "is not a Docker engine (DOCKER_HOST names it): its /_ping answered HTTP 404" \
         in caught.value.message
     assert caught.value.anchor == "docker-daemon-not-running"
@@ -136,7 +136,7 @@ def test_an_http_server_that_is_not_an_engine_fails_the_connection_in_one_line(f
 def test_an_unexpected_refusal_is_still_one_line_naming_the_engines_reason(fake):
     fake(PING, http(500, b'{"message":"readlink /var/lib/docker/overlay2: no such file"}'))
     with pytest.raises(OpsError) as caught:
-        wire.connect(timeout=5).image("tasky:latest")
+        socket_api.connect(timeout=5).image("tasky:latest")
     assert caught.value.line().startswith(
         "the Docker engine refused the request (HTTP 500): readlink /var/lib/docker/overlay2")
     assert "\n" not in caught.value.line()
@@ -145,14 +145,14 @@ def test_an_unexpected_refusal_is_still_one_line_naming_the_engines_reason(fake)
 def test_an_answer_that_is_not_json_is_one_line_not_a_traceback(fake):
     fake(PING, http(200, b"<html>proxy login</html>"))
     with pytest.raises(OpsError) as caught:
-        wire.connect(timeout=5).image("tasky:latest")
+        socket_api.connect(timeout=5).image("tasky:latest")
     assert "not the JSON its API gives" in caught.value.line()
 
 
 def test_a_stream_cut_inside_a_record_is_an_error_not_a_silent_end(fake):
     fake(PING, http(200, b'{"stream": "half'))
     with pytest.raises(OpsError, match="ended inside a record"):
-        list(wire.connect(timeout=5).stream("POST", "/build"))
+        list(socket_api.connect(timeout=5).stream("POST", "/build"))
 
 
 @pytest.mark.parametrize("answer", [b"SSH-2.0-OpenSSH_9.2\r\n", b"", b"HTTP/1.1 abc\r\n\r\n",
@@ -160,7 +160,7 @@ def test_a_stream_cut_inside_a_record_is_an_error_not_a_silent_end(fake):
 def test_something_that_is_not_the_docker_api_is_one_engine_error(fake, answer):
     fake(answer)
     with pytest.raises(engines.EngineUnavailable) as caught:
-        wire.connect(timeout=5)
+        socket_api.connect(timeout=5)
     assert caught.value.kind == engines.OTHER
     assert "is not a Docker engine" in caught.value.message
     assert "\n" not in caught.value.line()
@@ -174,7 +174,7 @@ def test_an_engine_that_accepts_and_never_answers_is_named_silent(tmp_path, monk
     monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
     try:
         with pytest.raises(engines.EngineUnavailable) as caught:
-            wire.connect(timeout=5, ping_timeout=0.3)
+            socket_api.connect(timeout=5, ping_timeout=0.3)
     finally:
         server.close()
     assert caught.value.kind == engines.SILENT
@@ -186,11 +186,11 @@ def test_no_socket_and_a_refusing_port_are_named_as_engine_connect_names_them(
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/absent.sock")
     with pytest.raises(engines.EngineUnavailable) as missing:
-        wire.connect(timeout=5)
+        socket_api.connect(timeout=5)
     assert missing.value.kind == engines.MISSING
     monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{free_port()}")
     with pytest.raises(engines.EngineUnavailable) as refused:
-        wire.connect(timeout=5)
+        socket_api.connect(timeout=5)
     assert refused.value.kind == engines.REFUSED
     assert "Connection refused" in refused.value.message
 
@@ -204,7 +204,7 @@ def test_no_socket_and_a_refusing_port_are_named_as_engine_connect_names_them(
     ("npipe:////./pipe/docker_engine", {}, False),
 ])
 def test_only_plain_hosts_are_spoken_to_directly(host, environ, expected):
-    assert wire.direct(host, environ) is expected
+    assert socket_api.direct(host, environ) is expected
 
 
 # -- the same four methods over docker-py's transport (TLS and ssh:// engines use it) --------
@@ -212,7 +212,7 @@ def test_only_plain_hosts_are_spoken_to_directly(host, environ, expected):
 def sdk_link(path):
     import docker
 
-    return wire.Sdk(docker.DockerClient(base_url=f"unix://{path}", version="1.41", timeout=5))
+    return socket_api.Sdk(docker.DockerClient(base_url=f"unix://{path}", version="1.41", timeout=5))
 
 
 def test_sdk_link_answers_as_the_wire_does(fake):
@@ -226,7 +226,7 @@ def test_sdk_link_answers_as_the_wire_does(fake):
     assert link.image("x:y") is None
     assert list(link.stream("POST", "/build", params={"version": "2"},
                             body=io.BytesIO(b"ctx"))) == records
-    with pytest.raises(wire.ApiError) as caught:
+    with pytest.raises(socket_api.ApiError) as caught:
         list(link.stream("POST", "/build", body=io.BytesIO(b"ctx")))
     assert caught.value.explanation == "buildkit not supported by daemon"
     assert engine.requests[2]["line"] == "POST /v1.41/build?version=2 HTTP/1.1"

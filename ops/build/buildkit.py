@@ -1,0 +1,306 @@
+"""BuildKit builds through the Engine API, so `RUN --mount=type=cache` keeps Go's caches.
+
+docker-py's build() speaks only to the classic builder, which rejects every `RUN --mount`
+and rebuilds all Go packages after any change. Engine 18.09+ runs BuildKit when the
+request carries `version=2`; this module sends that request through ops/socket_api.py (a bare
+socket, or docker-py's transport for TLS and ssh://) and follows BuildKit's progress
+(ops/buildkit_trace.py). No client session is opened: the context travels as the request
+body, cache mounts need no session, and no `# syntax=` frontend is pulled.
+"""
+import gzip
+import io
+import json
+import re
+import shutil
+
+from ops.build import buildkit_trace
+from ops.core.errors import OpsError
+
+MIN_API = (1, 39)   # BuildKit outside experimental mode: Engine 18.09
+NETWORK_MODES = ("default", "host", "none")   # all BuildKit accepts on a build
+MOUNT_FLAG = re.compile(r"\s--mount=(?:\"[^\"]*\"|'[^']*'|\S)+")
+MOUNT_FLAGS = re.compile(r"(?:[ \t]*--mount=(?:\"[^\"]*\"|'[^']*'|[^\s\\])+)+")
+EXIT_CODE = re.compile(r"(?:executor failed running|process) .*?(exit code: -?\d+)\s*$", re.S)
+# What an engine says when it cannot or will not run BuildKit for this request.
+RUN_RECORD = re.compile(r"^(?:cached )?mount \S+ from exec /bin/sh -c (.*)$", re.S)
+NO_BUILDKIT = re.compile(r"buildkit is not enabled|buildkit not supported|invalid version",
+                         re.IGNORECASE)
+
+
+class BuildKitUnavailable(OpsError):
+    """The engine will not run a BuildKit build: the caller may fall back to classic."""
+
+    def __init__(self, reason):
+        super().__init__(f"the Docker engine cannot run BuildKit builds ({reason})",
+                         fix="use an engine of 18.09 or later on Linux without "
+                             "\"features\": {\"buildkit\": false} in daemon.json; the "
+                             "classic builder still builds, without the Go caches",
+                         anchor="build-fails")
+        self.reason = reason
+
+
+def build(engine, tar, *, tags, buildargs, labels, nocache=False, pull=False,
+          dockerfile="Dockerfile", network_mode=None, verbose=True, progress=print):
+    """Build the context `tar` (a file object) with BuildKit and tag it with every tag.
+
+    Returns {"image_id", "steps", "cached", "ran", "log"}: steps are the Dockerfile's
+    instructions BuildKit reported, cached + ran of them; log is every line shown or,
+    when not verbose, withheld.
+    """
+    from ops.engine import socket_api
+
+    if network_mode and network_mode not in NETWORK_MODES:
+        raise OpsError(f"BuildKit builds cannot use network mode {network_mode!r}",
+                       fix="use one of " + ", ".join(NETWORK_MODES), anchor="build-fails")
+    # rm/forcerm have no BuildKit equivalent: it makes no intermediate containers.
+    params = {"t": list(tags), "version": "2", "dockerfile": dockerfile,
+              "buildargs": json.dumps(buildargs or {}), "labels": json.dumps(labels or {})}
+    if nocache:
+        params["nocache"] = "1"
+    if pull:
+        params["pull"] = "1"
+    if network_mode:
+        params["networkmode"] = network_mode
+    follower = buildkit_trace.Progress(verbose=verbose, progress=progress)
+    try:
+        items = socket_api.of(engine).stream("POST", "/build", params=params,
+                                       body=_recognisable(tar),
+                                       headers={"Content-Type": "application/tar"})
+        image_id = _follow(items, follower)
+    except socket_api.ApiError as exc:
+        reason = exc.explanation
+        if NO_BUILDKIT.search(reason):
+            raise BuildKitUnavailable(reason) from exc
+        raise OpsError(f"the engine refused the build: {reason[:300]}",
+                       fix="read the reason, fix the request or the Dockerfile, run again",
+                       anchor="build-fails") from exc
+    steps = follower.steps()
+    return {"image_id": image_id, "steps": steps["total"], "cached": steps["cached"],
+            "ran": steps["ran"], "log": follower.lines}
+
+
+# Tar records that BuildKit's sniff cannot read as an archive when one comes first: PAX
+# headers (Python's tarfile, for fractional mtimes) and GNU long-name records.
+UNSNIFFABLE = (b"x", b"g", b"L", b"K")
+
+
+def _recognisable(tar):
+    """The context as BuildKit's Dockerfile frontend will see it is an archive.
+
+    The frontend sniffs only the first 1024 bytes for a tar header, and reads a PAX
+    header or a GNU long-name record there as a Dockerfile ("unknown instruction:
+    ././@PAXHEADER"). Our own tars (ops/buildcontext.py) open with a plain header and go
+    as they are; any other is gzipped (gzip's magic is recognised), which for a 100 MB
+    context costs 1.6 s and its size in memory, so only when needed.
+    """
+    tar.seek(0)
+    head = tar.read(512)
+    tar.seek(0)
+    if len(head) == 512 and head[257:262] == b"ustar" and head[156:157] not in UNSNIFFABLE:
+        return tar
+    packed = io.BytesIO()
+    with gzip.GzipFile(fileobj=packed, mode="wb", compresslevel=1, mtime=0) as out:
+        shutil.copyfileobj(tar, out)
+    packed.seek(0)
+    return packed
+
+
+def _follow(items, follower):
+    image_id = None
+    for item in items:
+        if item.get("id") == "moby.buildkit.trace":
+            try:
+                follower.feed(buildkit_trace.status(item["aux"]))
+            except buildkit_trace.TraceError as exc:
+                # Progress is for people; a record we cannot read must not fail the build.
+                follower.lines.append(f"(unreadable progress record: {exc})")
+        elif item.get("id") == "moby.image.id":
+            image_id = item["aux"]["ID"]
+        elif "error" in item or "errorDetail" in item:
+            raise _failure(follower, item.get("error")
+                           or item["errorDetail"].get("message", "unknown error"))
+        elif "stream" in item:
+            follower.lines.extend(line for line in
+                                  buildkit_trace.clean(item["stream"]).splitlines() if line)
+    if follower.errors:   # a failed step with no error item: still a failed build
+        raise _failure(follower, "")
+    if not image_id:
+        raise OpsError("build ended without an image", fix="run the build again",
+                       anchor="build-fails", details=follower.lines[-20:])
+    return image_id
+
+
+def _failure(follower, stream_error):
+    """One OpsError naming the failing step, with that step's last output lines."""
+    failed = follower.failure()
+    if failed:
+        step, error, output = failed
+    else:
+        started = [v for d, v in follower.vertexes.items() if d in follower.numbers]
+        step = buildkit_trace.name(started[-1]) if started else "before the first step"
+        error, output = buildkit_trace.clean(stream_error), []
+    error = _short_error(error or buildkit_trace.clean(stream_error))
+    step = " ".join(MOUNT_FLAG.sub(" ", " " + step).split())   # the mounts are not the news
+    return OpsError(f"build failed at {step}: {error}",
+                    fix="read the step's output above, fix the cause, build again",
+                    anchor="build-fails", details=output[-20:])
+
+
+def _short_error(error):
+    """`executor failed running [/bin/sh -c <the step again>]: exit code: 2` says the
+    step twice; keep the exit code."""
+    match = EXIT_CODE.match(error)
+    return match.group(1) if match else error
+
+
+def available(engine):
+    """(True, why) when this engine runs BuildKit builds for the API, else (False, why).
+
+    One GET /_ping answers it, without starting a build: the daemon accepts `version=2`
+    from API 1.39 on, on Linux, unless daemon.json sets features.buildkit to false, and
+    the ping's headers carry exactly those three facts (Api-Version, Ostype and
+    Builder-Version, which is "1" only when BuildKit was switched off).
+    """
+    from ops.engine import socket_api
+
+    link = socket_api.of(engine)
+    try:
+        headers = link.ping()
+    except OpsError as exc:   # unreachable, or an HTTP error (socket_api.ApiError)
+        return False, f"the engine did not answer a ping: {exc.message}"
+    return verdict(headers.get("api-version", ""), headers.get("ostype", ""),
+                   headers.get("builder-version", ""),
+                   link.api_version or headers.get("api-version", ""))
+
+
+def verdict(server_api, os_type, builder_version, client_api):
+    """available()'s decision from the ping's headers and the client's API version."""
+    def version(text):
+        try:
+            return tuple(int(part) for part in text.split(".")[:2])
+        except ValueError:
+            return (0, 0)
+
+    if version(server_api) < MIN_API:
+        return False, f"engine API {server_api or 'unknown'} is older than 1.39 (Engine 18.09)"
+    if version(client_api) < MIN_API:
+        return False, f"the client speaks API {client_api}; BuildKit needs 1.39 or later"
+    if os_type and os_type.lower() != "linux":
+        return False, f"the engine runs on {os_type}; BuildKit builds need a Linux engine"
+    if builder_version == "1":
+        return False, "daemon.json sets features.buildkit to false"
+    default = "BuildKit is the default" if builder_version == "2" else "classic is the default"
+    return True, f"API {server_api}, {os_type or 'linux'}; {default}, version=2 selects BuildKit"
+
+
+def prune(engine, keep_storage=None, filters=None, dockerfile=None):
+    """Remove BuildKit build cache (POST /build/prune); returns what went and its size.
+
+    With `dockerfile` (the Dockerfile's text) only this project's records go: the cache
+    mounts and RUN layers whose descriptions name one of its RUN commands, one request
+    per record, by id. Engine 20.10 shows neither a cache mount's `id=` nor labels on
+    cache records and takes one value per filter, so the description is the only handle.
+    Without it, `filters` (Docker's: until, type, description, inuse, shared, private,
+    id, parent) and `keep_storage` (bytes to keep) apply to the whole engine's cache.
+    """
+    import docker
+
+    api = engine.api
+    try:
+        if dockerfile is None:
+            return _pruned([_prune_once(api, filters, keep_storage)], scope="engine")
+        if keep_storage is not None:
+            raise OpsError("keep_storage applies to the whole engine's cache, not to one "
+                           "project's records", fix="pass dockerfile or keep_storage, not both",
+                           anchor="build-fails")
+        mine = project_records(engine, dockerfile)
+        results = [_prune_once(api, {**(filters or {}), "id": record["ID"]}, None)
+                   for record in mine]
+        return _pruned(results, scope="project", matched=len(mine))
+    except docker.errors.APIError as exc:
+        reason = (exc.explanation or str(exc)).strip()
+        raise OpsError(f"the engine refused to prune the build cache: {reason[:300]}",
+                       fix="check the filters (one value each)", anchor="build-fails") from exc
+
+
+def _prune_once(api, filters, keep_storage):
+    # docker-py's own POST /build/prune; it sends only the parameters given.
+    return api.prune_builds(filters=filters or None, keep_storage=keep_storage)
+
+
+def _pruned(results, scope, matched=None):
+    deleted = [cache_id for result in results for cache_id in result.get("CachesDeleted") or []]
+    report = {"freed_bytes": sum(result.get("SpaceReclaimed") or 0 for result in results),
+              "deleted": len(deleted), "ids": deleted, "scope": scope}
+    if matched is not None:
+        report["matched"] = matched
+    return report
+
+
+def project_records(engine, dockerfile):
+    """The build-cache records (GET /system/df) this Dockerfile's RUN lines made, with the
+    records built on top of them, children before parents: the order a prune needs, as
+    BuildKit keeps a record while another one names it as parent."""
+    commands = run_commands(dockerfile)
+    records = engine.api.df().get("BuildCache") or []
+    children = {}
+    for record in records:
+        # API 1.41 names one Parent; later engines list Parents.
+        for parent in record.get("Parents") or [record.get("Parent")]:
+            children.setdefault(parent, []).append(record)
+    ordered, seen = [], set()
+
+    def take(record):
+        if record["ID"] in seen:
+            return
+        seen.add(record["ID"])
+        for child in children.get(record["ID"], []):
+            take(child)
+        ordered.append(record)
+
+    for record in records:
+        found = RUN_RECORD.match(record.get("Description") or "")
+        if found and " ".join(found.group(1).split()) in commands:
+            take(record)
+    return ordered
+
+
+def run_commands(dockerfile):
+    """The shell command of each RUN instruction, mount flags removed, whitespace
+    collapsed: what BuildKit writes into its cache records' descriptions."""
+    joined = re.sub(r"\\[ \t]*\n", " ", dockerfile)
+    commands = set()
+    for line in joined.splitlines():
+        found = re.match(r"^\s*RUN\s+(.*)$", line, re.IGNORECASE)
+        if found:
+            command = MOUNT_FLAG.sub(" ", " " + found.group(1))
+            commands.add(" ".join(command.split()))
+    return commands
+
+
+def classic_dockerfile(text):
+    """The Dockerfile without `RUN --mount=...` flags, for the classic builder.
+
+    The cache mounts only make builds faster, so the result builds the same image. Lines
+    that held nothing but mount flags go with them, so `RUN --mount=... \\` over
+    `    go mod download` becomes `RUN go mod download` again.
+    """
+    out, run = [], None     # run: "RUN" while its leading flags are being removed
+    for line in text.splitlines(keepends=True):
+        head = None if run else re.match(r"^\s*RUN(?=\s)", line, re.IGNORECASE)
+        if not (run or head) or (run and line.lstrip().startswith("#")):
+            out.append(line)    # not a RUN, or a comment inside one
+            continue
+        prefix = head.group(0) if head else ""
+        flags = MOUNT_FLAGS.match(line, len(prefix))
+        if not flags:
+            out.append(line if head else run + " " + line.lstrip(" \t"))
+            run = None
+            continue
+        rest = line[flags.end():]
+        if rest.strip() == "\\":
+            run = run or prefix     # only flags here: the command starts on a later line
+            continue
+        out.append((run or prefix) + " " + rest.lstrip(" \t"))
+        run = None
+    return "".join(out)

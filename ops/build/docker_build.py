@@ -1,0 +1,310 @@
+"""`inv build`: the image built from the context, tagged by git SHA and latest."""
+import re
+import time
+
+from ops.build import gitinfo, standins
+
+from ops.engine import labels
+
+from ops.core import reference
+from ops.core.console import table
+from ops.core.errors import OpsError
+
+STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+# The classic builder's bookkeeping: logged on failure, not shown as progress.
+NOISE = re.compile(r"^( ---> Running in |Removing intermediate container | ---> [0-9a-f]{12}$)")
+
+
+def context_tar(settings, dockerfile_text=None):
+    """The build context as a tar, with the Dockerfile inside and .dockerignore honoured
+    as the Docker CLI honours it (ops/context_tar.py; docker-py's helper would import
+    the whole SDK and matches names case-insensitively)."""
+    from ops.build import context_tar
+
+    check_inputs(settings)
+    text = settings.dockerfile_path.read_text() if dockerfile_text is None else dockerfile_text
+    return context_tar.tar(settings.context_path, text)
+
+
+def check_inputs(settings):
+    """The Dockerfile and the context exist, before anything reads them."""
+    if not settings.dockerfile_path.is_file():
+        raise OpsError(f"no Dockerfile at {settings.dockerfile_path}",
+                       fix="run from the repository root or set tasky.dockerfile",
+                       anchor="build-fails")
+    if not settings.context_path.is_dir():
+        raise OpsError(f"build context {settings.context_path} does not exist",
+                       fix="set tasky.context in invoke.yaml", anchor="build-fails")
+
+
+def ensure_base(engine, ref, pull):
+    """Fail fast, with the way out, when a base image is neither here nor pullable."""
+    from ops.engine import socket_api
+
+    link = socket_api.of(engine)
+    if not pull and link.image(ref) is not None:
+        return "present"
+    import docker
+
+    try:
+        link.sdk().images.pull(ref)
+        return "pulled"
+    except docker.errors.DockerException as exc:
+        reason = (getattr(exc, "explanation", None) or str(exc)).splitlines()[0][-200:]
+        raise OpsError(f"base image {ref} is not present and cannot be pulled ({reason})",
+                       fix="build offline with stand-ins from Debian packages: "
+                           "inv build --offline", anchor="base-image-unavailable") from exc
+
+
+def needs_standins(engine, settings, task, progress):
+    """True when the document's bases are neither here nor pullable, so `task` (demo, dev)
+    builds on the offline stand-ins; said once, in one progress line."""
+    try:
+        for ref in (settings.bases.go, settings.bases.runtime):
+            ensure_base(engine, ref, pull=False)
+        return False
+    except OpsError as error:
+        progress(f"{task}: {error.message}; building on the offline stand-in bases")
+        return True
+
+
+def choose_bases(engine, settings, offline, pull, progress):
+    if offline:
+        standins.ensure(engine, settings.bases, progress=progress, only_missing=True)
+        return settings.bases.offline_go, settings.bases.offline_runtime
+    for ref in (settings.bases.go, settings.bases.runtime):
+        ensure_base(engine, ref, pull)
+    return settings.bases.go, settings.bases.runtime
+
+
+def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pull=False,
+          offline=False, verbose=True, progress=print, build_args=(), tags=None):
+    """Build and tag IMAGE:<sha>[-dirty] and IMAGE:latest (and IMAGE:extra_tag).
+
+    `engine` is docker-py's client or an ops.engine.socket_api link (inv build's, which never imports
+    docker-py unless the build needs a pull, a stand-in or the classic builder). `git` is
+    a GitInfo, or a gitinfo.Asked still running, answered once the bases are checked.
+    `tags` replaces those (inv dev tags only its own, so latest stays the last real build)."""
+    from ops.engine import socket_api
+
+    reference.check_repository(settings.image)
+    if extra_tag is not None:
+        reference.check_tag(extra_tag)
+    extra = parse_build_args(build_args, settings)
+    check_inputs(settings)
+    if offline:
+        check_offline_froms(settings.dockerfile_path)
+    started = time.monotonic()
+    go_image, runtime_image = choose_bases(engine, settings, offline, pull, progress)
+    extra = go_build_args(settings, extra, progress)
+    if isinstance(git, gitinfo.Asked):
+        git = git.answer()
+    buildargs = {**extra, "GO_IMAGE": go_image, "RUNTIME_IMAGE": runtime_image,
+                 "VERSION": version or git.describe, "REVISION": git.sha,
+                 "CREATED": git.committed, "TASKY_IMAGE": settings.image}
+    image_labels = {labels.MANAGED: "true", labels.ROLE: "app", labels.IMAGE: settings.image}
+    if tags is None:
+        tags = [git.tag, "latest"] + ([extra_tag] if extra_tag else [])
+    tags = list(dict.fromkeys(tags))
+    image_id, steps, builder = run_builder(engine, settings, tags, buildargs, image_labels,
+                                           nocache, pull, verbose, progress)
+    image = socket_api.of(engine).image(image_id)
+    if image is None:
+        raise OpsError(f"the image this build made ({image_id[7:19]}) is gone: something "
+                       "removed it as the build ended", fix="run inv build again",
+                       anchor="build-fails")
+    return {"image": settings.image, "tags": tags,
+            "id": image_id.split(":")[-1][:12], "size_mb": round(image["Size"] / 1e6, 2),
+            "seconds": round(time.monotonic() - started, 2),
+            "steps": steps["total"], "cached_steps": steps["cached"], "ran_steps": steps["ran"],
+            "version": buildargs["VERSION"], "bases": [go_image, runtime_image],
+            "builder": builder, "build_args": sorted(extra)}
+
+
+RESERVED = {"GO_IMAGE": "--offline (or tasky.bases.go)", "RUNTIME_IMAGE": "--offline (or "
+            "tasky.bases.runtime)", "VERSION": "--version", "REVISION": "git (the SHA)",
+            "CREATED": "git (the commit time)", "TASKY_IMAGE": "tasky.image"}
+
+
+def parse_build_args(assignments, settings):
+    """--build-arg KEY=VALUE list -> dict, refusing what would go wrong later: a malformed
+    value (never echoed), a name tasky-ops sets itself, or a secret (build args are kept in
+    the image's history for anyone who pulls it)."""
+    from ops.run import envvars
+
+    found = {}
+    for text in assignments or ():
+        key, value = envvars.parse_assignment(text, source="--build-arg")
+        if key in RESERVED:
+            raise OpsError(f"--build-arg {key} is set by tasky-ops", fix=f"use {RESERVED[key]}",
+                           anchor="bad-flag")
+        if envvars.looks_secret(key) or key in settings.app.secret_env:
+            raise OpsError(f"--build-arg {key} looks like a secret: build args are stored in "
+                           "the image history, readable by anyone who pulls the image",
+                           fix=f"pass it when the container runs: inv run -e {key}=<value>",
+                           anchor="bad-flag")
+        found[key] = value
+    return found
+
+
+def go_build_args(settings, extra, progress=print, environ=None):
+    """The Go variables the build passes: --build-arg values, else this shell's (as
+    `docker build --build-arg GOPROXY` would take them), and -mod=vendor for a vendored app.
+    A file:// GOPROXY names a host folder the build cannot see: `inv vendor` reads it."""
+    from ops.build import gomod
+
+    found = dict(extra)
+    for name, value in gomod.go_settings(environ=environ).items():
+        if name in found:
+            continue
+        if name == "GOPROXY" and any(e.startswith("file://") for e in gomod.proxy_entries(value)):
+            progress("build: GOPROXY is a file:// mirror, which the build cannot read; vendor "
+                     "from it first: inv vendor")
+            continue
+        found[name] = value
+    if "GOFLAGS" not in found and (settings.context_path / "vendor" / "modules.txt").is_file():
+        found["GOFLAGS"] = "-mod=vendor"
+        progress("build: vendor/modules.txt found: building with GOFLAGS=-mod=vendor, no "
+                 "module download")
+    return found
+
+
+FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)
+
+
+def check_offline_froms(dockerfile):
+    """--offline swaps bases through the GO_IMAGE/RUNTIME_IMAGE build args: a FROM that
+    names an image itself would go to Docker Hub anyway. Name the line and the fix."""
+    if not dockerfile.is_file():
+        return   # the build's own check names a missing Dockerfile
+    stages = set()
+    for number, line in enumerate(dockerfile.read_text().splitlines(), start=1):
+        match = FROM.match(line)
+        if not match:
+            continue
+        image, stage = match.group(1), match.group(2)
+        if "$" not in image and image.lower() not in stages and image != "scratch":
+            raise OpsError(f"--offline cannot swap the base of {dockerfile.name} line {number} "
+                           f"(`FROM {image}`): it names the image instead of a build arg",
+                           fix="declare `ARG GO_IMAGE=golang:1.19` (and RUNTIME_IMAGE) before "
+                               "the first FROM and write `FROM ${GO_IMAGE}`, as the project's "
+                               "Dockerfile does", anchor="offline-bases")
+        if stage:
+            stages.add(stage.lower())
+
+
+GO_MODULE_FAILURE = re.compile(r"go mod download|module lookup disabled|dial tcp|no such host|"
+                               r"GOPROXY|proxy\.golang|missing go\.sum entry|verifying \S+@",
+                               re.IGNORECASE)
+
+
+def modules_failure(error):
+    """The Go-modules reading of a failed build, or None when modules were not the cause."""
+    from ops.build import gomod
+
+    lines = [error.message, *error.details]
+    if "go mod download" not in error.message and not GO_MODULE_FAILURE.search(error.message):
+        return None
+    cause, fix = gomod.explain(lines)
+    return OpsError(f"build failed: Go modules could not be fetched ({cause}): "
+                    f"{gomod.last_error(error.details) if error.details else error.message}",
+                    fix=fix + "; or vendor them where they can be fetched: inv vendor",
+                    anchor="go-modules-offline", details=error.details)
+
+
+def run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
+                progress):
+    """Build with BuildKit when the engine can (Go caches survive a one-file change), else
+    with the classic builder on the same Dockerfile minus its cache mounts.
+
+    Returns (image id, {"total", "cached", "ran"}, which builder ran and why)."""
+
+    try:
+        return _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull,
+                            verbose, progress)
+    except OpsError as error:
+        raise (modules_failure(error) or error) from None
+
+
+def _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
+                 progress):
+    from ops.build import buildkit
+    from ops.engine import socket_api
+
+    if settings.builder not in ("classic", "buildkit", "auto"):
+        raise OpsError(f"unknown builder {settings.builder!r} (tasky.builder)",
+                       fix="set tasky.builder to classic, buildkit or auto", anchor="bad-config")
+    if settings.builder == "classic":
+        can, why = False, "tasky.builder is classic"
+    else:
+        can, why = buildkit.available(engine)
+        if not can and settings.builder == "buildkit":
+            raise buildkit.BuildKitUnavailable(why)
+    if can:
+        try:
+            out = buildkit.build(engine, context_tar(settings),
+                                 tags=[f"{settings.image}:{tag}" for tag in tags],
+                                 buildargs=buildargs, labels=image_labels, nocache=nocache,
+                                 pull=pull, verbose=verbose,
+                                 progress=progress if verbose else (lambda line: None))
+            steps = {"total": out["steps"], "cached": out["cached"], "ran": out["ran"]}
+            return out["image_id"], steps, "BuildKit (Engine API, version=2)"
+        except buildkit.BuildKitUnavailable as exc:
+            why = exc.reason
+    if settings.builder != "classic":
+        progress(f"build: classic builder ({why}); cache mounts are left out")
+    text = buildkit.classic_dockerfile(settings.dockerfile_path.read_text())
+    api = socket_api.of(engine).sdk().api
+    # The classic builder applies the first tag only when every step succeeded.
+    stream = api.build(fileobj=context_tar(settings, text), custom_context=True,
+                       dockerfile="Dockerfile", tag=f"{settings.image}:{tags[0]}",
+                       buildargs=buildargs, labels=image_labels, nocache=nocache, rm=True,
+                       forcerm=True, decode=True)
+    image_id, steps = _follow(stream, verbose, progress)
+    for tag in tags[1:]:
+        api.tag(image_id, settings.image, tag)
+    return image_id, steps, f"classic ({why})"
+
+
+def _follow(stream, verbose, progress):
+    """Show the build as it runs; on an error, raise with the failing step's output."""
+    log, step_at, image_id = [], 0, None
+    steps = {"total": 0, "cached": 0, "ran": 0}
+    for item in stream:
+        if "stream" in item:
+            for line in item["stream"].splitlines():
+                if not line.strip():
+                    continue
+                log.append(line)
+                match = STEP.match(line)
+                if match:
+                    steps["total"] += 1
+                    step_at = len(log) - 1
+                elif "Using cache" in line:
+                    steps["cached"] += 1
+                elif line.startswith(" ---> Running in "):
+                    steps["ran"] += 1
+                if verbose and not NOISE.match(line):
+                    progress(line)
+        elif "aux" in item and "ID" in item["aux"]:
+            image_id = item["aux"]["ID"]
+        elif "error" in item:
+            failing = log[step_at:] if log else []
+            details = log if not verbose else failing[:1] + failing[1:][-20:]
+            step = log[step_at] if log else "before the first step"
+            from ops.build.buildkit_trace import ANSI   # Go and BuildKit colour their errors
+            raise OpsError(f"build failed at {step}: {ANSI.sub('', item['error']).strip()}",
+                           fix="read the step's output above, fix the cause, run inv build again",
+                           anchor="build-fails", details=details)
+    if not image_id:
+        raise OpsError("build ended without an image", fix="run inv build again",
+                       anchor="build-fails", details=log[-20:])
+    return image_id, steps
+
+
+COLUMNS = [("tags", "tags"), ("id", "image id"), ("size_mb", "MB"), ("seconds", "seconds"),
+           ("cached_steps", "cached steps"), ("steps", "steps"), ("builder", "builder")]
+
+
+def render(result):
+    return table([result], COLUMNS)

@@ -1,0 +1,60 @@
+"""The main job end to end: build, run, wait for health, verify."""
+from ops.build import docker_build
+from ops.run import containers, envvars
+from ops.gates import verify
+from ops.core.console import Steps, table
+from ops.core.errors import OpsError
+
+
+def health_summary(report):
+    """What `health --wait` actually established, in words."""
+    probe, app = report["live_probe"], report.get("app") or {}
+    said = []
+    if probe.get("ok") is not None:
+        said.append(f"image's HEALTHCHECK exited {probe.get('exit_code')} in "
+                    f"{probe.get('seconds')}s")
+    if app.get("status"):
+        said.append(f"{app['url']} answered HTTP {app['status']}")
+    verdict = "healthy" if report["healthy"] else "NOT healthy"
+    return f"{verdict} after {report.get('seconds')}s" + (f" ({'; '.join(said)})" if said else "")
+
+
+def demo(engine, settings, git, progress=print):
+    steps = Steps("demo", progress)
+    offline = docker_build.needs_standins(engine, settings, "demo", progress)
+    built = docker_build.build(engine, settings, git, offline=offline, verbose=False,
+                         progress=progress)
+    steps.done("build", f"{settings.image}:{built['tags'][0]} {built['size_mb']} MB "
+                  f"({built['cached_steps']}/{built['steps']} steps cached"
+                  f"{', offline bases' if offline else ''})")
+
+    env = envvars.collect(profile_file=settings.env_file_path)
+    envvars.require(env, settings.app.required_env, task="demo")
+    previous = containers.stop(engine, settings)
+    ran = containers.run(engine, settings, tag=built["tags"][0], env=env)
+    replaced = previous["status"].startswith("removed")
+    steps.done("run", f"{ran['container']} at {ran['url']}"
+                + (" (replaced the previous one)" if replaced else ""))
+
+    report = containers.health(engine, settings, wait=True)
+    steps.done("health", health_summary(report))
+
+    checked = verify.verify(engine, settings, f"{settings.image}:{built['tags'][0]}", env=env)
+    failed = [row["check"] for row in checked["checks"] if not row["passed"]]
+    steps.done("verify", "all checks passed" if not failed else "FAILED: " + ", ".join(failed))
+    return {"passed": not failed and report["healthy"], "steps": steps.rows, "url": ran["url"],
+            "container": ran["container"]}
+
+
+def render(result):
+    return (table(result["steps"], [("step", "step"), ("result", "result"),
+                                    ("seconds", "seconds")])
+            + (f"\nThe app is up at {result['url']} (inv logs, inv stop)." if result["passed"]
+               else ""))
+
+
+def failed(result):
+    step = next((row["step"] for row in result["steps"] if row["result"].startswith("FAILED")),
+                "verify")
+    return OpsError(f"demo failed at {step}", fix="see the failed rows; inv verify shows each "
+                    "check", anchor="verify-fails")

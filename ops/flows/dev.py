@@ -1,0 +1,331 @@
+"""`inv dev`: the inner loop. Run the app with app/assets mounted, watch the build context,
+and on a source change rebuild, replace the container and wait until it is verified healthy.
+
+Builds run BuildKit whenever the engine can (Go's caches survive a one-file change) and are
+tagged only IMAGE:dev, so `latest` and the SHA tags stay what the last `inv build` made. Each
+cycle bakes its own version (BASE+dev.N) into the binary and the image label, so the
+version the app reports says which edit is being served. Ctrl-C removes the container this
+loop started and every image it built except the one IMAGE:dev names.
+"""
+import dataclasses
+import itertools
+import json
+import signal
+import time
+from pathlib import PurePosixPath
+
+from ops.build import docker_build
+
+from ops.run import containers
+
+from ops.engine import labels
+from ops.engine.connection import EngineUnavailable
+from ops.core.errors import OpsError
+
+TAG = "dev"
+MOUNTED = "assets"   # what `inv run --dev` mounts over /app/assets: served live, no rebuild
+# Files the image never sees but docker_build.context_tar leaves out by itself.
+ALWAYS_IGNORED = ("Dockerfile",)
+
+
+# --- the pure parts -----------------------------------------------------------------------
+
+def ignore_patterns(context):
+    """The context's .dockerignore patterns: files they match never reach the image."""
+    from ops.build import context_tar
+
+    return context_tar.read_dockerignore(context / ".dockerignore")
+
+
+def classify(paths, context, patterns):
+    """Sort changed paths (absolute, as the watcher gives them) by what they need.
+
+    Returns {"rebuild": [...], "mounted": [...], "ignored": [...]}, each a sorted list of
+    paths relative to the context: mounted files are served live, ignored ones are outside
+    the context or excluded by .dockerignore, anything else is copied into the image.
+    """
+    from ops.build import context_tar
+
+    matcher = context_tar.Matcher([*patterns, *ALWAYS_IGNORED])
+    found = {"rebuild": set(), "mounted": set(), "ignored": set()}
+    root = PurePosixPath(str(context))
+    for path in paths:
+        try:
+            relative = PurePosixPath(str(path)).relative_to(root)
+        except ValueError:
+            found["ignored"].add(str(path))
+            continue
+        text = relative.as_posix()
+        if relative.parts[:1] == (MOUNTED,):
+            found["mounted"].add(text)
+        elif text == ".dockerignore" or not matcher.excludes(text):
+            found["rebuild"].add(text)   # a new .dockerignore changes what is copied
+        else:
+            found["ignored"].add(text)
+    return {kind: sorted(items) for kind, items in found.items()}
+
+
+def cycle_version(base, cycle):
+    """The version cycle N bakes in: semver build metadata on the tree's version."""
+    return f"{base}+dev.{cycle}"
+
+
+def named(paths, limit=3):
+    """'a.go', 'a.go, b.go' or 'a.go, b.go, c.go and 2 more'."""
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def render(record):
+    """One line for a person: what changed, what was done, how long it took."""
+    what = "start" if record["changed"] is None else f"{named(record['changed'])} changed"
+    head = f"dev {record['cycle']}: {what}: " if record.get("cycle") else f"dev: {what}: "
+    action = record["action"]
+    if action == "mounted":
+        return head + "served from the mount, no rebuild (reload the page)"
+    built = f"built in {record['build_s']:.2f}s"
+    serving = f"serving {record['serving']}" if record.get("serving") else "nothing serving"
+    if action == "build-failed":
+        return (head + f"build FAILED after {record['build_s']:.2f}s: {record['error']}; "
+                + (f"still {serving}" if record.get("serving") else "fix and save to retry"))
+    if action == "start-failed":
+        return (head + f"{built}, but the new container failed: {record['error']}; "
+                + (f"back to {serving}" if record.get("serving") else "fix and save to retry"))
+    builder = record["builder"].split(" (")[0]   # BuildKit or classic; the why is in --json
+    return (head + f"{built} ({builder}), healthy in {record['healthy_s']:.2f}s "
+            f"({record['total_s']:.2f}s in all); {serving} at {record['url']}")
+
+
+# --- the loop ------------------------------------------------------------------------------
+
+def watch(context):
+    """Sets of changed paths under context, as they settle (watchfiles: inotify, debounced).
+
+    Watching starts here, not at the first iteration: a save made while the first build
+    runs is kept and starts the next cycle."""
+    from watchfiles import DefaultFilter
+    from watchfiles import watch as watch_files
+
+    # step: a save that writes several times arrives as one set 50 ms after it ends.
+    # rust_timeout: an empty set every 0.2 s, so the first next() below returns.
+    batches = watch_files(context, watch_filter=DefaultFilter(), step=50, rust_timeout=200,
+                          yield_on_timeout=True, raise_interrupt=True)
+    first = next(batches, set())
+
+    def paths():
+        for changes in itertools.chain([first], batches):
+            if changes:
+                yield {path for _, path in changes}
+    return paths()
+
+
+class Loop:
+    """The state of one `inv dev`: the images it built and the container it runs."""
+
+    def __init__(self, engine, settings, git, env, offline, progress):
+        self.engine, self.settings, self.env = engine, settings, env
+        self.git, self.offline, self.progress = git, offline, progress
+        self.ref = f"{settings.image}:{TAG}"
+        self.cycle = 0
+        self.serving = None      # (image id, version) of the container that answers now
+        self.made = set()        # ids of the images this loop built and has not removed
+        self.dropped = []        # ids of those it removed
+        self.stale = self._previous_session_image()
+
+    def _previous_session_image(self):
+        """An IMAGE:dev left by an earlier `inv dev`: ours to remove once superseded."""
+        import docker
+
+        try:
+            image = self.engine.images.get(self.ref)
+        except docker.errors.ImageNotFound:
+            return set()
+        return {image.id} if (image.labels or {}).get(labels.MANAGED) == "true" else set()
+
+    def rebuild(self, changed):
+        """One cycle: build; on success replace the container and wait until it is healthy.
+
+        A failed build leaves the serving container alone; a new container that fails
+        to start is removed and the previous image started again. Returns the record."""
+        self.cycle += 1
+        started = time.monotonic()
+        version = cycle_version(self.git.describe, self.cycle)
+        record = {"cycle": self.cycle, "changed": changed, "version": version,
+                  "url": f"http://localhost:{self.settings.port}/"}
+        try:
+            built = docker_build.build(self.engine, self.settings, self.git, version=version,
+                                offline=self.offline, verbose=False, tags=[TAG],
+                                progress=self.progress)
+        except EngineUnavailable:
+            raise
+        except OpsError as error:
+            return self._failed(record, "build-failed", error, started)
+        new_id = self.engine.images.get(self.ref).id
+        self.made.add(new_id)
+        record.update(build_s=round(time.monotonic() - started, 2), builder=built["builder"],
+                      image=f"{self.ref} ({built['id']})")
+        previous = self.serving
+        try:
+            healthy_s = self._replace(new_id)
+        except EngineUnavailable:
+            raise
+        except OpsError as error:
+            self._restart(previous)
+            self._drop(new_id)
+            return self._failed(record, "start-failed", error, started)
+        self.serving = (new_id, version)
+        for old in {previous[0] if previous else None, *self.stale} - {None, new_id}:
+            self._drop(old)
+        self.stale = set()
+        record.update(action="rebuilt" if changed is not None else "started",
+                      healthy_s=healthy_s, total_s=round(time.monotonic() - started, 2),
+                      serving=version)
+        return record
+
+    def _failed(self, record, action, error, started):
+        for line in error.details[-20:]:
+            self.progress("  | " + line)
+        record.update(action=action, error=" ".join(error.message.split()),
+                      build_s=record.get("build_s", round(time.monotonic() - started, 2)),
+                      serving=self.serving[1] if self.serving else None)
+        return record
+
+    def _replace(self, image_id):
+        """Swap the container for one of image_id; seconds from its start to healthy."""
+        self._remove_container()
+        self.engine.api.tag(image_id, self.settings.image, TAG)   # a rollback moved it
+        started = time.monotonic()
+        containers.run(self.engine, self.settings, tag=TAG, env=self.env, dev=True)
+        containers.health(self.engine, self.settings, wait=True)
+        return round(time.monotonic() - started, 2)
+
+    def _restart(self, previous):
+        """Put the last good image back after a new one failed to start."""
+        self._remove_container()
+        if previous is None:
+            return
+        try:
+            self._replace(previous[0])
+        except OpsError as error:
+            self.serving = None
+            self.progress(f"dev: the previous image did not come back either: {error.line()}")
+
+    def _remove_container(self):
+        """Remove the container of this name when this loop started it (from one of its
+        images): at start the name was free, so anything else there is not ours."""
+        import docker
+
+        try:
+            container = self.engine.containers.get(self.settings.container)
+        except docker.errors.NotFound:
+            return
+        if labels.started_by_us(container) and container.image.id in self.made:
+            container.remove(force=True)
+
+    def _drop(self, image_id):
+        """Remove an image this loop built once nothing names or runs it; the parents
+        stay (noprune): they are the build cache."""
+        import docker
+
+        try:
+            if self.engine.images.get(image_id).tags:
+                return
+            self.engine.images.remove(image_id, noprune=True)
+            self.dropped.append(image_id)
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as exc:   # a container of someone else uses it
+            self.progress(f"dev: kept image {image_id[7:19]}: {exc.explanation or exc}")
+        self.made.discard(image_id)
+
+    def close(self):
+        """Remove the container this loop started and its images but the one IMAGE:dev
+        names (the last good build, for `inv run --tag dev`). Returns what went."""
+        import docker
+
+        self._remove_container()
+        try:
+            keep = self.engine.images.get(self.ref).id
+        except docker.errors.ImageNotFound:
+            keep = None
+        for image_id in sorted(self.made - {keep}):
+            self._drop(image_id)
+        return {"container_removed": self.settings.container, "kept": self.ref if keep else None,
+                "removed_images": [image_id[7:19] for image_id in self.dropped]}
+
+
+def choose_offline(engine, settings, offline, progress):
+    """--offline, or the stand-ins when the document's bases are neither here nor pullable
+    (decided once: the loop must not try a pull on every save)."""
+    return offline or docker_build.needs_standins(engine, settings, "dev", progress)
+
+
+def git_or_none(settings):
+    """What git says of the context, read once; a context outside git builds as "dev"
+    (the loop names its images by cycle, not by SHA)."""
+    from ops.build import gitinfo
+
+    try:
+        return gitinfo.read(settings.context_path)
+    except OpsError:
+        return gitinfo.GitInfo(sha="unknown", short="dev", dirty=True, describe="dev")
+
+
+def printer(as_json):
+    def report(record):
+        line = json.dumps(record, default=str) if as_json else render(record)
+        print(line, flush=True)
+    return report
+
+
+def dev(engine, settings, env=None, offline=False, as_json=False, progress=print,
+        report=None, changes=None):
+    """Run the inner loop until Ctrl-C (KeyboardInterrupt, raised after the clean-up) or
+    until `changes` (an iterable of sets of changed paths; default: the watcher) ends.
+
+    Every cycle is handed to `report` as a record: {"cycle", "changed" (None at start),
+    "action" (started, rebuilt, mounted, build-failed, start-failed), "version",
+    "build_s", "healthy_s", "total_s", "builder", "serving", "url", "error"}.
+    Returns what the clean-up removed: {"container_removed", "kept", "removed_images"}.
+    """
+    settings = dataclasses.replace(settings, builder="auto")
+    docker_build.check_inputs(settings)
+    report = report or printer(as_json)
+    from ops.run import envvars
+    envvars.require(env or {}, settings.app.required_env, task="dev")
+    # The name and the port must be free now: the loop replaces only what it started.
+    containers.refuse_conflicts(engine, settings, settings.container)
+    loop = Loop(engine, settings, git_or_none(settings), env or {},
+                choose_offline(engine, settings, offline, progress), progress)
+    interrupted = False
+    previous_term = signal.signal(signal.SIGTERM, _interrupt)   # killed: clean up all the same
+    try:
+        batches = watch(settings.context_path) if changes is None else changes
+        report(loop.rebuild(None))   # a failed first build or start: fix, save, next cycle
+        progress(f"dev: watching {settings.context_path} (Ctrl-C stops and removes the "
+                 "container)")
+        for paths in batches:
+            found = classify(paths, settings.context_path, ignore_patterns(settings.context_path))
+            if found["rebuild"]:
+                report(loop.rebuild(found["rebuild"]))
+            elif found["mounted"]:
+                report({"cycle": None, "changed": found["mounted"], "action": "mounted",
+                        "serving": loop.serving[1] if loop.serving else None})
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C
+        try:
+            done = loop.close()
+        finally:
+            signal.signal(signal.SIGINT, previous_int)
+            signal.signal(signal.SIGTERM, previous_term)
+        if interrupted:
+            progress(f"dev: stopped; removed container {done['container_removed']} and "
+                     f"{len(done['removed_images'])} superseded image(s); kept {done['kept']}")
+    return done
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -1,0 +1,64 @@
+"""`inv release`: build, verify, push the SHA tag (and latest); stop at the first failure."""
+from ops.build import docker_build
+from ops.registry import ecr, push
+from ops.gates import ecr_scan, scan, verify
+from ops.core.console import Steps, table
+from ops.core.errors import OpsError
+
+
+def release(engine, settings, git, latest=False, allow_dirty=False, create_repo=False,
+            registry_kind="ecr", offline=False, skip_scan=False, scanner="local", scan_wait=300,
+            progress=print):
+    push.refuse_dirty(git.tag, allow_dirty)   # before any work, not after a build
+    if scanner not in ("local", "ecr"):
+        raise OpsError(f"unknown --scan {scanner!r}", fix="use --scan local or --scan ecr",
+                       anchor="bad-flag")
+    steps = Steps("release", progress)
+    tokens = ecr.TokenCache(lambda: ecr.fetch_token(settings))  # one token for every push
+    steps.done("preflight", push.preflight(settings, registry_kind, create_repo, tokens))
+    built = docker_build.build(engine, settings, git, offline=offline, verbose=False,
+                         progress=progress)
+    steps.done("build", f"{settings.image}:{git.tag} ({built['size_mb']} MB)")
+
+    checked = verify.verify(engine, settings, f"{settings.image}:{git.tag}")
+    failed = [row["check"] for row in checked["checks"] if not row["passed"]]
+    if failed:
+        raise OpsError(f"release stopped: verify failed ({', '.join(failed)}); nothing was pushed",
+                       fix="inv verify shows each check", anchor="verify-fails")
+    steps.done("verify", "all checks passed")
+
+    if skip_scan:
+        steps.done("scan", "SKIPPED (--skip-scan)")
+    elif scanner == "ecr":
+        steps.done("scan", "ECR's scan of the pushed SHA tag gates latest (--scan ecr)")
+    else:
+        found = scan.scan(engine, settings, tag=git.tag)
+        if not found["passed"]:
+            raise OpsError(f"release stopped: {len(found['findings'])} {found['severity']} "
+                           "findings; nothing was pushed", fix="inv scan lists them",
+                           anchor="scan-gate-failed")
+        steps.done("scan", f"{found['scanner']}: no {found['severity']} findings")
+
+    pushed = []
+    for tag in [git.tag] + (["latest"] if latest else []):
+        result = push.push(engine, settings, git, tag=tag, allow_dirty=allow_dirty,
+                           create_repo=create_repo, registry_kind=registry_kind,
+                           progress=progress, tokens=tokens)
+        pushed.append(result)
+        steps.done(f"push {tag}", f"{result['status']}: {result['reference']}")
+        if tag == git.tag and scanner == "ecr" and not skip_scan:
+            found = ecr_scan.ecr_scan(settings, result["digest"], wait_seconds=scan_wait,
+                                      progress=progress)
+            if not found["passed"]:
+                raise OpsError(f"release stopped: ECR found {len(found['findings'])} "
+                               f"{found['severity']} findings in {git.tag}; latest was not "
+                               "moved", fix=f"inv scan --ecr --tag {git.tag} lists them",
+                               anchor="ecr-scan-gate")
+            steps.done("ecr scan", f"ECR: no {found['severity']} findings ({found['status']})")
+    gate = "none (--skip-scan)" if skip_scan else ("ECR" if scanner == "ecr" else "local scanner")
+    return {"passed": True, "steps": steps.rows, "pushed": [p["reference"] for p in pushed],
+            "scan_gate": gate}
+
+
+def render(result):
+    return table(result["steps"], [("step", "step"), ("result", "result"), ("seconds", "seconds")])

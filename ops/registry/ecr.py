@@ -1,0 +1,169 @@
+"""ECR through boto3: the repository and the authorization token, which is never stored.
+
+boto3's own credential chain, profile and endpoint variables (AWS_ENDPOINT_URL_ECR,
+AWS_ENDPOINT_URL_STS) are honoured as they are; there is no endpoint seam of our own.
+"""
+import base64
+import dataclasses
+import datetime
+import os
+
+from ops.core.errors import OpsError
+
+# A token is reused only while it has more than this left; ECR tokens last 12 hours.
+TOKEN_MARGIN = datetime.timedelta(minutes=10)
+IAM_PUSH = ("ecr:GetAuthorizationToken, ecr:DescribeRepositories, ecr:BatchCheckLayerAvailability, "
+            "ecr:InitiateLayerUpload, ecr:UploadLayerPart, ecr:CompleteLayerUpload, ecr:PutImage")
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+@dataclasses.dataclass(frozen=True)
+class Token:
+    username: str
+    password: str = dataclasses.field(repr=False)
+    endpoint: str = ""
+    expires_at: datetime.datetime = None
+
+    def usable(self, now):
+        return self.expires_at is None or self.expires_at - now > TOKEN_MARGIN
+
+    @property
+    def account(self):
+        host = self.endpoint.split("//")[-1].split("/")[0]
+        first = host.split(".")[0]
+        return first if first.isdigit() else "unknown"
+
+    def auth_config(self):
+        return {"username": self.username, "password": self.password}
+
+
+class TokenCache:
+    """Fetch a token when there is none or it is within TOKEN_MARGIN of expiry."""
+
+    def __init__(self, fetch, clock=utcnow):
+        self._fetch, self._clock, self._token = fetch, clock, None
+        self.fetches = 0
+
+    def get(self):
+        if self._token is None or not self._token.usable(self._clock()):
+            self._token = self._fetch()
+            self.fetches += 1
+        return self._token
+
+
+def translate(exc, settings):
+    """A botocore failure as an OpsError with its cause and fix."""
+    from botocore import exceptions as bc
+
+    region = settings.ecr.resolved_region
+    if isinstance(exc, (bc.NoCredentialsError, bc.PartialCredentialsError)):
+        return OpsError("no AWS credentials found (environment, profile, SSO or instance role)",
+                        fix="configure them: aws configure, AWS_PROFILE, or aws sso login",
+                        anchor="aws-credentials")
+    if isinstance(exc, bc.ProfileNotFound):
+        return OpsError(f"AWS profile {settings.ecr.profile!r} not found",
+                        fix="check ~/.aws/config or set tasky.ecr.profile",
+                        anchor="aws-credentials")
+    if isinstance(exc, (bc.EndpointConnectionError, bc.ConnectTimeoutError,
+                        bc.ReadTimeoutError)):
+        return OpsError(f"cannot reach the ECR API in {region}: {exc}",
+                        fix="check the network and the region (AWS_REGION)",
+                        anchor="registry-unreachable")
+    if isinstance(exc, bc.ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        if code == "RepositoryNotFoundException":
+            return OpsError(f"ECR repository {settings.ecr.repository} does not exist in {region}",
+                            fix="create it: inv push --create-repo (scan on push, "
+                                f"{settings.ecr.tag_mutability.lower()} tags)",
+                            anchor="ecr-repository-missing")
+        if code in ("ExpiredTokenException", "ExpiredToken", "RequestExpired"):
+            return OpsError("the AWS session has expired",
+                            fix="refresh it (aws sso login, or new session credentials)",
+                            anchor="token-expired")
+        if code in ("UnrecognizedClientException", "InvalidClientTokenId",
+                    "InvalidSignatureException", "SignatureDoesNotMatch"):
+            return OpsError(f"AWS rejected the credentials ({code})",
+                            fix="check the access key and secret, or the profile",
+                            anchor="aws-credentials")
+        if code in ("AccessDeniedException", "AccessDenied"):
+            return OpsError(f"access denied by AWS: {message}",
+                            fix=f"grant the identity {IAM_PUSH}", anchor="push-denied")
+        return OpsError(f"ECR call failed ({code}): {message}", fix="read the message",
+                        anchor="push-denied")
+    return OpsError(f"AWS call failed: {exc}", fix="read the message", anchor="aws-credentials")
+
+
+def session(settings):
+    import boto3
+
+    return boto3.Session(profile_name=settings.ecr.profile or None,
+                         region_name=settings.ecr.resolved_region)
+
+
+def client(settings, service="ecr", timeout=10.0, attempts=2):
+    """A boto3 client for the configured profile and region; timeout bounds connect and read.
+
+    ECR's API answers in well under a second, so an endpoint silent for 10 s is down: two
+    attempts bound a call at about 25 s (the heartbeat in call() speaks meanwhile).
+    """
+    from botocore.config import Config
+
+    return session(settings).client(service, config=Config(
+        connect_timeout=min(timeout, 5), read_timeout=timeout,
+        retries={"total_max_attempts": attempts, "mode": "standard"}))
+
+
+def call(settings, method, *, service="ecr", **kwargs):
+    """One boto3 call with every known failure translated."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from ops.core.heartbeat import Heartbeat
+
+    try:
+        with Heartbeat(f"{service.upper()} {method} in {settings.ecr.resolved_region}"):
+            return getattr(client(settings, service), method)(**kwargs)
+    except (BotoCoreError, ClientError) as exc:
+        raise translate(exc, settings) from exc
+
+
+def fetch_token(settings):
+    data = call(settings, "get_authorization_token")["authorizationData"][0]
+    username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    expires = data.get("expiresAt")
+    if expires is not None and expires.tzinfo is None:
+        expires = expires.replace(tzinfo=datetime.timezone.utc)
+    return Token(username=username, password=password, endpoint=data.get("proxyEndpoint", ""),
+                 expires_at=expires)
+
+
+def repository(settings, create=False):
+    """The repository's URI and tag mutability, creating it when asked."""
+    name = settings.ecr.repository
+    try:
+        found = call(settings, "describe_repositories", repositoryNames=[name])
+        repo, created = found["repositories"][0], False
+    except OpsError as error:
+        if error.anchor != "ecr-repository-missing" or not create:
+            raise
+        repo = call(settings, "create_repository", repositoryName=name,
+                    imageTagMutability=settings.ecr.tag_mutability,
+                    imageScanningConfiguration={"scanOnPush": True})["repository"]
+        created = True
+    return {"uri": repo["repositoryUri"], "mutability": repo.get("imageTagMutability", "MUTABLE"),
+            "created": created, "account": repo.get("registryId", "")}
+
+
+def registry_host(settings, repository_uri):
+    """Where layers go: config, then ECR_REGISTRY (as the document's CI sets), then the URI."""
+    from ops.settings import validate
+
+    for value, source in ((settings.ecr.registry, "tasky.ecr.registry"),
+                          (os.environ.get("ECR_REGISTRY"), "ECR_REGISTRY"),
+                          (repository_uri.split("/", 1)[0], "the repository's URI")):
+        if value:
+            return validate.registry_host(value, source)   # lowercased: LOCALHOST is local
+    return None

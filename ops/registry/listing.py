@@ -1,0 +1,121 @@
+"""`inv images`: what the repository holds, newest first, and where its release tags point.
+
+ECR answers from describe_images (push time, size, scan status and counts). A plain
+registry knows no push time: its images are ordered by the build time in their config,
+and they carry no scan results.
+"""
+import json
+
+from ops.registry import ecr, push, http_api, promotion
+from ops.core.console import table
+from ops.core.errors import OpsError
+
+RELEASE_TAGS = ("latest",)
+
+
+def release_tags(settings, extra=()):
+    """latest, tasky.ecr.release_tags (a list or a comma string) and extra, in that order."""
+    configured = settings.ecr.release_tags
+    if isinstance(configured, str):
+        configured = configured.split(",")
+    names = [*RELEASE_TAGS, *configured, *extra]
+    return list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
+
+
+def images(settings, registry_kind="ecr", limit=20, extra_tags=()):
+    """{"repository", "where", "images": [...newest first...], "pointers", "history", "total"}."""
+    if limit is not None and int(limit) < 1:
+        raise OpsError(f"--limit must be at least 1, not {limit}", fix="e.g. --limit 20",
+                       anchor="bad-flag")
+    if push.check_registry_kind(registry_kind) == "ecr":
+        found, uri = from_ecr(settings), ecr.repository(settings)["uri"]
+    else:
+        site = promotion.target(settings, registry_kind)
+        found, uri = from_registry(site), site.remote
+    found.sort(key=lambda image: image["pushed_at"] or image.get("created") or "",
+               reverse=True)
+    by_tag = {tag: image["digest"] for image in found for tag in image["tags"]}
+    tracked = release_tags(settings, extra_tags)
+    pointers = {tag: by_tag.get(tag) for tag in tracked}
+    history = {tag: promotion.dedupe([by_tag.get(slot) for slot in promotion.history_tags(tag)],
+                                 drop=[pointers[tag]]) for tag in tracked}
+    for image in found:
+        image["release_tags"] = [t for t in tracked if pointers[t] == image["digest"]]
+    shown = found[:int(limit)] if limit else found
+    return {"repository": uri, "registry_kind": registry_kind, "total": len(found), "images": shown,
+            "pointers": pointers, "history": history}
+
+
+def from_ecr(settings):
+    """Every image in the repository via describe_images, page by page."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    pages = ecr.client(settings).get_paginator("describe_images")
+    out = []
+    try:
+        for page in pages.paginate(repositoryName=settings.ecr.repository):
+            out += [ecr_row(detail) for detail in page.get("imageDetails", [])]
+    except (BotoCoreError, ClientError) as exc:
+        raise ecr.translate(exc, settings) from exc
+    return out
+
+
+def ecr_row(detail):
+    scan = detail.get("imageScanStatus") or {}
+    summary = detail.get("imageScanFindingsSummary") or {}
+    pushed = detail.get("imagePushedAt")
+    size = detail.get("imageSizeInBytes")
+    return {"tags": sorted(detail.get("imageTags") or []), "digest": detail["imageDigest"],
+            "short": promotion.short(detail["imageDigest"]),
+            "pushed_at": pushed.isoformat() if pushed else None,
+            "size_mb": round(size / 1e6, 1) if size is not None else None,
+            "media_type": detail.get("imageManifestMediaType"),
+            "scan_status": scan.get("status"),
+            "scan_counts": dict(summary.get("findingSeverityCounts") or {})}
+
+
+def from_registry(site):
+    """Images of a plain registry: tags/list, a manifest per tag, the config for its date."""
+    rows = {}
+    for tag in http_api.list_tags(site.host, site.repository, site.auth):
+        found = http_api.get_manifest(site.host, site.repository, tag, site.auth)
+        if found is None:   # deleted between the listing and now
+            continue
+        body, media_type, digest = found
+        if digest not in rows:
+            rows[digest] = registry_row(site, body, media_type, digest)
+        rows[digest]["tags"].append(tag)
+    for row in rows.values():
+        row["tags"].sort()
+    return list(rows.values())
+
+
+def registry_row(site, body, media_type, digest):
+    document = json.loads(body)
+    layers = document.get("layers") or []
+    config = document.get("config") or {}
+    size = sum(layer.get("size", 0) for layer in layers) + config.get("size", 0)
+    created = None
+    if config.get("digest"):
+        blob = http_api.get_blob(site.host, site.repository, config["digest"], site.auth)
+        created = json.loads(blob).get("created") if blob else None
+    return {"tags": [], "digest": digest, "short": promotion.short(digest), "pushed_at": None,
+            "created": created, "size_mb": round(size / 1e6, 1) if layers else None,
+            "media_type": media_type, "scan_status": None, "scan_counts": {}}
+
+
+def render(result):
+    rows = [dict(image, tags=", ".join(image["tags"]) or "(untagged)",
+                 when=(image["pushed_at"] or image.get("created") or "-")[:19],
+                 scan=(image["scan_status"] or "-") + (
+                     " " + ", ".join(f"{k}={v}" for k, v in image["scan_counts"].items())
+                     if image["scan_counts"] else ""))
+            for image in result["images"]]
+    when = "pushed" if result["registry_kind"] == "ecr" else "built"
+    lines = [table(rows, [("short", "digest"), ("tags", "tags"), ("when", when),
+                          ("size_mb", "MB"), ("scan", "scan")]) if rows else "no images"]
+    lines.append(f"{result['repository']}: {len(rows)} of {result['total']} images")
+    for tag, digest in result["pointers"].items():
+        back = ", ".join(promotion.short(d) for d in result["history"][tag]) or "none recorded"
+        lines.append(f"{tag} -> {promotion.short(digest) or '(not set)'}; before: {back}")
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""`inv registry`: a plain registry on loopback, to try the push flow without AWS."""
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from ops.engine import labels
+from ops.core.console import table
+from ops.core.errors import OpsError
+from ops.registry.http_api import request
+
+CONFIG = """version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+http:
+  addr: {addr}
+{auth}"""
+
+
+def write_config(folder, addr, htpasswd=None):
+    auth = f"auth:\n  htpasswd:\n    realm: tasky-ops\n    path: {htpasswd}\n" if htpasswd else ""
+    os.makedirs(folder / "data", exist_ok=True)
+    path = folder / "config.yml"
+    path.write_text(CONFIG.format(root=folder / "data", addr=addr, auth=auth))
+    return path
+
+
+def serve(folder, addr, htpasswd=None):
+    """Start Debian's docker-registry in the background; return the process once it answers."""
+    config = write_config(folder, addr, htpasswd)
+    with open(folder / "registry.log", "ab") as log:   # the child keeps its own copy
+        process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
+                                   stderr=log, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise OpsError(f"docker-registry exited at start (see {folder / 'registry.log'})",
+                           fix=f"is {addr} already taken? pick another tasky.ecr.local_registry",
+                           anchor="registry-unreachable")
+        try:
+            request(addr, "/v2/", timeout=1)
+            return process
+        except OpsError:
+            time.sleep(0.1)
+    process.kill()
+    raise OpsError(f"docker-registry did not answer on {addr} within 10s",
+                   fix=f"read {folder / 'registry.log'}", anchor="registry-unreachable")
+
+
+def answering(addr):
+    try:
+        request(addr, "/v2/", timeout=1)
+        return True
+    except OpsError:
+        return False
+
+
+def start_local(engine, settings):
+    """`inv registry`: a plain local registry on loopback, Debian's package or registry:2."""
+    addr = settings.ecr.local_registry
+    folder = settings.bases.cache_path / "registry"
+    if answering(addr):
+        return {"registry": addr, "status": "already running", "how": "-", "data": str(folder)}
+    folder.mkdir(parents=True, exist_ok=True)
+    if shutil.which("docker-registry"):
+        process = serve(folder, addr)
+        (folder / "pid").write_text(str(process.pid))
+        return {"registry": addr, "status": "started",
+                "how": f"docker-registry (pid {process.pid})", "data": str(folder / "data")}
+    import docker
+
+    host, _, port = addr.rpartition(":")
+    try:
+        container = engine.containers.run(
+            "registry:2", detach=True, name="tasky-ops-registry", labels=labels.for_container(
+                "registry"), ports={"5000/tcp": (host, int(port))},
+            volumes={str(folder / "data"): {"bind": "/var/lib/registry", "mode": "rw"}})
+    except docker.errors.DockerException as exc:
+        raise OpsError("no local registry available: docker-registry is not installed and "
+                       f"registry:2 cannot be run ({str(exc).splitlines()[0][:160]})",
+                       fix="apt-get install docker-registry",
+                       anchor="registry-unreachable") from exc
+    return {"registry": addr, "status": "started", "how": f"registry:2 ({container.short_id})",
+            "data": str(folder / "data")}
+
+
+def stop_local(engine, settings):
+    import docker
+
+    folder = settings.bases.cache_path / "registry"
+    pidfile = folder / "pid"
+    if pidfile.exists():
+        try:
+            os.kill(int(pidfile.read_text()), signal.SIGTERM)
+        except (ProcessLookupError, ValueError):
+            pass
+        pidfile.unlink()
+        return {"registry": settings.ecr.local_registry, "status": "stopped"}
+    try:
+        engine.containers.get("tasky-ops-registry").remove(force=True)
+        return {"registry": settings.ecr.local_registry, "status": "stopped"}
+    except docker.errors.NotFound:
+        return {"registry": settings.ecr.local_registry, "status": "not running"}
+
+
+def render(result):
+    return table([result], [(key, key) for key in result])

@@ -1,0 +1,174 @@
+"""Environment variables for the container: parsed strictly, shown only masked."""
+import os
+import re
+from pathlib import Path
+
+from ops.core.errors import OpsError
+
+URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)$", re.DOTALL)
+KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SECRET_WORDS = ("SECRET", "PASSWORD", "PASSWD", "PASS", "TOKEN", "KEY", "CREDENTIAL", "AUTH",
+                "PRIVATE", "SESSION", "COOKIE", "SALT")
+MASK = "****"
+
+
+def parse_assignment(text, source="-e"):
+    """'KEY=VAL' -> (KEY, VAL). A bare 'KEY' takes the value from this shell, like docker -e."""
+    key, sep, value = text.partition("=")
+    if not KEY.fullmatch(key):
+        # Echo only the part that could be a name: "DB_PASSWORD:hunter2" must not print hunter2.
+        if sep:
+            shown = key + "=..."
+        else:
+            prefix = re.match(r"[A-Za-z0-9_-]*", key).group()
+            shown = key if prefix == key else prefix + "..."
+        raise OpsError(f"malformed {source} value {shown!r}: expected KEY=VALUE with KEY made "
+                       "of letters, digits and '_' (not starting with a digit)",
+                       fix=(f"write it as {source} NAME=value" if source.startswith("-")
+                            else "write the line as NAME=value"), anchor="bad-env")
+    if not sep:
+        if key not in os.environ:
+            raise OpsError(f"{source} {key} has no value and {key} is not set in this shell",
+                           fix=f"write -e {key}=value, or export {key} first", anchor="bad-env")
+        value = os.environ[key]
+    return key, value
+
+
+def read_env_file(path):
+    """Docker's --env-file format: KEY=VAL lines, '#' comments, blank lines, bare KEY."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise OpsError(f"cannot read env file {path}: {exc.strerror or type(exc).__name__}",
+                       fix="check the path and its permissions", anchor="bad-env") from exc
+    lines = _text_lines(path, data)
+    env = {}
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, value = parse_assignment(stripped, source=f"{path} line {number}")
+        env[key] = value
+    return env
+
+
+def _text_lines(path, data):
+    """The file's lines; a UTF-8 byte-order mark (Windows editors write one) is dropped, and
+    binary content is named as such, never quoted (it may be a key file)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\0" in data:
+        raise OpsError(f"env file {path} is binary (a NUL byte at offset {data.index(0)}), not "
+                       "KEY=VALUE text", fix="pass the text file of KEY=VALUE lines",
+                       anchor="bad-env")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise OpsError(f"env file {path} line {line} is not UTF-8 text (byte {exc.start})",
+                       fix="save the file as UTF-8 (iconv -t UTF-8), one KEY=VALUE a line",
+                       anchor="bad-env") from None
+    return text.splitlines()
+
+
+def collect(assignments=(), env_file=None, profile_file=None):
+    """Env for the container: the profile's env file (tasky.app.env_file, when it exists),
+    then --env-file, then -e values; later ones win."""
+    env = read_env_file(profile_file) if profile_file and Path(profile_file).is_file() else {}
+    if env_file:
+        env.update(read_env_file(env_file))
+    for text in assignments or ():
+        key, value = parse_assignment(text)
+        env[key] = value
+    return env
+
+
+def looks_secret(key):
+    upper = key.upper()
+    return any(word in upper for word in SECRET_WORDS)
+
+
+def redact_uri(value):
+    """Hide the password inside a URI's userinfo: mongodb://u:****@host/db.
+
+    Splits by hand at the last '@' because passwords may hold '/', '?' or '@', which
+    make urlsplit see no userinfo at all and so return the password untouched.
+    """
+    match = URI.match(value)
+    if not match:
+        return value
+    scheme, rest = match.groups()
+    userinfo, at, hostinfo = rest.rpartition("@")
+    if not at:
+        return value
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{user}{':' + MASK if colon else ''}@{hostinfo}"
+
+
+def mask(key, value, public=()):
+    """What may be printed for key=value: only allow-listed (public) values are shown, and
+    those with any URL password masked; every other value passed is treated as a secret."""
+    if not value:
+        return value
+    if looks_secret(key):
+        return MASK
+    if "://" in value:   # the host is what on-call needs to see; the password never
+        return redact_text(redact_uri(value))
+    if key.upper() in {name.upper() for name in public}:
+        return redact_text(value)
+    return MASK
+
+
+def masked(env, public=()):
+    return {key: mask(key, value, public) for key, value in env.items()}
+
+# --- masking by value: what the app prints about the values it was given --------------
+
+URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@'\"]*):([^\s'\"]*)@")
+SECRET_QUERY = re.compile(r"([?&;](?:password|passwd|pwd|pass|secret|token|access_token|"
+                          r"api_?key|apikey|key|auth|signature|sig|credentials?)=)[^&;\s'\"]*",
+                          re.IGNORECASE)
+MIN_MASKED = 4   # shorter values ("1", "on") would mask every such word in a log
+
+
+def redact_text(text):
+    """Any URL's userinfo password and secret-looking query values, masked."""
+    text = URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+    return SECRET_QUERY.sub(lambda m: m.group(1) + MASK, text)
+
+
+class Masker:
+    """Masks, in free text, every value passed to the container except the allow-listed
+    harmless ones (tasky.app.public_env), and every URL password."""
+
+    def __init__(self, env=None, public=()):
+        public = {name.upper() for name in public}
+        values = {value for key, value in (env or {}).items()
+                  if key.upper() not in public and len(value) >= MIN_MASKED}
+        # The password inside a passed URI also appears alone (apps log it decoded or not).
+        for value in list(values):
+            match = URL_PASSWORD.search(value)
+            if match and len(match.group(2)) >= MIN_MASKED:
+                values.add(match.group(2))
+        self.values = sorted(values, key=len, reverse=True)   # longest first: no partial leak
+
+    def text(self, line):
+        for value in self.values:
+            line = line.replace(value, MASK)
+        return redact_text(line)
+
+    def lines(self, lines):
+        return [self.text(line) for line in lines]
+
+
+def require(env, names, task="run"):
+    """Refuse to start a container without the variables the app needs (tasky.app)."""
+    missing = [name for name in names if not env.get(name)]
+    if missing:
+        listed = ", ".join(missing)
+        raise OpsError(f"the app needs {listed}, which {'is' if len(missing) == 1 else 'are'} "
+                       "not set (tasky.app.required_env)",
+                       fix=f"pass it: inv {task} -e {missing[0]}=..., or --env-file FILE, or "
+                           "write it in the profile's env file (tasky.app.env_file, .env)",
+                       anchor="bad-env")

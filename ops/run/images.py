@@ -1,0 +1,106 @@
+"""Reading what was built (`inv layers`) and removing what the project made (`inv clean`)."""
+import re
+
+from ops.engine import labels
+from ops.core.console import shorten, table
+
+# "|3 VERSION=.. /bin/sh -c #(nop) " prefixes in history say how, not what, a layer is.
+CONTENT_HASH = re.compile(r"(file|dir):([0-9a-f]{12})[0-9a-f]+")
+HISTORY_NOISE = re.compile(r"^(\|\d+ (\S+=\S* )*)?(/bin/sh -c )?(#\(nop\) )?")
+# BuildKit writes "RUN |3 VERSION=.. /bin/sh -c CMD" and "COPY ... # buildkit".
+BUILDKIT_NOISE = re.compile(r"^RUN \|\d+ (\S+=\S* )*(/bin/sh -c )?|\s+# buildkit$")
+
+
+def layers(engine, ref, budget_mb):
+    """The image's layers oldest first, with running totals against the size budget."""
+    from ops.engine.connection import image_or_fail
+
+    image = image_or_fail(engine, ref)
+    rows, total = [], 0
+    for n, entry in enumerate(reversed(image.history()), start=1):
+        total += entry["Size"]
+        created_by = BUILDKIT_NOISE.sub(lambda m: "RUN " if m.group(0).startswith("RUN") else "",
+                                        entry.get("CreatedBy") or "")
+        created_by = HISTORY_NOISE.sub("", created_by) or "(base image)"
+        created_by = CONTENT_HASH.sub(r" \1:\2", created_by)
+        rows.append({"layer": n, "size_mb": round(entry["Size"] / 1e6, 2),
+                     "cumulative_mb": round(total / 1e6, 2),
+                     "created_by": " ".join(created_by.split())})
+    size_mb = round(image.attrs["Size"] / 1e6, 2)
+    return {"image": ref, "size_mb": size_mb, "budget_mb": budget_mb,
+            "within_budget": size_mb <= budget_mb, "layers": rows}
+
+
+def clean(engine, settings, everything=False, cache=False, include_bases=False, dry_run=False):
+    """Remove this project's containers and images (found by label); list what went."""
+    import docker
+
+    scope = [f"{labels.STARTED}=true"]
+    if not everything:
+        scope.append(f"{labels.IMAGE}={settings.image}")
+    removed = []
+    for container in engine.containers.list(all=True, filters={"label": scope}):
+        removed.append({"kind": "container", "name": container.name,
+                        "id": container.short_id, "status": container.status})
+        if not dry_run:
+            container.remove(force=True)
+    roles = ["app"] + (["build-stage"] if cache else []) + (["base"] if include_bases else [])
+    for role in roles:
+        filters = {"label": [f"{labels.MANAGED}=true", f"{labels.ROLE}={role}"]}
+        if role in ("app", "build-stage") and not everything:
+            # Build stages carry the image name too (the Dockerfile's TASKY_IMAGE), so
+            # another project's caches on the same engine are never touched.
+            filters["label"].append(f"{labels.IMAGE}={settings.image}")
+        if role == "build-stage":
+            filters["dangling"] = True
+        for image in engine.images.list(filters=filters):
+            removed.append({"kind": f"image ({role})", "name": ", ".join(image.tags) or "<none>",
+                            "id": image.short_id.split(":")[-1], "status": "removed"})
+            if not dry_run:
+                try:
+                    engine.images.remove(image.id, force=True)
+                except docker.errors.NotFound:
+                    pass  # a parent removed with its child
+                except docker.errors.APIError as exc:   # e.g. 409: a container uses it
+                    removed[-1]["status"] = f"kept ({exc.explanation or exc})"[:120]
+    if dry_run:
+        for row in removed:
+            row["status"] = "would remove"
+    if cache:
+        removed += buildkit_cache(engine, settings, dry_run)
+    return removed
+
+
+def buildkit_cache(engine, settings, dry_run):
+    """BuildKit's cache records made by this Dockerfile's RUN lines (Go module and build
+    caches, RUN layers): one row with their count and size; other projects' stay."""
+    from ops.build import buildkit
+
+    if not settings.dockerfile_path.is_file() or not buildkit.available(engine)[0]:
+        return []
+    text = settings.dockerfile_path.read_text()
+    records = buildkit.project_records(engine, text)
+    if not records:
+        return []
+    size = sum(record.get("Size") or 0 for record in records)
+    if dry_run:
+        status = f"would free {size / 1e6:.1f} MB"
+    else:
+        freed = buildkit.prune(engine, dockerfile=text)
+        status = f"freed {freed['freed_bytes'] / 1e6:.1f} MB ({freed['deleted']} records)"
+    return [{"kind": "BuildKit cache", "name": f"{len(records)} records of "
+             f"{settings.dockerfile}'s RUN lines", "id": "-", "status": status}]
+
+
+def render_layers(result):
+    rows = [dict(row, created_by=shorten(row["created_by"], 90)) for row in result["layers"]]
+    return (table(rows, [("layer", "#"), ("size_mb", "MB"), ("cumulative_mb", "total MB"),
+                         ("created_by", "created by")])
+            + f"\n{result['image']}: {result['size_mb']} MB of {result['budget_mb']:g} MB budget"
+            + ("" if result["within_budget"] else "  OVER BUDGET"))
+
+
+def render_clean(rows):
+    if not rows:
+        return "nothing to remove"
+    return table(rows, [("kind", "kind"), ("name", "name"), ("id", "id"), ("status", "status")])

@@ -1,0 +1,80 @@
+"""Who holds a host port: a container (through Docker) or a process (through /proc)."""
+import errno
+import os
+import socket
+
+from ops.engine import labels
+
+
+def container_holding(engine, port):
+    for container in engine.containers.list():
+        for bindings in (container.attrs["NetworkSettings"].get("Ports") or {}).values():
+            if any(b.get("HostPort") == str(port) for b in bindings or []):
+                return container
+    return None
+
+
+def port_in_use(port, host_ip="0.0.0.0"):
+    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host_ip, port))
+        except OSError as exc:
+            return exc.errno in (errno.EADDRINUSE, errno.EACCES)
+    return False
+
+
+def _listening_inodes(port):
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as handle:
+                next(handle)
+                for line in handle:
+                    fields = line.split()
+                    local, state, inode = fields[1], fields[3], fields[9]
+                    if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                        inodes.add(f"socket:[{inode}]")
+        except OSError:
+            continue
+    return inodes
+
+
+def process_holding(port):
+    """'PID 123 (nginx)' for the process listening on port, or None when not visible."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return None
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue  # gone, or not ours to see
+        if any(_link(f"/proc/{pid}/fd/{fd}") in inodes for fd in fds):
+            try:
+                with open(f"/proc/{pid}/comm") as comm:
+                    return f"PID {pid} ({comm.read().strip()})"
+            except OSError:
+                return f"PID {pid}"
+    return None
+
+
+def _link(path):
+    """A descriptor's target; '' when it closed while we looked (the scan's own, for one)."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def describe_holder(engine, port, host_ip="0.0.0.0"):
+    """A phrase naming who holds the port, or None when it is free."""
+    container = container_holding(engine, port)
+    if container is not None:
+        ours = labels.started_by_us(container)
+        return (f"container {container.name} ({container.short_id}"
+                f"{', started by tasky-ops' if ours else ''})")
+    if port_in_use(port, host_ip):
+        return "process " + (process_holding(port) or "of another user (run as root to see which)")
+    return None
