@@ -38,7 +38,7 @@ class _Validate:
 
 validate = _Validate()
 try:   # invoke.yaml and INVOKE_TASKY_* are read before any task runs (even by --list):
-    from ops.settings import invoke_yaml   # a malformed invoke.yaml is one line, not Invoke's
+    from ops.settings import invoke_yaml  # a malformed invoke.yaml is one line, not Invoke's
     invoke_yaml.tasky_section()   # traceback; the settings are built when a task runs
     if any(name.startswith("INVOKE_TASKY_") for name in os.environ):
         validate.check_environment()   # else Invoke casts them itself, with a traceback
@@ -246,8 +246,8 @@ def health(c, name=None, wait=False, timeout=None, json=False):
                 "json": JSON_HELP})
 def verify(c, tag="latest", env=None, env_file=None, json=False):
     """Check wizexercise.txt, appuser, health and image size."""
-    from ops.run import envvars
     from ops.gates import verify as checks
+    from ops.run import envvars
     s = settings(c)
     validate.tag(tag, "--tag")
     variables = envvars.collect(env, env_file, s.env_file_path)

@@ -44,9 +44,23 @@ import measure_promote
 import measure_push
 import measure_realapp
 import measure_runtime as runtime
-from common import (CONTAINER, DOC_CONTAINER, DOC_PORT, IMAGE, PORT, TARGETS, BenchError,
-                    Unmeasurable, cleanup, fmt, log, median, preflight, remove_images,
-                    tabulate)
+from common import (
+    CONTAINER,
+    DOC_CONTAINER,
+    DOC_PORT,
+    IMAGE,
+    PORT,
+    TARGETS,
+    BenchError,
+    Unmeasurable,
+    cleanup,
+    fmt,
+    log,
+    median,
+    preflight,
+    remove_images,
+    tabulate,
+)
 
 MEASUREMENTS = ["list", "build", "health", "size", "push", "change", "realapp", "promote"]
 TITLES = {"list": "1. inv --list", "build": "2. no-change build",

@@ -11,9 +11,30 @@ import sys
 import types
 from pathlib import Path
 
-from common import (ENV, GO_IMAGE, IMAGE, INV, ROOT, RUNTIME_IMAGE, TARGETS, BenchError,
-                    bench_env, buildkit_cli_cmd, buildkit_env, fmt, image_labels, info_row,
-                    log, median, plain_steps, r3, ratio_row, rounded, run, tail)
+from common import (
+    ENV,
+    GO_IMAGE,
+    IMAGE,
+    INV,
+    ROOT,
+    RUNTIME_IMAGE,
+    TARGETS,
+    BenchError,
+    bench_env,
+    buildkit_cli_cmd,
+    buildkit_env,
+    fmt,
+    image_labels,
+    info_row,
+    log,
+    median,
+    plain_steps,
+    r3,
+    ratio_row,
+    rounded,
+    run,
+    tail,
+)
 
 CLI_TAG = "cli"
 

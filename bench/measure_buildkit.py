@@ -28,9 +28,30 @@ from pathlib import Path
 
 import measure_build
 import measure_realapp
-from common import (INV, ROOT, TARGETS, BenchError, Unmeasurable, buildkit_env, cleanup,
-                    docker_bin, fmt, image_labels, info_row, log, median, preflight, r3,
-                    ratio_row, remove_images, rounded, run, speedup_row, tabulate, tail)
+from common import (
+    INV,
+    ROOT,
+    TARGETS,
+    BenchError,
+    Unmeasurable,
+    buildkit_env,
+    cleanup,
+    docker_bin,
+    fmt,
+    image_labels,
+    info_row,
+    log,
+    median,
+    preflight,
+    r3,
+    ratio_row,
+    remove_images,
+    rounded,
+    run,
+    speedup_row,
+    tabulate,
+    tail,
+)
 
 KINDS = ["inv", "cli", "classic"]
 APPS = ["ours", "fixture"]

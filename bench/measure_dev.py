@@ -27,8 +27,20 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from common import (INV, ROOT, BenchError, Unmeasurable, bench_env, docker, log, median,
-                    preflight, r3, rounded, tabulate)
+from common import (
+    INV,
+    ROOT,
+    BenchError,
+    Unmeasurable,
+    bench_env,
+    docker,
+    log,
+    median,
+    preflight,
+    r3,
+    rounded,
+    tabulate,
+)
 
 sys.path.insert(0, str(ROOT))
 IMAGE = CONTAINER = "tasky-bench-dev"   # apart from the other measurements' tasky-bench

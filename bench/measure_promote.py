@@ -18,8 +18,20 @@ import json
 import sys
 from pathlib import Path
 
-from common import (PY, ROOT, BenchError, docker, info_row, interleaved, log, median, r3,
-                    rounded, run, tail)
+from common import (
+    PY,
+    ROOT,
+    BenchError,
+    docker,
+    info_row,
+    interleaved,
+    log,
+    median,
+    r3,
+    rounded,
+    run,
+    tail,
+)
 from measure_push import local_registry
 
 REPOSITORY = "tasky-bench-promote"

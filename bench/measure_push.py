@@ -10,8 +10,26 @@ import tempfile
 from pathlib import Path
 
 import measure_profile
-from common import (IMAGE, INV, ROOT, TARGETS, BenchError, bench_env, docker, docker_bin, fmt,
-                    info_row, interleaved, log, median, r3, ratio_row, rounded, run, tail)
+from common import (
+    IMAGE,
+    INV,
+    ROOT,
+    TARGETS,
+    BenchError,
+    bench_env,
+    docker,
+    docker_bin,
+    fmt,
+    info_row,
+    interleaved,
+    log,
+    median,
+    r3,
+    ratio_row,
+    rounded,
+    run,
+    tail,
+)
 
 REPOSITORY = "wiz-exercise-tasky"   # tasky.ecr.repository: what --registry local pushes to
 TAG = "latest"
@@ -33,8 +51,8 @@ def local_registry():
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     try:
-        from ops.registry import local_registry
         from ops.core.errors import OpsError
+        from ops.registry import local_registry
     except (ImportError, SyntaxError) as exc:
         raise BenchError(f"cannot import ops.registry.local_registry from {ROOT}: {exc}") from None
     folder = Path(tempfile.mkdtemp(prefix="tasky-bench-registry-"))

@@ -16,8 +16,22 @@ import tempfile
 from pathlib import Path
 
 import measure_build
-from common import (INV, ROOT, BenchError, Unmeasurable, bench_env, cleanup, fmt, info_row,
-                    log, preflight, r3, remove_images, run, tabulate)
+from common import (
+    INV,
+    ROOT,
+    BenchError,
+    Unmeasurable,
+    bench_env,
+    cleanup,
+    fmt,
+    info_row,
+    log,
+    preflight,
+    r3,
+    remove_images,
+    run,
+    tabulate,
+)
 
 sys.path.insert(0, str(ROOT))
 from tests.integration import goproxy  # noqa: E402

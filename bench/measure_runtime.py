@@ -3,9 +3,31 @@ import json
 import shutil
 import time
 
-from common import (CONTAINER, DOC_CONTAINER, DOC_PORT, ENV, IMAGE, INV, ROOT, TARGETS, BenchError,
-                    container_image, docker, fmt, info_row, interleaved, is_bench_image, log,
-                    median, r3, ratio_row, rounded, run, tabulate, tail)
+from common import (
+    CONTAINER,
+    DOC_CONTAINER,
+    DOC_PORT,
+    ENV,
+    IMAGE,
+    INV,
+    ROOT,
+    TARGETS,
+    BenchError,
+    container_image,
+    docker,
+    fmt,
+    info_row,
+    interleaved,
+    is_bench_image,
+    log,
+    median,
+    r3,
+    ratio_row,
+    rounded,
+    run,
+    tabulate,
+    tail,
+)
 
 # ---- 1. inv --list ---------------------------------------------------------------------
 

@@ -369,7 +369,7 @@ def tar(context_dir, dockerfile_text, dockerfile_name="Dockerfile"):
 
 
 def _member(name, mode, mtime):
-    import tarfile   # here, not at the top: with tempfile it costs about 4 ms to import
+    import tarfile  # here, not at the top: with tempfile it costs about 4 ms to import
 
     info = tarfile.TarInfo(name)
     info.mode, info.mtime = mode, mtime

@@ -3,12 +3,10 @@ import re
 import time
 
 from ops.build import gitinfo, standins
-
-from ops.engine import labels
-
 from ops.core import reference
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.engine import ownership
 
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 # The classic builder's bookkeeping: logged on failure, not shown as progress.
@@ -102,7 +100,7 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     buildargs = {**extra, "GO_IMAGE": go_image, "RUNTIME_IMAGE": runtime_image,
                  "VERSION": version or git.describe, "REVISION": git.sha,
                  "CREATED": git.committed, "TASKY_IMAGE": settings.image}
-    image_labels = {labels.MANAGED: "true", labels.ROLE: "app", labels.IMAGE: settings.image}
+    image_labels = {ownership.MANAGED: "true", ownership.ROLE: "app", ownership.IMAGE: settings.image}
     if tags is None:
         tags = [git.tag, "latest"] + ([extra_tag] if extra_tag else [])
     tags = list(dict.fromkeys(tags))
@@ -130,6 +128,7 @@ def parse_build_args(assignments, settings):
     """--build-arg KEY=VALUE list -> dict, refusing what would go wrong later: a malformed
     value (never echoed), a name tasky-ops sets itself, or a secret (build args are kept in
     the image's history for anyone who pulls it)."""
+    from ops.core import redact
     from ops.run import envvars
 
     found = {}
@@ -138,7 +137,7 @@ def parse_build_args(assignments, settings):
         if key in RESERVED:
             raise OpsError(f"--build-arg {key} is set by tasky-ops", fix=f"use {RESERVED[key]}",
                            anchor="bad-flag")
-        if envvars.looks_secret(key) or key in settings.app.secret_env:
+        if redact.looks_secret(key) or key in settings.app.secret_env:
             raise OpsError(f"--build-arg {key} looks like a secret: build args are stored in "
                            "the image history, readable by anyone who pulls the image",
                            fix=f"pass it when the container runs: inv run -e {key}=<value>",
@@ -292,7 +291,7 @@ def _follow(stream, verbose, progress):
             failing = log[step_at:] if log else []
             details = log if not verbose else failing[:1] + failing[1:][-20:]
             step = log[step_at] if log else "before the first step"
-            from ops.build.buildkit_trace import ANSI   # Go and BuildKit colour their errors
+            from ops.build.buildkit_trace import ANSI  # Go and BuildKit colour their errors
             raise OpsError(f"build failed at {step}: {ANSI.sub('', item['error']).strip()}",
                            fix="read the step's output above, fix the cause, run inv build again",
                            anchor="build-fails", details=details)

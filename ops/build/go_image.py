@@ -1,6 +1,6 @@
 """The Go builder image as a tool: Go (vet, test, gofmt) on the app, no Go on the host."""
-from ops.engine import labels
 from ops.build import standins
+from ops.engine import ownership
 
 
 def builder_image(engine, settings, progress):
@@ -28,7 +28,7 @@ def run_in_builder(engine, settings, script, progress=print):
                  str(cache): {"bind": "/go-cache", "mode": "rw"}},
         environment={"CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false", "GOPROXY": "off",
                      "GOCACHE": "/go-cache"},
-        labels=labels.for_container("app-test"))
+        labels=ownership.for_container("app-test"))
     output = []
     try:
         for chunk in container.logs(stream=True, follow=True):

@@ -12,11 +12,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ops.build import go_image
-
-from ops.run import envvars
-
-from ops.engine import labels
+from ops.core import redact
 from ops.core.errors import OpsError
+from ops.engine import ownership
 
 # The variables that decide where modules come from and how they are checked.
 GO_VARIABLES = ("GOPROXY", "GOSUMDB", "GONOSUMDB", "GOFLAGS", "GOPRIVATE")
@@ -116,7 +114,7 @@ def shown_proxy(goproxy):
     """GOPROXY as it may be printed: passwords in URLs masked; unset said as such."""
     if not goproxy:
         return "Go's default proxy (GOPROXY unset)"
-    return ",".join(envvars.redact_uri(e) if "://" in e else e for e in proxy_entries(goproxy))
+    return ",".join(redact.redact_uri(e) if "://" in e else e for e in proxy_entries(goproxy))
 
 
 def explain(lines):
@@ -204,20 +202,20 @@ def run_go(engine, image, command, env, volumes, workdir, user=None, progress=pr
     container = engine.containers.run(
         image, command, detach=True, working_dir=workdir, user=user or "",
         environment={**SCRATCH, **env}, volumes=volumes,
-        labels=labels.for_container("go-modules"))
+        labels=ownership.for_container("go-modules"))
     output = []
     try:
         if timeout is None:
             for chunk in container.logs(stream=True, follow=True):
                 for line in chunk.decode("utf-8", "replace").splitlines():
-                    output.append(envvars.redact_text(line))
+                    output.append(redact.redact_text(line))
                     progress(output[-1])
             return container.wait()["StatusCode"], output
         try:
             code = container.wait(timeout=timeout)["StatusCode"]
         except requests.exceptions.RequestException:
             code = None
-        output = [envvars.redact_text(line) for line in
+        output = [redact.redact_text(line) for line in
                   container.logs().decode("utf-8", "replace").splitlines()]
         return code, output
     finally:

@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ops.engine import labels
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.engine import ownership
 
 RECIPE_VERSION = "3"
 LABEL_RECIPE = "org.tasky-ops.recipe"
@@ -165,7 +165,7 @@ def _import(engine, kind, ref, original, recipe, debs, changes, progress=print):
 
     from ops.engine import socket_api
 
-    base_labels = {labels.MANAGED: "true", labels.ROLE: "base", LABEL_RECIPE: recipe,
+    base_labels = {ownership.MANAGED: "true", ownership.ROLE: "base", LABEL_RECIPE: recipe,
                    "org.opencontainers.image.description": f"offline stand-in for {original}"}
     changes = changes + [f'LABEL {k}="{v}"' for k, v in base_labels.items()]
     repository, tag = ref.rsplit(":", 1)

@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ops.core.console import table
+from ops.core.errors import OpsError
 from ops.doctor import aws as aws_checks
 from ops.doctor import engine as engine_checks
 from ops.doctor import fixes
@@ -18,7 +19,6 @@ from ops.doctor import inputs as input_checks
 from ops.doctor import registry as registry_checks
 from ops.doctor import run as run_checks
 from ops.doctor.rows import row
-from ops.core.errors import OpsError
 
 AREAS = ("python", "docker", "build", "run", "aws", "registry")
 REMOTE = ("aws", "registry")   # the areas that need AWS: checked once, skipped by --no-aws

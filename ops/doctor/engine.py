@@ -12,9 +12,9 @@ import shutil
 import stat
 import subprocess
 
-from ops.engine import connection as engine_client
-from ops.run import envvars
+from ops.core import redact
 from ops.doctor.rows import needs_engine, row
+from ops.engine import connection as engine_client
 from ops.engine.connection import docker_host, is_default_socket, socket_path
 from ops.engine.install import DOCKERD_LOG, has_systemd
 
@@ -26,7 +26,7 @@ DISK_WARN_GB = 5
 def connect(timeout=TIMEOUT):
     """(engine or None, [daemon row]): the daemon the SDK would use, honouring DOCKER_HOST."""
     host = docker_host()
-    shown = envvars.redact_uri(host)
+    shown = redact.redact_uri(host)
     try:
         engine = engine_client.connect(timeout=timeout, ping_timeout=min(timeout, TIMEOUT))
         version = engine.version()
@@ -43,7 +43,7 @@ def daemon_row(error, host):
     if error.path and error.kind in (engine_client.MISSING, engine_client.REFUSED,
                                      engine_client.DENIED):
         return daemon_down(error.path, error.kind)
-    shown = envvars.redact_uri(host)
+    shown = redact.redact_uri(host)
     if error.kind == engine_client.SILENT:
         return row("docker", "daemon", "fail", f"the engine at {shown} accepts connections "
                    "but does not answer the API", error.fix, anchor="docker-daemon-not-running")

@@ -6,9 +6,9 @@ it did; anything riskier stays a command in the row's fix for a person to run.
 """
 import os
 
+from ops.core.errors import OpsError
 from ops.doctor import engine as engine_checks
 from ops.engine.connection import docker_host, is_default_socket, socket_path
-from ops.core.errors import OpsError
 
 
 def fix_start_daemon(settings, progress):
@@ -32,11 +32,11 @@ def fix_bases(settings, progress):
 
 
 def fix_stale_container(settings, progress):
-    from ops.engine import labels
+    from ops.engine import ownership
 
     engine, _ = engine_checks.connect()
     found = engine.containers.get(settings.container)
-    if not labels.started_by_us(found) or found.status in ("running", "paused", "restarting"):
+    if not ownership.started_by_us(found) or found.status in ("running", "paused", "restarting"):
         return f"left {found.name} alone ({found.status})"
     found.remove()
     return (f"removed the stopped container {found.name} (exit code "

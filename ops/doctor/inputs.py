@@ -8,8 +8,8 @@ from pathlib import Path
 from ops.build import gitinfo
 from ops.build.gomod import parse_go_mod
 from ops.build.standins import local_image
-from ops.doctor.rows import from_error, needs_engine, row
 from ops.core.errors import OpsError
+from ops.doctor.rows import from_error, needs_engine, row
 
 # --- Python -----------------------------------------------------------------------------
 

@@ -14,9 +14,9 @@ import base64
 import json
 import re
 
-from ops.registry import ecr, login, http_api
-from ops.doctor.rows import row
 from ops.core.errors import OpsError
+from ops.doctor.rows import row
+from ops.registry import ecr, http_api, login
 
 TIMEOUT = 2.0
 ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")

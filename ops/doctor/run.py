@@ -3,18 +3,17 @@ the variables it needs. Values of variables are never read into a row.
 """
 import re
 
-from ops.run import containers, envvars, ports
-
-from ops.engine import labels
+from ops.core.errors import OpsError
 from ops.doctor.inputs import display_path
 from ops.doctor.rows import needs_engine, row
-from ops.core.errors import OpsError
+from ops.engine import ownership
+from ops.run import containers, envvars, ports
 
 
 def host_port(engine, settings):
     port, name = settings.port, settings.container
     holder = ports.container_holding(engine, port) if engine is not None else None
-    if holder is not None and holder.name == name and labels.started_by_us(holder):
+    if holder is not None and holder.name == name and ownership.started_by_us(holder):
         return [row("run", "port", "ok", f"{port} is published by our container {name}")]
     if engine is not None:
         who = ports.describe_holder(engine, port, settings.host_ip)
@@ -25,7 +24,7 @@ def host_port(engine, settings):
     if who is None:
         return [row("run", "port", "ok", f"{port} is free on {settings.host_ip}")]
     if holder is not None:
-        stop = (f"inv stop --name {holder.name}" if labels.started_by_us(holder)
+        stop = (f"inv stop --name {holder.name}" if ownership.started_by_us(holder)
                 else f"docker rm -f {holder.name}")
     else:
         stop = "stop that process"
@@ -89,7 +88,7 @@ def container(engine, settings):
     state = found.attrs["State"]
     status, restarts = state["Status"], found.attrs.get("RestartCount", 0)
     image = found.attrs["Config"].get("Image", "?")
-    if not labels.started_by_us(found):
+    if not ownership.started_by_us(found):
         return [row("run", "container", "warn", f"{name} ({status}) was not started by "
                     "tasky-ops: inv run cannot use the name", f"inv run --name other, or remove "
                     f"it yourself: docker rm -f {name}", anchor="name-taken")]
@@ -155,7 +154,7 @@ def _container_env_names(engine, settings):
         found = engine.containers.get(settings.container)
     except docker.errors.NotFound:
         return None
-    if not labels.started_by_us(found):
+    if not ownership.started_by_us(found):
         return None
     return {item.split("=", 1)[0] for item in found.attrs["Config"].get("Env") or []}
 

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 from ops.core.console import table
-from ops.engine.connection import answers
 from ops.core.errors import OpsError
+from ops.engine.connection import answers
 
 DOCKERD_LOG = "/var/log/tasky-ops-dockerd.log"
 

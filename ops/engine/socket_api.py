@@ -14,8 +14,8 @@ import re
 import socket
 from urllib.parse import quote, urlencode
 
-from ops.engine import connection as engines
 from ops.core.errors import OpsError
+from ops.engine import connection as engines
 
 CHUNK = 64 * 1024
 LINE_LIMIT = 65536   # a status or header line longer than this is not an engine talking

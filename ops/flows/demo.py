@@ -1,9 +1,9 @@
 """The main job end to end: build, run, wait for health, verify."""
 from ops.build import docker_build
-from ops.run import containers, envvars
-from ops.gates import verify
 from ops.core.console import Steps, table
 from ops.core.errors import OpsError
+from ops.gates import verify
+from ops.run import containers, envvars
 
 
 def health_summary(report):

@@ -15,12 +15,10 @@ import time
 from pathlib import PurePosixPath
 
 from ops.build import docker_build
-
-from ops.run import containers
-
-from ops.engine import labels
-from ops.engine.connection import EngineUnavailable
 from ops.core.errors import OpsError
+from ops.engine import ownership
+from ops.engine.connection import EngineUnavailable
+from ops.run import containers
 
 TAG = "dev"
 MOUNTED = "assets"   # what `inv run --dev` mounts over /app/assets: served live, no rebuild
@@ -140,7 +138,7 @@ class Loop:
             image = self.engine.images.get(self.ref)
         except docker.errors.ImageNotFound:
             return set()
-        return {image.id} if (image.labels or {}).get(labels.MANAGED) == "true" else set()
+        return {image.id} if (image.labels or {}).get(ownership.MANAGED) == "true" else set()
 
     def rebuild(self, changed):
         """One cycle: build; on success replace the container and wait until it is healthy.
@@ -219,7 +217,7 @@ class Loop:
             container = self.engine.containers.get(self.settings.container)
         except docker.errors.NotFound:
             return
-        if labels.started_by_us(container) and container.image.id in self.made:
+        if ownership.started_by_us(container) and container.image.id in self.made:
             container.remove(force=True)
 
     def _drop(self, image_id):

@@ -1,9 +1,9 @@
 """`inv release`: build, verify, push the SHA tag (and latest); stop at the first failure."""
 from ops.build import docker_build
-from ops.registry import ecr, push
-from ops.gates import ecr_scan, scan, verify
 from ops.core.console import Steps, table
 from ops.core.errors import OpsError
+from ops.gates import ecr_scan, scan, verify
+from ops.registry import ecr, push, target
 
 
 def release(engine, settings, git, latest=False, allow_dirty=False, create_repo=False,
@@ -15,7 +15,7 @@ def release(engine, settings, git, latest=False, allow_dirty=False, create_repo=
                        anchor="bad-flag")
     steps = Steps("release", progress)
     tokens = ecr.TokenCache(lambda: ecr.fetch_token(settings))  # one token for every push
-    steps.done("preflight", push.preflight(settings, registry_kind, create_repo, tokens))
+    steps.done("preflight", target.preflight(settings, registry_kind, create_repo, tokens))
     built = docker_build.build(engine, settings, git, offline=offline, verbose=False,
                          progress=progress)
     steps.done("build", f"{settings.image}:{git.tag} ({built['size_mb']} MB)")

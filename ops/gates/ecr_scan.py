@@ -7,11 +7,10 @@ that did not finish never passes the gate.
 """
 import time
 
-from ops.registry import ecr
-
-from ops.gates import scan
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.gates import scan
+from ops.registry import ecr
 
 RANK = dict(scan.RANK, INFORMATIONAL=0, UNDEFINED=0, UNTRIAGED=0)
 DONE = ("COMPLETE", "ACTIVE")

@@ -7,8 +7,8 @@ import shutil
 import subprocess
 
 from ops.core.console import table
-from ops.engine.connection import image_or_fail
 from ops.core.errors import OpsError
+from ops.engine.connection import image_or_fail
 
 INSTALL = ("install Trivy (https://aquasecurity.github.io/trivy: apt repository or release "
            "binary) or Grype (https://github.com/anchore/grype)")

@@ -12,9 +12,10 @@ import tarfile
 import time
 
 from ops.core.console import table
-from ops.engine.connection import image_or_fail
 from ops.core.errors import OpsError
 from ops.core.heartbeat import Heartbeat
+from ops.engine import ownership
+from ops.engine.connection import image_or_fail
 
 FAST_PROBE = {"interval": 1_000_000_000, "start_period": 5_000_000_000}
 
@@ -73,8 +74,8 @@ def verify(engine, settings, ref, env=None):
     image = image_or_fail(engine, ref)
     started = time.monotonic()
     log = []
-    # Removed by id however this ends (a failed check, Ctrl-C, SIGTERM): see containers.Owned.
-    with containers.Owned(engine, "verify") as ours:
+    # Removed by id however this ends (a failed check, Ctrl-C, SIGTERM): see ownership.Owned.
+    with ownership.Owned(engine, "verify") as ours:
         container = ours.keep(engine.containers.create(ref, detach=True, healthcheck=FAST_PROBE,
                                                        environment=env or {},
                                                        labels=ours.labels))

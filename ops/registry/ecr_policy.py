@@ -7,9 +7,9 @@ never expired. Then untagged images go after D days, and tagged ones beyond the 
 """
 import json
 
-from ops.registry import listing, ecr, promotion
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.registry import ecr, history, listing
 
 NEVER = 9999   # "keep this many": selects the images so that later rules cannot expire them
 
@@ -20,7 +20,7 @@ def proposal(settings, keep=30, untagged_days=14):
     if keep < 1 or untagged_days < 1:
         raise OpsError(f"--keep ({keep}) and --untagged-days ({untagged_days}) must be at "
                        "least 1", fix="e.g. --keep 30 --untagged-days 14", anchor="bad-flag")
-    protected = listing.release_tags(settings) + [promotion.HISTORY_PREFIX]
+    protected = listing.release_tags(settings) + [history.HISTORY_PREFIX]
     rules = [{"rulePriority": n, "description": f"never expire {prefix}* (release and "
               "rollback tags)", "selection": {"tagStatus": "tagged", "tagPrefixList": [prefix],
                                               "countType": "imageCountMoreThan",

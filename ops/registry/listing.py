@@ -6,9 +6,9 @@ and they carry no scan results.
 """
 import json
 
-from ops.registry import ecr, push, http_api, promotion
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.registry import ecr, history, http_api, target
 
 RELEASE_TAGS = ("latest",)
 
@@ -27,23 +27,23 @@ def images(settings, registry_kind="ecr", limit=20, extra_tags=()):
     if limit is not None and int(limit) < 1:
         raise OpsError(f"--limit must be at least 1, not {limit}", fix="e.g. --limit 20",
                        anchor="bad-flag")
-    if push.check_registry_kind(registry_kind) == "ecr":
+    if target.check_registry_kind(registry_kind) == "ecr":
         found, uri = from_ecr(settings), ecr.repository(settings)["uri"]
     else:
-        site = promotion.target(settings, registry_kind)
+        site = target.site(settings, registry_kind)
         found, uri = from_registry(site), site.remote
     found.sort(key=lambda image: image["pushed_at"] or image.get("created") or "",
                reverse=True)
     by_tag = {tag: image["digest"] for image in found for tag in image["tags"]}
     tracked = release_tags(settings, extra_tags)
     pointers = {tag: by_tag.get(tag) for tag in tracked}
-    history = {tag: promotion.dedupe([by_tag.get(slot) for slot in promotion.history_tags(tag)],
-                                 drop=[pointers[tag]]) for tag in tracked}
+    earlier = {tag: history.dedupe([by_tag.get(slot) for slot in history.history_tags(tag)],
+                                   drop=[pointers[tag]]) for tag in tracked}
     for image in found:
         image["release_tags"] = [t for t in tracked if pointers[t] == image["digest"]]
     shown = found[:int(limit)] if limit else found
     return {"repository": uri, "registry_kind": registry_kind, "total": len(found), "images": shown,
-            "pointers": pointers, "history": history}
+            "pointers": pointers, "history": earlier}
 
 
 def from_ecr(settings):
@@ -66,7 +66,7 @@ def ecr_row(detail):
     pushed = detail.get("imagePushedAt")
     size = detail.get("imageSizeInBytes")
     return {"tags": sorted(detail.get("imageTags") or []), "digest": detail["imageDigest"],
-            "short": promotion.short(detail["imageDigest"]),
+            "short": history.short(detail["imageDigest"]),
             "pushed_at": pushed.isoformat() if pushed else None,
             "size_mb": round(size / 1e6, 1) if size is not None else None,
             "media_type": detail.get("imageManifestMediaType"),
@@ -99,7 +99,7 @@ def registry_row(site, body, media_type, digest):
     if config.get("digest"):
         blob = http_api.get_blob(site.host, site.repository, config["digest"], site.auth)
         created = json.loads(blob).get("created") if blob else None
-    return {"tags": [], "digest": digest, "short": promotion.short(digest), "pushed_at": None,
+    return {"tags": [], "digest": digest, "short": history.short(digest), "pushed_at": None,
             "created": created, "size_mb": round(size / 1e6, 1) if layers else None,
             "media_type": media_type, "scan_status": None, "scan_counts": {}}
 
@@ -116,6 +116,6 @@ def render(result):
                           ("size_mb", "MB"), ("scan", "scan")]) if rows else "no images"]
     lines.append(f"{result['repository']}: {len(rows)} of {result['total']} images")
     for tag, digest in result["pointers"].items():
-        back = ", ".join(promotion.short(d) for d in result["history"][tag]) or "none recorded"
-        lines.append(f"{tag} -> {promotion.short(digest) or '(not set)'}; before: {back}")
+        back = ", ".join(history.short(d) for d in result["history"][tag]) or "none recorded"
+        lines.append(f"{tag} -> {history.short(digest) or '(not set)'}; before: {back}")
     return "\n".join(lines)

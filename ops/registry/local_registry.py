@@ -5,9 +5,9 @@ import signal
 import subprocess
 import time
 
-from ops.engine import labels
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.engine import ownership
 from ops.registry.http_api import request
 
 CONFIG = """version: 0.1
@@ -79,7 +79,7 @@ def start_local(engine, settings):
     host, _, port = addr.rpartition(":")
     try:
         container = engine.containers.run(
-            "registry:2", detach=True, name="tasky-ops-registry", labels=labels.for_container(
+            "registry:2", detach=True, name="tasky-ops-registry", labels=ownership.for_container(
                 "registry"), ports={"5000/tcp": (host, int(port))},
             volumes={str(folder / "data"): {"bind": "/var/lib/registry", "mode": "rw"}})
     except docker.errors.DockerException as exc:

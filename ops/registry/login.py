@@ -5,9 +5,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from ops.registry import ecr, http_api
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.registry import ecr, http_api
 
 
 def docker_config_path():

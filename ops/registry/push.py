@@ -7,13 +7,12 @@ goes to the daemon as auth_config, never through `docker login` or a file.
 import re
 import time
 
-from ops.registry import ecr, http_api
-
 from ops.core import reference
 from ops.core.console import table
-from ops.engine.connection import image_or_fail
 from ops.core.errors import OpsError
 from ops.core.heartbeat import Heartbeat
+from ops.engine.connection import image_or_fail
+from ops.registry import ecr, history, http_api, target
 
 TRANSIENT = re.compile(r"connection reset|connection refused|broken pipe|\bEOF\b|i/o timeout|"
                        r"unexpected HTTP status: 5\d\d|50[0-4] |TLS handshake timeout|"
@@ -36,86 +35,35 @@ def refuse_dirty(tag, allow_dirty):
                        "--allow-dirty", anchor="dirty-tag")
 
 
-class Target:
-    """Where a push goes: host, repository, credentials and the tag rules there."""
-
-    def __init__(self, host, repository, auth, mutability, created=False):
-        self.host, self.repository, self.auth = host, repository, auth
-        self.mutability, self.created = mutability, created
-
-    @property
-    def remote(self):
-        return f"{self.host}/{self.repository}"
-
-
-REGISTRY_KINDS = ("ecr", "local")
-
-
-def check_registry_kind(registry_kind):
-    if registry_kind not in REGISTRY_KINDS:
-        raise OpsError(f"unknown registry {registry_kind!r}",
-                       fix="use --registry ecr or --registry local", anchor="bad-flag")
-    return registry_kind
-
-
-def resolve_target(settings, registry_kind, create_repo, tokens):
-    if check_registry_kind(registry_kind) == "local":
-        return Target(settings.ecr.local_registry, settings.ecr.repository, None, "MUTABLE")
-    repo = ecr.repository(settings, create=create_repo)
-    token = tokens.get()
-    return Target(ecr.registry_host(settings, repo["uri"]), settings.ecr.repository,
-                  token.auth_config(), repo["mutability"], repo["created"])
-
-
-def preflight(settings, registry_kind, create_repo, tokens):
-    """What `release` checks before minutes of building: the repository exists (or will be
-    created), the credentials give a token, and the registry accepts it. Creates nothing."""
-    if check_registry_kind(registry_kind) == "local":
-        host = settings.ecr.local_registry
-        http_api.check_login(host, None)
-        return f"{host}/{settings.ecr.repository} answers"
-    try:
-        repo = ecr.repository(settings, create=False)
-        host, state = ecr.registry_host(settings, repo["uri"]), "exists"
-    except OpsError as error:
-        if error.anchor != "ecr-repository-missing" or not create_repo:
-            raise
-        host, state = None, "missing: --create-repo creates it at push time"
-    token = tokens.get()
-    host = host or ecr.registry_host(settings, token.endpoint.split("//")[-1].rstrip("/"))
-    http_api.check_login(host, token.auth_config())
-    return f"{host}/{settings.ecr.repository} {state}; token accepted"
-
-
-def classify(message, target, tag):
+def classify(message, site, tag):
     """(transient?, OpsError) for an error item of the push stream."""
     lower = message.lower()
     if "tag invalid" in lower or "cannot be overwritten" in lower or "immutable" in lower:
-        return False, immutable_error(target, tag, "another image")
+        return False, immutable_error(site, tag, "another image")
     if "expired" in lower:
         return False, OpsError(f"the registry says the token has expired: {message}",
                                fix="run the push again (a fresh token is fetched)",
                                anchor="token-expired")
     if "name unknown" in lower or "does not exist" in lower:
-        return False, OpsError(f"repository {target.repository} does not exist at {target.host}",
+        return False, OpsError(f"repository {site.repository} does not exist at {site.host}",
                                fix="inv push --create-repo", anchor="ecr-repository-missing")
     if "unauthorized" in lower or "authentication required" in lower or "no basic auth" in lower:
-        return False, OpsError(f"registry {target.host} rejected the credentials: {message}",
+        return False, OpsError(f"registry {site.host} rejected the credentials: {message}",
                                fix="inv login checks the token against the registry; check the "
                                    "account, region and ECR_REGISTRY", anchor="push-denied")
     if "denied" in lower:
-        return False, OpsError(f"push denied by {target.host}: {message}",
+        return False, OpsError(f"push denied by {site.host}: {message}",
                                fix=f"grant the identity {ecr.IAM_PUSH}", anchor="push-denied")
     if TRANSIENT.search(message):
-        return True, OpsError(f"registry {target.host} is unreachable or failing: {message}",
+        return True, OpsError(f"registry {site.host} is unreachable or failing: {message}",
                               fix="check that the registry is up (inv registry for the local "
                                   "one) and retry", anchor="registry-unreachable")
     return False, OpsError(f"push failed: {message}", fix="read the message",
                            anchor="push-denied")
 
 
-def immutable_error(target, tag, holder):
-    return OpsError(f"{target.remote}:{tag} already exists and points at {holder}; the "
+def immutable_error(site, tag, holder):
+    return OpsError(f"{site.remote}:{tag} already exists and points at {holder}; the "
                     "repository's tags are immutable", fix="push a new tag (the git SHA: inv "
                     "push --tag) instead of moving this one", anchor="immutable-tag")
 
@@ -155,17 +103,17 @@ def untag(engine, ref):
         pass   # interrupted before the tag was made
 
 
-def push_with_retries(engine, target, tag, progress, retries, backoff):
+def push_with_retries(engine, site, tag, progress, retries, backoff):
     attempts = 0
     while True:
         attempts += 1
-        with Heartbeat(f"push: {target.remote}:{tag}", progress) as heartbeat:
-            stream = engine.api.push(target.remote, tag, auth_config=target.auth, stream=True,
+        with Heartbeat(f"push: {site.remote}:{tag}", progress) as heartbeat:
+            stream = engine.api.push(site.remote, tag, auth_config=site.auth, stream=True,
                                      decode=True)
             digest, states, error = follow(stream, progress, heartbeat.beat)
         if error is None and digest:
             return digest, states, attempts
-        transient, failure = classify(error or "the push ended without a digest", target, tag)
+        transient, failure = classify(error or "the push ended without a digest", site, tag)
         if not transient or attempts > retries:
             if attempts > 1:
                 failure.message += f" (after {attempts} attempts)"
@@ -182,59 +130,58 @@ def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False,
     refuse_dirty(tag, allow_dirty)
     image = image_or_fail(engine, f"{settings.image}:{tag}")
     tokens = tokens or ecr.TokenCache(lambda: ecr.fetch_token(settings))
-    target = resolve_target(settings, registry_kind, create_repo, tokens)
+    site = target.resolve_target(settings, registry_kind, create_repo, tokens)
     started = time.monotonic()
-    result = {"reference": None, "registry": target.host, "repository": target.repository,
+    result = {"reference": None, "registry": site.host, "repository": site.repository,
               "tag": tag, "attempts": 0, "layers_pushed": 0, "layers_existing": 0}
 
     # What the tag points at now: an immutable tag may only be "pushed" again unchanged, and
     # a mutable one keeps its earlier digest in the registry for `inv rollback`.
     try:
-        remote_digest = http_api.manifest_digest(target.host, target.repository, tag,
-                                                 target.auth)
+        remote_digest = http_api.manifest_digest(site.host, site.repository, tag,
+                                                 site.auth)
     except http_api.RegistryUnreachable as error:
         # One that accepts and never answers would keep a push waiting on the same silence.
-        if error.silent or target.mutability == "IMMUTABLE":
+        if error.silent or site.mutability == "IMMUTABLE":
             raise
         remote_digest = None   # refused or reset: the push retries and says why it fails
     except OpsError:
-        if target.mutability == "IMMUTABLE":
+        if site.mutability == "IMMUTABLE":
             raise
         remote_digest = None   # history only: the push itself retries and says why it fails
-    if remote_digest and target.mutability == "IMMUTABLE":
+    if remote_digest and site.mutability == "IMMUTABLE":
         mine = {d.split("@", 1)[1] for d in image.attrs.get("RepoDigests") or []
-                if d.split("@", 1)[0] == target.remote}
+                if d.split("@", 1)[0] == site.remote}
         if remote_digest not in mine:
-            raise immutable_error(target, tag, remote_digest)
-        progress(f"push: {target.remote}:{tag} already holds this image; nothing to push")
-        return dict(result, reference=f"{target.remote}:{tag}@{remote_digest}",
+            raise immutable_error(site, tag, remote_digest)
+        progress(f"push: {site.remote}:{tag} already holds this image; nothing to push")
+        return dict(result, reference=f"{site.remote}:{tag}@{remote_digest}",
                     digest=remote_digest, status="already there",
                     seconds=round(time.monotonic() - started, 2))
 
-    tagged_before = f"{target.remote}:{tag}" in image.tags
+    tagged_before = f"{site.remote}:{tag}" in image.tags
     try:   # the tag is made inside: a signal just after it still removes it
-        engine.api.tag(image.id, target.remote, tag)
-        digest, states, attempts = push_with_retries(engine, target, tag, progress,
+        engine.api.tag(image.id, site.remote, tag)
+        digest, states, attempts = push_with_retries(engine, site, tag, progress,
                                              settings.ecr.push_retries, settings.ecr.push_backoff)
-        stored = http_api.manifest_digest(target.host, target.repository, tag, target.auth)
+        stored = http_api.manifest_digest(site.host, site.repository, tag, site.auth)
         if stored != digest:
-            raise OpsError(f"the registry holds {stored} for {target.remote}:{tag}, not the "
+            raise OpsError(f"the registry holds {stored} for {site.remote}:{tag}, not the "
                            f"pushed {digest}", fix="someone pushed the same tag at the same "
                            "time; push again and check", anchor="immutable-tag")
     except BaseException:
         if not tagged_before:  # leave no local tag naming a push that did not happen
-            untag(engine, f"{target.remote}:{tag}")
+            untag(engine, f"{site.remote}:{tag}")
         raise
-    from ops.registry import promotion   # retag builds on push's targets
 
-    history = promotion.record_move(settings, tag, remote_digest, digest, registry_kind, target)
+    moved = history.record_move(settings, tag, remote_digest, digest, registry_kind, site)
     values = list(states.values())
-    return dict(result, reference=f"{target.remote}:{tag}@{digest}", digest=digest,
-                history=history["history"],
+    return dict(result, reference=f"{site.remote}:{tag}@{digest}", digest=digest,
+                history=moved["history"],
                 status="pushed", attempts=attempts,
                 layers_pushed=values.count("Pushed"),
                 layers_existing=len(values) - values.count("Pushed"),
-                created_repository=target.created,
+                created_repository=site.created,
                 seconds=round(time.monotonic() - started, 2))
 
 

@@ -4,12 +4,12 @@ import time
 import urllib.error
 import urllib.request
 
-from ops.run import envvars, ports
-
-from ops.engine import labels
-from ops.engine.connection import image_or_fail
+from ops.core import redact
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.engine import ownership
+from ops.engine.connection import image_or_fail
+from ops.run import envvars, ports
 
 FIRST_POLL, LAST_POLL = 0.1, 1.0   # seconds between probes at start: backing off, no storm
 
@@ -36,7 +36,7 @@ def passed_env(container):
 
 def masker(container, settings):
     """What may be printed of this container's output: passed values masked by value."""
-    return envvars.Masker(passed_env(container), settings.app.public_env)
+    return redact.Masker(passed_env(container), settings.app.public_env)
 
 
 def tail_logs(container, settings, lines=20):
@@ -77,7 +77,7 @@ def refuse_conflicts(engine, settings, name):
     except docker.errors.NotFound:
         holder = None
     if holder is not None:
-        whose = "a tasky-ops" if labels.started_by_us(holder) else "another"
+        whose = "a tasky-ops" if ownership.started_by_us(holder) else "another"
         raise OpsError(f"container name {name} is taken by {whose} container "
                        f"({holder.short_id}, {holder.status})",
                        fix=f"inv stop --name {name} removes it, or pick another with --name",
@@ -108,7 +108,7 @@ def run(engine, settings, tag="latest", env=None, dev=False):
         volumes[str(settings.context_path / "assets")] = {"bind": "/app/assets", "mode": "ro"}
     started = time.monotonic()
     host_port = settings.port or None   # None: Docker picks, as -p 8080 does
-    with Owned(engine, "app", settings.image) as ours:
+    with ownership.Owned(engine, "app", settings.image) as ours:
         try:
             container = ours.keep(engine.containers.create(
                 ref, detach=True, name=name, environment=env or {}, volumes=volumes,
@@ -127,7 +127,7 @@ def run(engine, settings, tag="latest", env=None, dev=False):
     return {"container": name, "id": container.short_id, "image": ref, "port": port,
             "url": f"http://localhost:{port}/", "app": "answering" if answered(app)
             else app.get("error"),
-            "env": envvars.masked(env or {}, settings.app.public_env), "dev_mount": bool(dev),
+            "env": redact.masked(env or {}, settings.app.public_env), "dev_mount": bool(dev),
             "seconds": round(time.monotonic() - started, 2)}
 
 
@@ -158,55 +158,6 @@ def bound_port(container, settings):
     bindings = (container.attrs["NetworkSettings"].get("Ports") or {}).get(
         container_port(settings)) or []
     return int(bindings[0]["HostPort"]) if bindings else None
-
-
-class Owned:
-    """The containers one task creates: removed by id when the task fails or is interrupted
-    (SIGINT, SIGTERM, SIGHUP: see ops.core.signals), kept after release().
-
-    Each carries a label unique to this invocation, so one created by a create call that was
-    interrupted before it returned (no id yet) is still found and removed, and nobody
-    else's container ever is.
-    """
-
-    def __init__(self, engine, role, image=None):
-        import uuid
-
-        self.engine, self.ids, self.kept = engine, [], False
-        self.invocation = uuid.uuid4().hex
-        self.labels = {**labels.for_container(role, image), labels.INVOCATION: self.invocation}
-
-    def keep(self, container):
-        self.ids.append(container.id)
-        return container
-
-    def release(self):
-        self.kept = True
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback):
-        if not self.kept:
-            self.remove()
-        return False
-
-    def remove(self):
-        import docker
-
-        found = set(self.ids)
-        try:
-            found |= {c.id for c in self.engine.containers.list(
-                all=True, filters={"label": f"{labels.INVOCATION}={self.invocation}"})}
-        except docker.errors.DockerException:
-            pass
-        for container_id in found:
-            try:
-                self.engine.api.remove_container(container_id, force=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.DockerException:
-                pass   # already being removed by the engine; nothing else of ours to do
 
 
 def _watch_start(container, settings, port):
@@ -327,7 +278,7 @@ def stop(engine, settings, name=None, force=False):
         container = engine.containers.get(name)
     except docker.errors.NotFound:
         return {"container": name, "status": "not found (nothing to stop)"}
-    if not labels.started_by_us(container) and not force:
+    if not ownership.started_by_us(container) and not force:
         raise OpsError(f"container {name} was not started by tasky-ops",
                        fix=f"remove it yourself (docker rm -f {name}) or pass --force",
                        anchor="name-taken")

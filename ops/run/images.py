@@ -1,8 +1,8 @@
 """Reading what was built (`inv layers`) and removing what the project made (`inv clean`)."""
 import re
 
-from ops.engine import labels
 from ops.core.console import shorten, table
+from ops.engine import ownership
 
 # "|3 VERSION=.. /bin/sh -c #(nop) " prefixes in history say how, not what, a layer is.
 CONTENT_HASH = re.compile(r"(file|dir):([0-9a-f]{12})[0-9a-f]+")
@@ -35,9 +35,9 @@ def clean(engine, settings, everything=False, cache=False, include_bases=False, 
     """Remove this project's containers and images (found by label); list what went."""
     import docker
 
-    scope = [f"{labels.STARTED}=true"]
+    scope = [f"{ownership.STARTED}=true"]
     if not everything:
-        scope.append(f"{labels.IMAGE}={settings.image}")
+        scope.append(f"{ownership.IMAGE}={settings.image}")
     removed = []
     for container in engine.containers.list(all=True, filters={"label": scope}):
         removed.append({"kind": "container", "name": container.name,
@@ -46,11 +46,11 @@ def clean(engine, settings, everything=False, cache=False, include_bases=False, 
             container.remove(force=True)
     roles = ["app"] + (["build-stage"] if cache else []) + (["base"] if include_bases else [])
     for role in roles:
-        filters = {"label": [f"{labels.MANAGED}=true", f"{labels.ROLE}={role}"]}
+        filters = {"label": [f"{ownership.MANAGED}=true", f"{ownership.ROLE}={role}"]}
         if role in ("app", "build-stage") and not everything:
             # Build stages carry the image name too (the Dockerfile's TASKY_IMAGE), so
             # another project's caches on the same engine are never touched.
-            filters["label"].append(f"{labels.IMAGE}={settings.image}")
+            filters["label"].append(f"{ownership.IMAGE}={settings.image}")
         if role == "build-stage":
             filters["dangling"] = True
         for image in engine.images.list(filters=filters):

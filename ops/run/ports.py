@@ -3,7 +3,7 @@ import errno
 import os
 import socket
 
-from ops.engine import labels
+from ops.engine import ownership
 
 
 def container_holding(engine, port):
@@ -72,7 +72,7 @@ def describe_holder(engine, port, host_ip="0.0.0.0"):
     """A phrase naming who holds the port, or None when it is free."""
     container = container_holding(engine, port)
     if container is not None:
-        ours = labels.started_by_us(container)
+        ours = ownership.started_by_us(container)
         return (f"container {container.name} ({container.short_id}"
                 f"{', started by tasky-ops' if ours else ''})")
     if port_in_use(port, host_ip):

@@ -149,7 +149,7 @@ def registry_host(value, source):
     if ok and ":" in text and not text.endswith("]"):
         ok = port_text.isdigit() and 1 <= int(port_text) <= 65535
     if not ok:
-        from ops.run.envvars import redact_text, redact_uri
+        from ops.core.redact import redact_text, redact_uri
 
         fail(source, redact_text(redact_uri(text)) if text else value,
              "a registry host HOST or HOST:PORT (no scheme, path or spaces)",
@@ -354,7 +354,7 @@ def docker_host(environ=None):
     value = environ.get("DOCKER_HOST")
     if not value:
         return None
-    from ops.run.envvars import redact_uri
+    from ops.core.redact import redact_uri
 
     shown = redact_uri(value)
     accepted = "unix:///path, tcp://HOST:PORT or ssh://USER@HOST"

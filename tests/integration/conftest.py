@@ -14,8 +14,8 @@ from tests.integration.helpers import IMAGE, ROOT, Inv, docker_required
 @pytest.fixture(scope="session")
 def engine():
     sys.path.insert(0, str(ROOT))
-    from ops.engine.connection import client
     from ops.core.errors import OpsError
+    from ops.engine.connection import client
 
     try:
         return client()

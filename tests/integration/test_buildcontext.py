@@ -16,7 +16,7 @@ import tarfile
 
 import pytest
 
-from ops.build import context_tar, buildkit
+from ops.build import buildkit, context_tar
 from ops.core.errors import OpsError
 from tests.integration.helpers import IMAGE, docker_required
 from tests.unit.test_buildcontext import CASES, make_tree

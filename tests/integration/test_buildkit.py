@@ -72,7 +72,7 @@ def copy_of_project(tmp_path, settings, dockerfile):
 
 
 def build(engine, settings, tag, **kwargs):
-    from ops.build import docker_build, buildkit
+    from ops.build import buildkit, docker_build
 
     shown = []
     result = buildkit.build(engine, docker_build.context_tar(settings), tags=[f"{IMAGE}:{tag}"],
@@ -145,7 +145,7 @@ def test_the_classic_builder_rejects_the_mounts_and_builds_classic_dockerfile(
         engine, inv, settings, tmp_path):
     import docker
 
-    from ops.build import docker_build, buildkit
+    from ops.build import buildkit, docker_build
 
     def classic_build(s, tag):
         return engine.images.build(fileobj=docker_build.context_tar(s), custom_context=True,

@@ -21,8 +21,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from ops.engine import labels
 from ops.doctor.inputs import parse_requirements
+from ops.engine import ownership
 from tests.integration.helpers import IMAGE, ROOT, RUN_ID, SECRET_MARKERS
 from tests.integration.stand_ins import Moto
 
@@ -285,7 +285,7 @@ def test_health_probe_failing_runs_the_probe_live_and_names_the_fix(
         inv, engine, built, container_cleanup):
     container_cleanup.append(inv.container)
     engine.containers.run(f"{IMAGE}:latest", entrypoint=["sleep", "300"], name=inv.container,
-                          detach=True, labels=labels.for_container("app", IMAGE))
+                          detach=True, labels=ownership.for_container("app", IMAGE))
     result, rows, _ = run_doctor(inv, "--no-aws")
     assert rows["container"]["status"] == "ok"        # running, no restarts
     checked = rows["health"]

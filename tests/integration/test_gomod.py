@@ -7,8 +7,8 @@ import subprocess
 import pytest
 
 from ops.build import gomod
-from ops.settings.config import Settings
 from ops.core.errors import OpsError
+from ops.settings.config import Settings
 from tests.integration import goproxy
 from tests.integration.helpers import IMAGE, ROOT
 

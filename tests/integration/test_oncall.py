@@ -16,14 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from ops.registry import listing, ecr_policy, local_registry, http_api, promotion
-
-from ops.settings import config
-
-from ops.gates import ecr_scan
-from ops.doctor import registry as doctor_registry
 from ops.core.errors import OpsError
-
+from ops.doctor import registry as doctor_registry
+from ops.gates import ecr_scan
+from ops.registry import ecr_policy, history, http_api, listing, local_registry, promotion, target
+from ops.settings import config
 from tests.integration.helpers import IMAGE, RUN_ID, free_port
 from tests.integration.stand_ins import TOKEN_PASSWORD, TOKEN_USER
 
@@ -149,7 +146,7 @@ def test_immutable_repository_refuses_to_move_a_tag_but_accepts_the_same_digest(
     assert http_api.manifest_digest(good_registry.addr, s.ecr.repository, "prod",
                                     AUTH) == a["digest"]
     # The ECR side agrees that the repository's tags are immutable.
-    assert promotion.target(s, "ecr").mutability == "IMMUTABLE"
+    assert target.site(s, "ecr").mutability == "IMMUTABLE"
 
 
 # ---- rollback and history -------------------------------------------------------------------
@@ -190,14 +187,14 @@ def test_rollback_walks_back_through_three_moves_and_to(inv, aws, releases, engi
 def test_record_move_is_what_push_calls(inv, aws, releases):
     s = settings_for(aws)
     a = push(inv, aws, releases[0])["digest"]
-    first = promotion.record_move(s, "latest", None, a)
+    first = history.record_move(s, "latest", None, a)
     assert first["recorded"] is False and "new" in first["reason"]
     b = push(inv, aws, releases[1])["digest"]
     promotion.promote(s, b, "latest", progress=QUIET)
-    moved = promotion.record_move(s, "latest", a, b)
+    moved = history.record_move(s, "latest", a, b)
     assert moved["recorded"] is True and moved["history"] == [a]
     assert promotion.rollback(s, progress=QUIET)["new"] == a
-    immutable = promotion.record_move(settings_for(aws, "IMMUTABLE"), "x", a, b,
+    immutable = history.record_move(settings_for(aws, "IMMUTABLE"), "x", a, b,
                                   site=promotion.push.Target("h", "r", None, "IMMUTABLE"))
     assert immutable["recorded"] is False and "immutable" in immutable["reason"]
 

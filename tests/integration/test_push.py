@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from ops.registry import http_api
-
 from tests.integration.helpers import IMAGE, RUN_ID, free_port
 from tests.integration.stand_ins import TOKEN_PASSWORD, Registry
 

@@ -5,15 +5,12 @@ import time
 
 import pytest
 
-from ops.run import envvars
-
-from ops.registry import http_api
-
 from ops.core import signals
-
-from ops.settings import validate
 from ops.core.errors import OpsError
 from ops.core.heartbeat import Heartbeat
+from ops.registry import http_api
+from ops.run import envvars
+from ops.settings import validate
 
 
 @pytest.mark.parametrize("given, canonical", [("LOCALHOST:5000", "localhost:5000"),

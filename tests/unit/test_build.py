@@ -4,8 +4,8 @@ import tarfile
 import pytest
 
 from ops.build import docker_build as builds
-from ops.settings.config import Settings
 from ops.core.errors import OpsError
+from ops.settings.config import Settings
 from tests.unit.unit_support import ROOT
 
 IMAGE_ID = "sha256:" + "ab12" * 16

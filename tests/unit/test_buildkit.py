@@ -15,9 +15,8 @@ import tarfile
 import pytest
 
 from ops.build import buildkit, buildkit_trace
-
-from ops.engine import socket_api
 from ops.core.errors import OpsError
+from ops.engine import socket_api
 from tests.unit.unit_support import ROOT
 
 DATA = ROOT / "tests" / "unit" / "data"

@@ -10,8 +10,8 @@ except ImportError:  # PyYAML is not a declared requirement; Invoke carries its 
     from invoke.util import yaml
 
 import tasks
-from ops.settings import config
 from ops.core.errors import OpsError
+from ops.settings import config
 from tests.unit.unit_support import ROOT, invoke_config
 
 

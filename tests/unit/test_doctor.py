@@ -314,9 +314,9 @@ def test_likely_cause_reads_the_apps_own_fatal_line():
 
 
 def test_log_lines_lose_uri_passwords():
-    from ops.run import envvars
+    from ops.core import redact
 
-    line = envvars.redact_text("connecting to mongodb://admin:s3cret@db:27017/tasky now")
+    line = redact.redact_text("connecting to mongodb://admin:s3cret@db:27017/tasky now")
     assert "s3cret" not in line and "mongodb://admin:****@db:27017/tasky" in line
 
 

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from ops.engine import connection as engine
 from ops.core.errors import OpsError
+from ops.engine import connection as engine
 from tests.support import free_port
 
 

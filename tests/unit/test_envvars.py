@@ -1,8 +1,9 @@
 """Container environment: parsed strictly like docker -e / --env-file, shown only masked."""
 import pytest
 
-from ops.run import envvars
+from ops.core import redact
 from ops.core.errors import OpsError
+from ops.run import envvars
 
 SECRET_VALUE = "hunter2-Sup3r-s3cret"
 
@@ -164,9 +165,9 @@ def test_collect_reports_a_bad_flag():
 @pytest.mark.parametrize("key", ["JWT_SECRET", "DB_PASSWORD", "AWS_SECRET_ACCESS_KEY", "API_TOKEN",
                                  "jwt_secret", "GITHUB_TOKEN", "PRIVATE_KEY", "SESSION_SALT"])
 def test_secret_looking_keys_are_masked(key):
-    shown = envvars.mask(key, SECRET_VALUE)
+    shown = redact.mask(key, SECRET_VALUE)
     assert SECRET_VALUE not in shown
-    assert shown == envvars.MASK
+    assert shown == redact.MASK
 
 
 PUBLIC = ("PORT", "GIN_MODE")
@@ -175,22 +176,22 @@ PUBLIC = ("PORT", "GIN_MODE")
 @pytest.mark.parametrize("key, value", [("PORT", "8080"), ("GIN_MODE", "release"),
                                         ("EMPTY", "")])
 def test_allow_listed_and_empty_values_are_shown(key, value):
-    assert envvars.mask(key, value, PUBLIC) == value
+    assert redact.mask(key, value, PUBLIC) == value
 
 
 @pytest.mark.parametrize("key, value", [("DB_PWD", "hunter2hunter2"), ("API_CREDS", "c-r-e-d-s"),
                                         ("APP_NAME", "tasky"), ("port", "not-public-case")])
 def test_every_other_value_is_masked_whatever_its_name(key, value):
-    assert envvars.mask(key, value, ("PORTS",)) == envvars.MASK
+    assert redact.mask(key, value, ("PORTS",)) == redact.MASK
 
 
 def test_a_password_in_a_url_query_is_masked():
-    shown = envvars.mask("DATABASE_URL", "postgres://db/x?user=u&password=Qu3ryPw", PUBLIC)
+    shown = redact.mask("DATABASE_URL", "postgres://db/x?user=u&password=Qu3ryPw", PUBLIC)
     assert "Qu3ryPw" not in shown and "postgres://db/x?user=u&password=****" == shown
 
 
 def test_the_log_masker_hides_every_passed_value_and_url_passwords():
-    masker = envvars.Masker({"MONGODB_URI": "mongodb://tasky:Pw0rd-1@db:27017/t",
+    masker = redact.Masker({"MONGODB_URI": "mongodb://tasky:Pw0rd-1@db:27017/t",
                              "SECRET_KEY": "sk-123456", "PORT": "8080"}, public=PUBLIC)
     line = ("Connecting to MongoDB at mongodb://tasky:Pw0rd-1@db:27017/t (secret sk-123456) "
             "on 8080; other redis://:Other9@cache/0")
@@ -218,11 +219,11 @@ PASSWORDS = ["Plain5ecret", "p@ssw0rd", "pa/ss/wd", "pa?ss=wd", "pa#sswd", "pa:s
 @pytest.mark.parametrize("template, user, host", URIS)
 def test_uri_password_is_masked_user_and_host_kept(template, user, host, password):
     uri = template.format(pw=password)
-    shown = envvars.mask("MONGODB_URI", uri)
+    shown = redact.mask("MONGODB_URI", uri)
     assert password not in shown
     assert shown.startswith(uri.split("://")[0] + "://" + user + ":")
     assert shown.endswith("@" + host)
-    assert envvars.redact_uri(uri) == shown
+    assert redact.redact_uri(uri) == shown
 
 
 @pytest.mark.parametrize("uri", ["mongodb://db.example.com:27017/tasky",
@@ -231,26 +232,26 @@ def test_uri_password_is_masked_user_and_host_kept(template, user, host, passwor
                                  "mongodb://tasky@db.example.com/tasky",
                                  "not a uri at all", "mailto:someone@example.com"])
 def test_values_without_a_uri_password_are_unchanged(uri):
-    assert envvars.redact_uri(uri) == uri
+    assert redact.redact_uri(uri) == uri
     if "://" in uri:   # a URI keeps its host on show; any other value is masked
-        assert envvars.mask("MONGODB_URI", uri) == uri
+        assert redact.mask("MONGODB_URI", uri) == uri
 
 
 def test_password_only_userinfo_is_masked():
-    shown = envvars.redact_uri("redis://:Sekr1t@cache.example.com:6379/0")
+    shown = redact.redact_uri("redis://:Sekr1t@cache.example.com:6379/0")
     assert "Sekr1t" not in shown
     assert shown.endswith("@cache.example.com:6379/0")
 
 
 def test_secret_key_wins_even_for_a_uri():
     uri = "mongodb://tasky:pw@db.example.com/tasky"
-    assert envvars.mask("DB_PASSWORD_URI", uri) == envvars.MASK
+    assert redact.mask("DB_PASSWORD_URI", uri) == redact.MASK
 
 
 def test_masked_keeps_every_key_and_hides_every_secret():
     env = {"PORT": "8080", "JWT_SECRET": SECRET_VALUE,
            "MONGODB_URI": f"mongodb://tasky:{SECRET_VALUE}@db.example.com/tasky"}
-    shown = envvars.masked(env, ("PORT",))
+    shown = redact.masked(env, ("PORT",))
     assert list(shown) == list(env)
     assert shown["PORT"] == "8080"
     assert SECRET_VALUE not in repr(shown)

@@ -3,11 +3,10 @@ import subprocess
 
 import pytest
 
-from ops.run import envvars
-
 from ops.build import gomod
-from ops.settings.config import Settings
+from ops.core import redact
 from ops.core.errors import OpsError
+from ops.settings.config import Settings
 from tests.integration import goproxy
 
 REQUIRING = "module example.com/a\n\ngo 1.19\n\nrequire (\n\tgithub.com/gorilla/mux v1.8.0\n)\n"
@@ -55,7 +54,7 @@ def test_a_file_proxy_that_is_not_a_folder_fails_before_any_container(tmp_path):
 def test_proxy_passwords_never_shown():
     shown = gomod.shown_proxy("https://bob:tok-123@goproxy.example/,direct")
     assert "tok-123" not in shown and "bob" in shown and shown.endswith(",direct")
-    line = envvars.redact_text('reading https://bob:tok-123@goproxy.example/x/@v/list: 410 Gone')
+    line = redact.redact_text('reading https://bob:tok-123@goproxy.example/x/@v/list: 410 Gone')
     assert "tok-123" not in line and "410 Gone" in line
     assert gomod.shown_proxy("") == "Go's default proxy (GOPROXY unset)"
 

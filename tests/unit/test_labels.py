@@ -1,5 +1,5 @@
 """Labels mark what tasky-ops made, so clean-up never touches anything else."""
-from ops.engine import labels
+from ops.engine import ownership
 
 
 class Labelled:
@@ -8,19 +8,19 @@ class Labelled:
 
 
 def test_container_labels_mark_it_started_by_us():
-    mine = labels.for_container("app", "tasky")
-    assert mine[labels.ROLE] == "app"
-    assert mine[labels.IMAGE] == "tasky"
-    assert labels.started_by_us(Labelled(mine))
+    mine = ownership.for_container("app", "tasky")
+    assert mine[ownership.ROLE] == "app"
+    assert mine[ownership.IMAGE] == "tasky"
+    assert ownership.started_by_us(Labelled(mine))
 
 
 def test_container_without_image_has_no_image_label():
-    assert labels.IMAGE not in labels.for_container("verify")
+    assert ownership.IMAGE not in ownership.for_container("verify")
 
 
 def test_an_image_label_alone_does_not_make_a_container_ours():
     """A container of our image started by someone else inherits only the image's labels."""
-    inherited = {labels.MANAGED: "true", labels.ROLE: "app", labels.IMAGE: "tasky"}
-    assert not labels.started_by_us(Labelled(inherited))
-    assert not labels.started_by_us(Labelled(None))
-    assert not labels.started_by_us(Labelled({}))
+    inherited = {ownership.MANAGED: "true", ownership.ROLE: "app", ownership.IMAGE: "tasky"}
+    assert not ownership.started_by_us(Labelled(inherited))
+    assert not ownership.started_by_us(Labelled(None))
+    assert not ownership.started_by_us(Labelled({}))

@@ -6,15 +6,12 @@ import datetime
 import pytest
 from botocore.stub import Stubber
 
-from tests.unit.unit_support import ROOT  # noqa: F401 - puts the repository on sys.path
-
-from ops.registry import listing, ecr_policy, promotion  # noqa: E402
-
-from ops.settings import config  # noqa: E402
-
-from ops.gates import ecr_scan  # noqa: E402
-from ops.doctor import registry as doctor_registry  # noqa: E402
 from ops.core.errors import OpsError  # noqa: E402
+from ops.doctor import registry as doctor_registry  # noqa: E402
+from ops.gates import ecr_scan  # noqa: E402
+from ops.registry import ecr_policy, history, listing, promotion  # noqa: E402
+from ops.settings import config  # noqa: E402
+from tests.unit.unit_support import ROOT  # noqa: F401 - puts the repository on sys.path
 
 REPO = "wiz-exercise-tasky"
 DIGEST = "sha256:" + "a" * 64
@@ -163,9 +160,9 @@ def test_host_parts_and_denied_action():
 
 
 def test_history_helpers():
-    assert promotion.history_tags("latest") == ["previous-latest", "previous-2-latest",
+    assert history.history_tags("latest") == ["previous-latest", "previous-2-latest",
                                             "previous-3-latest"]
-    assert promotion.dedupe(["a", None, "a", "b", "c"], drop=["c"]) == ["a", "b"]
+    assert history.dedupe(["a", None, "a", "b", "c"], drop=["c"]) == ["a", "b"]
     with pytest.raises(OpsError):
         promotion.promote(config.Settings(), "v1", "previous-latest", site=object())
 

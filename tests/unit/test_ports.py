@@ -90,10 +90,10 @@ class FakeEngine:
 
 
 def test_describe_holder_names_a_container_publishing_the_port(free_port):
-    from ops.engine import labels
+    from ops.engine import ownership
 
     engine = FakeEngine([FakeContainer("other", free_port + 1),
-                         FakeContainer("tasky-dev", free_port, labels.for_container("app"))])
+                         FakeContainer("tasky-dev", free_port, ownership.for_container("app"))])
     who = ports.describe_holder(engine, free_port, "127.0.0.1")
     assert who.startswith("container tasky-dev (0123456789ab")
     assert "started by tasky-ops" in who

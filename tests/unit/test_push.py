@@ -3,14 +3,14 @@ import datetime
 
 import pytest
 
-from ops.registry import ecr, push
-from ops.core.errors import OpsError
 from ops.build.gitinfo import GitInfo
+from ops.core.errors import OpsError
+from ops.registry import ecr, push, target
 
 UTC = datetime.timezone.utc
 CLEAN = GitInfo(sha="a" * 40, short="abc1234", dirty=False, describe="v1.0")
 DIRTY = GitInfo(sha="a" * 40, short="abc1234", dirty=True, describe="v1.0-dirty")
-TARGET = push.Target("reg.example:5000", "tasky", None, "IMMUTABLE")
+TARGET = target.Target("reg.example:5000", "tasky", None, "IMMUTABLE")
 
 
 class Clock:
@@ -129,5 +129,5 @@ def test_unknown_registry_kind_is_a_flag_error():
     from ops.settings.config import Settings
 
     with pytest.raises(OpsError) as caught:
-        push.resolve_target(Settings(), "dockerhub", False, None)
+        target.resolve_target(Settings(), "dockerhub", False, None)
     assert caught.value.anchor == "bad-flag"

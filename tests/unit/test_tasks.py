@@ -8,8 +8,8 @@ from invoke import Collection, Context, Exit, Task
 from invoke.parser import Parser, ParserContext
 
 import tasks
-from ops.run import ports
 from ops.core.errors import OpsError
+from ops.run import ports
 from tests.support import anchors, free_port
 from tests.unit.unit_support import ROOT, cli_many, invoke_config, project_sources
 

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
+from ops.core.errors import OpsError
 from ops.engine import connection as engines
 from ops.engine import socket_api
-from ops.core.errors import OpsError
 
 
 class FakeEngine:

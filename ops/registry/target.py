@@ -1,0 +1,63 @@
+"""Where a push or a tag move goes: the registry kind, its host, credentials and tag rules.
+
+Shared by push, promote, rollback and `inv images`, so none of them reaches into another.
+"""
+from ops.core.errors import OpsError
+from ops.registry import ecr, http_api
+
+
+class Target:
+    """Where a push goes: host, repository, credentials and the tag rules there."""
+
+    def __init__(self, host, repository, auth, mutability, created=False):
+        self.host, self.repository, self.auth = host, repository, auth
+        self.mutability, self.created = mutability, created
+
+    @property
+    def remote(self):
+        return f"{self.host}/{self.repository}"
+
+
+REGISTRY_KINDS = ("ecr", "local")
+
+
+def check_registry_kind(registry_kind):
+    if registry_kind not in REGISTRY_KINDS:
+        raise OpsError(f"unknown registry {registry_kind!r}",
+                       fix="use --registry ecr or --registry local", anchor="bad-flag")
+    return registry_kind
+
+
+def resolve_target(settings, registry_kind, create_repo, tokens):
+    if check_registry_kind(registry_kind) == "local":
+        return Target(settings.ecr.local_registry, settings.ecr.repository, None, "MUTABLE")
+    repo = ecr.repository(settings, create=create_repo)
+    token = tokens.get()
+    return Target(ecr.registry_host(settings, repo["uri"]), settings.ecr.repository,
+                  token.auth_config(), repo["mutability"], repo["created"])
+
+
+def preflight(settings, registry_kind, create_repo, tokens):
+    """What `release` checks before minutes of building: the repository exists (or will be
+    created), the credentials give a token, and the registry accepts it. Creates nothing."""
+    if check_registry_kind(registry_kind) == "local":
+        host = settings.ecr.local_registry
+        http_api.check_login(host, None)
+        return f"{host}/{settings.ecr.repository} answers"
+    try:
+        repo = ecr.repository(settings, create=False)
+        host, state = ecr.registry_host(settings, repo["uri"]), "exists"
+    except OpsError as error:
+        if error.anchor != "ecr-repository-missing" or not create_repo:
+            raise
+        host, state = None, "missing: --create-repo creates it at push time"
+    token = tokens.get()
+    host = host or ecr.registry_host(settings, token.endpoint.split("//")[-1].rstrip("/"))
+    http_api.check_login(host, token.auth_config())
+    return f"{host}/{settings.ecr.repository} {state}; token accepted"
+
+
+def site(settings, registry_kind, tokens=None):
+    """Where the manifests live: ECR's registry host with a fresh token, or the local one."""
+    tokens = tokens or ecr.TokenCache(lambda: ecr.fetch_token(settings))
+    return resolve_target(settings, registry_kind, False, tokens)
