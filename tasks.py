@@ -201,9 +201,9 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
                 "json": JSON_HELP})
 def vendor(c, goproxy=None, json=False):
     """Vendor the app's Go modules for offline builds."""
-    from ops.build import gomod
+    from ops.build import vendor
     s = settings(c)
-    emit(gomod.vendor(engine(s), s, goproxy=goproxy, progress=progress), json, gomod.render)
+    emit(vendor.vendor(engine(s), s, goproxy=goproxy, progress=progress), json, vendor.render)
 
 
 @ops_task(iterable=["env"],
@@ -230,13 +230,12 @@ def run(c, env=None, env_file=None, dev=False, name=None, port=None, tag="latest
                 "json": JSON_HELP})
 def health(c, name=None, wait=False, timeout=None, json=False):
     """Show Docker's health record and run the probe live."""
-    from ops.run import containers
+    from ops.run import health as checks
     s = settings(c, health_timeout=timeout)
     name = name and validate.container_name(name, "--name")
-    report = emit(containers.health(engine(s), s, name=name, wait=wait), json,
-                  containers.render_health)
+    report = emit(checks.health(engine(s), s, name=name, wait=wait), json, checks.render_health)
     if not report["healthy"]:
-        raise containers.unhealthy(report)
+        raise checks.unhealthy(report)
 
 
 @ops_task(iterable=["env"],

@@ -1,25 +1,16 @@
-"""Go modules for builds with no network: `go mod vendor` in the builder image, and a
-cheap real probe of whether the build's `go mod download` can fetch what go.mod requires.
-
-Go runs only in the builder image (the host needs no Go). A `file://` GOPROXY is
-bind-mounted read-only at the same path, so one value works on the host and inside.
-"""
+"""What go.mod, vendor/modules.txt and the Go variables say about where modules come from,
+read on the host; what Go itself does with them runs in the builder image (vendor.py)."""
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ops.build import go_image
 from ops.core import redact
 from ops.core.errors import OpsError
-from ops.engine import ownership
 
 # The variables that decide where modules come from and how they are checked.
 GO_VARIABLES = ("GOPROXY", "GOSUMDB", "GONOSUMDB", "GOFLAGS", "GOPRIVATE")
-# Writable places for a container user that is not root (the image's GOPATH is root's).
-SCRATCH = {"HOME": "/tmp", "GOMODCACHE": "/tmp/gomodcache", "GOCACHE": "/tmp/gocache"}
 DETAIL_LINES = 8
 
 
@@ -184,125 +175,6 @@ def ignore_warning(context):
             "needs the network again; commit it (git add -f vendor) or drop that pattern")
 
 
-def owner(path):
-    """'uid:gid' owning ``path``, so files the container writes belong to the user."""
-    stat = Path(path).stat()
-    return f"{stat.st_uid}:{stat.st_gid}"
-
-
-def run_go(engine, image, command, env, volumes, workdir, user=None, progress=print,
-           timeout=None):
-    """Run a go command in a throwaway builder container.
-
-    Returns (exit code, or None when ``timeout`` seconds passed first; output lines with
-    passwords masked). Without a timeout the output streams to ``progress`` as it comes.
-    """
-    import requests
-
-    container = engine.containers.run(
-        image, command, detach=True, working_dir=workdir, user=user or "",
-        environment={**SCRATCH, **env}, volumes=volumes,
-        labels=ownership.for_container("go-modules"))
-    output = []
-    try:
-        if timeout is None:
-            for chunk in container.logs(stream=True, follow=True):
-                for line in chunk.decode("utf-8", "replace").splitlines():
-                    output.append(redact.redact_text(line))
-                    progress(output[-1])
-            return container.wait()["StatusCode"], output
-        try:
-            code = container.wait(timeout=timeout)["StatusCode"]
-        except requests.exceptions.RequestException:
-            code = None
-        output = [redact.redact_text(line) for line in
-                  container.logs().decode("utf-8", "replace").splitlines()]
-        return code, output
-    finally:
-        container.remove(force=True)
-
-
-def vendor(engine, settings, goproxy=None, progress=print):
-    """`go mod vendor` for the build context in the builder image.
-
-    Returns {"modules": int, "seconds": float, "image": str, "goproxy": str (masked),
-    "vendor": str (path), "warning": str or None}.
-    """
-    context = Path(settings.context_path)
-    if not (context / "go.mod").is_file():
-        raise OpsError(f"no go.mod in {context}", fix="set tasky.context to the Go module's "
-                       "folder", anchor="go-modules-offline")
-    env = go_settings(goproxy)
-    volumes = {str(context): {"bind": "/src", "mode": "rw"}, **proxy_mounts(env.get("GOPROXY"))}
-    started = time.monotonic()
-    image = go_image.builder_image(engine, settings, progress)
-    progress(f"go mod vendor in {image} (GOPROXY: {shown_proxy(env.get('GOPROXY'))})")
-    code, output = run_go(engine, image, ["go", "mod", "vendor"], env, volumes, "/src",
-                          user=owner(context), progress=progress)
-    if code != 0:
-        cause, fix = explain(output)
-        raise OpsError(f"go mod vendor failed: {cause}: {last_error(output)}", fix=fix,
-                       anchor="go-modules-offline", details=output[-DETAIL_LINES:])
-    modules_txt = context / "vendor" / "modules.txt"
-    count = len(vendored_versions(modules_txt.read_text())) if modules_txt.is_file() else 0
-    return {"modules": count, "seconds": round(time.monotonic() - started, 1), "image": image,
-            "goproxy": shown_proxy(env.get("GOPROXY")),
-            "vendor": str(context / "vendor"), "warning": ignore_warning(context)}
-
-
-def module_access(engine, settings, timeout=20, build_env=None):
-    """Whether the build's `go mod download` can get the modules go.mod requires.
-
-    ``build_env``: the Go variables the build passes to the builder image (build args the
-    Dockerfile declares); by default none, as our Dockerfile declares none, so the image's
-    own environment decides. Returns {"ok": bool, "reason": str, "source": str}, source
-    being "none", "vendor" or "GOPROXY=<value, masked>".
-    """
-    context = Path(settings.context_path)
-    try:
-        required = parse_go_mod((context / "go.mod").read_text())
-    except OSError:
-        return {"ok": False, "reason": f"no go.mod in {context}", "source": "none"}
-    if not required:
-        return {"ok": True, "reason": "go.mod requires no modules (standard library only)",
-                "source": "none"}
-    consistent, detail = vendor_state(context)
-    if consistent is not None:
-        return {"ok": consistent, "reason": detail, "source": "vendor"}
-
-    if engine is None:
-        return {"ok": False, "reason": "no Docker engine to run the probe in", "source": "none"}
-    env = dict(build_env or {})
-    image = go_image.builder_image(engine, settings, progress=lambda line: None)
-    baked = image_env(engine, image)
-    goproxy = env.get("GOPROXY") or baked.get("GOPROXY")
-    source = f"GOPROXY={shown_proxy(goproxy)}"
-    # One module, the first go.mod lists: one download is enough to tell whether the
-    # proxy answers, and it costs well under a second when it does.
-    module, version = required[0]
-    volumes = {str(context): {"bind": "/ctx", "mode": "ro"}, **proxy_mounts(goproxy)}
-    # A copy of go.mod and go.sum, so go checks go.sum (as the build does) and may add to it.
-    script = ("mkdir -p /tmp/probe && cp /ctx/go.mod /tmp/probe/ && "
-              "{ cp /ctx/go.sum /tmp/probe/ 2>/dev/null || true; } && cd /tmp/probe && "
-              f"go mod download -json {module}@{version}")
-    started = time.monotonic()
-    code, output = run_go(engine, image, ["/bin/sh", "-c", script], env, volumes, "/",
-                          progress=lambda line: None, timeout=timeout)
-    seconds = time.monotonic() - started
-    if code == 0:
-        return {"ok": True, "reason": f"fetched {module}@{version} in {seconds:.1f} s",
-                "source": source}
-    if code is None:
-        return {"ok": False, "reason": f"fetching {module}@{version} got no answer within "
-                f"{timeout} s (a firewall dropping packets, or a very slow proxy)",
-                "source": source}
-    error = json_error(output) or last_error(output)
-    cause, _ = explain(output)
-    unseen = shell_only(env, baked)
-    note = f"; {unseen}" if unseen else ""
-    return {"ok": False, "reason": f"{cause}: {error}{note}", "source": source}
-
-
 def json_error(lines):
     """The "Error" field of `go mod download -json` output, unescaped."""
     import json
@@ -312,11 +184,6 @@ def json_error(lines):
                                     if not line.startswith("go: "))).get("Error")
     except ValueError:
         return None
-
-
-def image_env(engine, image):
-    env = engine.images.get(image).attrs["Config"].get("Env") or []
-    return dict(item.split("=", 1) for item in env if "=" in item)
 
 
 def shell_only(build_env, baked, environ=None):
@@ -329,11 +196,3 @@ def shell_only(build_env, baked, environ=None):
         return None
     return (f"this shell's {', '.join(unseen)} is not passed to the build (the Dockerfile "
             "declares no such ARG)")
-
-
-def render(result):
-    from ops.core.console import table
-
-    text = table([result], [("modules", "modules vendored"), ("vendor", "into"),
-                            ("goproxy", "from"), ("image", "builder"), ("seconds", "seconds")])
-    return text + (f"\nwarning: {result['warning']}" if result.get("warning") else "")

@@ -136,7 +136,7 @@ def go_modules(engine, settings):
     """Can the build get the modules go.mod requires? Decided by what the build will do:
     vendor/ when present, else one real download in the builder image with the same Go
     variables (ops.build.gomod.module_access)."""
-    from ops.build import docker_build, gomod
+    from ops.build import docker_build, gomod, vendor
 
     context = settings.context_path
     shown = display_path(context, settings.root)
@@ -180,7 +180,7 @@ def go_modules(engine, settings):
         return [row("build", "go modules", "warn", f"go.mod requires {names}, downloaded at "
                     "build time (a build without network fails); the probe needs the Docker "
                     "daemon", vendor_fix, anchor="go-modules-offline")]
-    access = gomod.module_access(engine, settings, build_env=env)
+    access = vendor.module_access(engine, settings, build_env=env)
     if access["ok"]:
         return [row("build", "go modules", "ok", f"{len(required)} required modules ({names}): "
                     f"{access['reason']} ({access['source']})")]

@@ -8,6 +8,7 @@ from ops.doctor.inputs import display_path
 from ops.doctor.rows import needs_engine, row
 from ops.engine import ownership
 from ops.run import containers, envvars, ports
+from ops.run import health as app_health
 
 
 def host_port(engine, settings):
@@ -119,7 +120,7 @@ def container(engine, settings):
 
 def health(found, settings):
     """Docker's recorded health and a live run of the image's own probe (`docker exec`)."""
-    report = containers.health_report(found, settings)
+    report = app_health.health_report(found, settings)
     probe = report["live_probe"]
     recorded = f"docker says {report['docker_status']}"
     if report["failing_streak"]:

@@ -1,4 +1,5 @@
-"""What tasky-ops made: the labels that mark it, and the containers one task owns until it lets go."""
+"""What tasky-ops made: the labels that mark it, and the containers a task owns until it
+lets go."""
 
 MANAGED = "org.tasky-ops.managed"   # on images and containers the project made
 ROLE = "org.tasky-ops.role"         # app, build-stage, base, verify, app-test

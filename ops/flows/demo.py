@@ -3,7 +3,7 @@ from ops.build import docker_build
 from ops.core.console import Steps, table
 from ops.core.errors import OpsError
 from ops.gates import verify
-from ops.run import containers, envvars
+from ops.run import containers, envvars, health
 
 
 def health_summary(report):
@@ -36,7 +36,7 @@ def demo(engine, settings, git, progress=print):
     steps.done("run", f"{ran['container']} at {ran['url']}"
                 + (" (replaced the previous one)" if replaced else ""))
 
-    report = containers.health(engine, settings, wait=True)
+    report = health.health(engine, settings, wait=True)
     steps.done("health", health_summary(report))
 
     checked = verify.verify(engine, settings, f"{settings.image}:{built['tags'][0]}", env=env)

@@ -8,113 +8,18 @@ version the app reports says which edit is being served. Ctrl-C removes the cont
 loop started and every image it built except the one IMAGE:dev names.
 """
 import dataclasses
-import itertools
 import json
 import signal
 import time
-from pathlib import PurePosixPath
 
 from ops.build import docker_build
 from ops.core.errors import OpsError
 from ops.engine import ownership
 from ops.engine.connection import EngineUnavailable
-from ops.run import containers
+from ops.flows import dev_changes
+from ops.run import containers, health
 
 TAG = "dev"
-MOUNTED = "assets"   # what `inv run --dev` mounts over /app/assets: served live, no rebuild
-# Files the image never sees but docker_build.context_tar leaves out by itself.
-ALWAYS_IGNORED = ("Dockerfile",)
-
-
-# --- the pure parts -----------------------------------------------------------------------
-
-def ignore_patterns(context):
-    """The context's .dockerignore patterns: files they match never reach the image."""
-    from ops.build import context_tar
-
-    return context_tar.read_dockerignore(context / ".dockerignore")
-
-
-def classify(paths, context, patterns):
-    """Sort changed paths (absolute, as the watcher gives them) by what they need.
-
-    Returns {"rebuild": [...], "mounted": [...], "ignored": [...]}, each a sorted list of
-    paths relative to the context: mounted files are served live, ignored ones are outside
-    the context or excluded by .dockerignore, anything else is copied into the image.
-    """
-    from ops.build import context_tar
-
-    matcher = context_tar.Matcher([*patterns, *ALWAYS_IGNORED])
-    found = {"rebuild": set(), "mounted": set(), "ignored": set()}
-    root = PurePosixPath(str(context))
-    for path in paths:
-        try:
-            relative = PurePosixPath(str(path)).relative_to(root)
-        except ValueError:
-            found["ignored"].add(str(path))
-            continue
-        text = relative.as_posix()
-        if relative.parts[:1] == (MOUNTED,):
-            found["mounted"].add(text)
-        elif text == ".dockerignore" or not matcher.excludes(text):
-            found["rebuild"].add(text)   # a new .dockerignore changes what is copied
-        else:
-            found["ignored"].add(text)
-    return {kind: sorted(items) for kind, items in found.items()}
-
-
-def cycle_version(base, cycle):
-    """The version cycle N bakes in: semver build metadata on the tree's version."""
-    return f"{base}+dev.{cycle}"
-
-
-def named(paths, limit=3):
-    """'a.go', 'a.go, b.go' or 'a.go, b.go, c.go and 2 more'."""
-    shown = ", ".join(paths[:limit])
-    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
-
-
-def render(record):
-    """One line for a person: what changed, what was done, how long it took."""
-    what = "start" if record["changed"] is None else f"{named(record['changed'])} changed"
-    head = f"dev {record['cycle']}: {what}: " if record.get("cycle") else f"dev: {what}: "
-    action = record["action"]
-    if action == "mounted":
-        return head + "served from the mount, no rebuild (reload the page)"
-    built = f"built in {record['build_s']:.2f}s"
-    serving = f"serving {record['serving']}" if record.get("serving") else "nothing serving"
-    if action == "build-failed":
-        return (head + f"build FAILED after {record['build_s']:.2f}s: {record['error']}; "
-                + (f"still {serving}" if record.get("serving") else "fix and save to retry"))
-    if action == "start-failed":
-        return (head + f"{built}, but the new container failed: {record['error']}; "
-                + (f"back to {serving}" if record.get("serving") else "fix and save to retry"))
-    builder = record["builder"].split(" (")[0]   # BuildKit or classic; the why is in --json
-    return (head + f"{built} ({builder}), healthy in {record['healthy_s']:.2f}s "
-            f"({record['total_s']:.2f}s in all); {serving} at {record['url']}")
-
-
-# --- the loop ------------------------------------------------------------------------------
-
-def watch(context):
-    """Sets of changed paths under context, as they settle (watchfiles: inotify, debounced).
-
-    Watching starts here, not at the first iteration: a save made while the first build
-    runs is kept and starts the next cycle."""
-    from watchfiles import DefaultFilter
-    from watchfiles import watch as watch_files
-
-    # step: a save that writes several times arrives as one set 50 ms after it ends.
-    # rust_timeout: an empty set every 0.2 s, so the first next() below returns.
-    batches = watch_files(context, watch_filter=DefaultFilter(), step=50, rust_timeout=200,
-                          yield_on_timeout=True, raise_interrupt=True)
-    first = next(batches, set())
-
-    def paths():
-        for changes in itertools.chain([first], batches):
-            if changes:
-                yield {path for _, path in changes}
-    return paths()
 
 
 class Loop:
@@ -147,7 +52,7 @@ class Loop:
         to start is removed and the previous image started again. Returns the record."""
         self.cycle += 1
         started = time.monotonic()
-        version = cycle_version(self.git.describe, self.cycle)
+        version = dev_changes.cycle_version(self.git.describe, self.cycle)
         record = {"cycle": self.cycle, "changed": changed, "version": version,
                   "url": f"http://localhost:{self.settings.port}/"}
         try:
@@ -194,7 +99,7 @@ class Loop:
         self.engine.api.tag(image_id, self.settings.image, TAG)   # a rollback moved it
         started = time.monotonic()
         containers.run(self.engine, self.settings, tag=TAG, env=self.env, dev=True)
-        containers.health(self.engine, self.settings, wait=True)
+        health.health(self.engine, self.settings, wait=True)
         return round(time.monotonic() - started, 2)
 
     def _restart(self, previous):
@@ -271,7 +176,7 @@ def git_or_none(settings):
 
 def printer(as_json):
     def report(record):
-        line = json.dumps(record, default=str) if as_json else render(record)
+        line = json.dumps(record, default=str) if as_json else dev_changes.render(record)
         print(line, flush=True)
     return report
 
@@ -298,12 +203,13 @@ def dev(engine, settings, env=None, offline=False, as_json=False, progress=print
     interrupted = False
     previous_term = signal.signal(signal.SIGTERM, _interrupt)   # killed: clean up all the same
     try:
-        batches = watch(settings.context_path) if changes is None else changes
+        batches = dev_changes.watch(settings.context_path) if changes is None else changes
         report(loop.rebuild(None))   # a failed first build or start: fix, save, next cycle
         progress(f"dev: watching {settings.context_path} (Ctrl-C stops and removes the "
                  "container)")
         for paths in batches:
-            found = classify(paths, settings.context_path, ignore_patterns(settings.context_path))
+            patterns = dev_changes.ignore_patterns(settings.context_path)
+            found = dev_changes.classify(paths, settings.context_path, patterns)
             if found["rebuild"]:
                 report(loop.rebuild(found["rebuild"]))
             elif found["mounted"]:

@@ -1,15 +1,12 @@
-"""Running the Tasky container, watching its health, reading its logs, removing it."""
-import json
+"""Running the app's container, reading its logs, removing it."""
 import time
-import urllib.error
-import urllib.request
 
 from ops.core import redact
 from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.engine import ownership
 from ops.engine.connection import image_or_fail
-from ops.run import envvars, ports
+from ops.run import app_probe, envvars, ports
 
 FIRST_POLL, LAST_POLL = 0.1, 1.0   # seconds between probes at start: backing off, no storm
 
@@ -47,26 +44,6 @@ def tail_logs(container, settings, lines=20):
 
 def container_port(settings):
     return f"{settings.app.container_port}/tcp"
-
-
-def http_health(port, path="/", timeout=1.0):
-    """GET the app's probe path through the published port: the app as a user reaches it."""
-    url = f"http://127.0.0.1:{port}{path if path.startswith('/') else '/' + path}"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            found = {"url": url, "status": response.status, "version": None}
-            if "json" in (response.headers.get("Content-Type") or ""):
-                found["version"] = (json.loads(response.read() or b"{}") or {}).get("version")
-            return found
-    except urllib.error.HTTPError as exc:
-        return {"url": url, "status": exc.code, "error": f"HTTP {exc.code}"}
-    except (OSError, ValueError, AttributeError) as exc:
-        return {"url": url, "status": None, "error": str(getattr(exc, "reason", exc))}
-
-
-def answered(app):
-    status = app.get("status")
-    return status == "healthcheck" or (isinstance(status, int) and status < 400)
 
 
 def refuse_conflicts(engine, settings, name):
@@ -125,7 +102,7 @@ def run(engine, settings, tag="latest", env=None, dev=False):
             raise
         ours.release()   # started and watched: the container is the user's now
     return {"container": name, "id": container.short_id, "image": ref, "port": port,
-            "url": f"http://localhost:{port}/", "app": "answering" if answered(app)
+            "url": f"http://localhost:{port}/", "app": "answering" if app_probe.answered(app)
             else app.get("error"),
             "env": redact.masked(env or {}, settings.app.public_env), "dev_mount": bool(dev),
             "seconds": round(time.monotonic() - started, 2)}
@@ -175,11 +152,11 @@ def _watch_start(container, settings, port):
                     "inv logs shows all of it, inv stop removes it",
                 anchor="container-wont-start", details=tail_logs(container, settings))
         if settings.app.probe_path:
-            app = http_health(port, settings.app.probe_path, timeout=0.5)
-            if answered(app):
+            app = app_probe.http_health(port, settings.app.probe_path, timeout=0.5)
+            if app_probe.answered(app):
                 return app
         else:   # no HTTP probe configured: the image's own HEALTHCHECK says when it is up
-            checked = probe(container)
+            checked = app_probe.probe(container)
             if checked["ok"] is None:
                 return {}
             if checked["ok"]:
@@ -187,76 +164,6 @@ def _watch_start(container, settings, port):
         time.sleep(pause)
         pause = min(pause * 2, LAST_POLL)
     return app
-
-
-def probe(container):
-    """Run the image's own HEALTHCHECK command now, as Docker would, and time it."""
-    test = (container.attrs["Config"].get("Healthcheck") or {}).get("Test") or []
-    if not test or test[0] == "NONE":
-        return {"ok": None, "exit_code": None, "output": "the image declares no HEALTHCHECK"}
-    command = ["/bin/sh", "-c", test[1]] if test[0] == "CMD-SHELL" else test[1:]
-    started = time.monotonic()
-    result = container.exec_run(command, demux=False)
-    output = (result.output or b"").decode("utf-8", "replace").strip()
-    return {"ok": result.exit_code == 0, "exit_code": result.exit_code, "output": output,
-            "seconds": round(time.monotonic() - started, 3)}
-
-
-def health_report(container, settings):
-    container.reload()
-    state = container.attrs["State"]
-    recorded = state.get("Health") or {}
-    report = {"container": container.name, "state": state["Status"],
-              "docker_status": recorded.get("Status", "none"),
-              "failing_streak": recorded.get("FailingStreak", 0),
-              "last_probes": [{"end": entry.get("End", "")[:19], "exit_code": entry.get("ExitCode"),
-                               "output": " ".join((entry.get("Output") or "").split())[:200]}
-                              for entry in (recorded.get("Log") or [])[-3:]]}
-    if state["Status"] != "running":
-        report.update(live_probe={"ok": False, "output": f"container is {state['Status']}"},
-                      healthy=False)
-        return report
-    report["live_probe"] = probe(container)
-    report["live_probe"]["output"] = masker(container, settings).text(
-        report["live_probe"]["output"])
-    host_port = bound_port(container, settings)
-    report["app"] = (http_health(host_port, settings.app.probe_path)
-                     if host_port and settings.app.probe_path else None)
-    if report["app"] and not report["app"].get("version"):   # an app with no version endpoint
-        report["app"]["version"] = (container.image.labels or {}).get(
-            "org.opencontainers.image.version")
-    if report["live_probe"]["ok"] is None:   # no HEALTHCHECK: the app's own answer decides
-        report["healthy"] = bool(report["app"] and answered(report["app"]))
-    else:
-        report["healthy"] = bool(report["live_probe"]["ok"])
-    return report
-
-
-def health(engine, settings, name=None, wait=False):
-    """Docker's recorded health plus a live probe; with wait, poll until healthy or
-    settings.health_timeout."""
-    container = get(engine, name or settings.container)
-    timeout = settings.health_timeout
-    started = time.monotonic()
-    while True:
-        report = health_report(container, settings)
-        report["seconds"] = round(time.monotonic() - started, 2)
-        if not wait or report["healthy"]:
-            return report
-        if report["state"] != "running":
-            raise OpsError(f"container {container.name} is {report['state']}, not running",
-                           fix="read its log above; fix the cause and inv run again",
-                           anchor="container-wont-start",
-                           details=tail_logs(container, settings))
-        if time.monotonic() - started > timeout:
-            raise OpsError(
-                f"{container.name} not healthy after {timeout:g}s: the health command exited "
-                f"{report['live_probe']['exit_code']}",
-                fix="the probe output and log above say why; inv doctor checks more",
-                anchor="health-check-failing",
-                details=["probe: " + report["live_probe"]["output"]]
-                + tail_logs(container, settings))
-        time.sleep(0.2)
 
 
 def logs(engine, settings, name=None, tail=100, follow=False, write=print):
@@ -290,36 +197,6 @@ def render_run(result):
     return table([result], [("container", "container"), ("id", "id"), ("image", "image"),
                             ("url", "url"), ("app", "app"), ("env", "env (masked)"),
                             ("seconds", "seconds")])
-
-
-def _app_line(app):
-    if not app:
-        return "port not published"
-    if app.get("status"):
-        return f"{app['url']}: HTTP {app['status']}, version {app.get('version')}"
-    return f"{app['url']}: {app.get('error')}"
-
-
-def render_health(report):
-    probe = report["live_probe"]
-    rows = [{"what": "container state", "value": report["state"]},
-            {"what": "docker health", "value": f"{report['docker_status']} "
-                                               f"(failing streak {report['failing_streak']})"},
-            *({"what": f"docker probe {p['end']}", "value": f"exit {p['exit_code']}: {p['output']}"}
-              for p in report["last_probes"]),
-            {"what": "live probe (image's HEALTHCHECK)",
-             "value": f"exit {probe.get('exit_code')}: {probe.get('output')}"},
-            {"what": "app from the host", "value": _app_line(report.get("app"))},
-            {"what": "verdict", "value": "healthy" if report["healthy"] else "NOT healthy"}]
-    return table(rows, [("what", "check"), ("value", "result")])
-
-
-def unhealthy(report):
-    """The failure `inv health` ends with when the report says not healthy."""
-    return OpsError(f"{report['container']} is not healthy ({report['state']}, docker says "
-                    f"{report['docker_status']})", fix="the rows above say which probe failed; "
-                    f"inv logs --name {report['container']} says why",
-                    anchor="health-check-failing")
 
 
 def render_stop(result):

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from ops.build import gomod
+from ops.build import vendor
 from ops.core.errors import OpsError
 from ops.settings.config import Settings
 from tests.integration import goproxy
@@ -80,7 +80,7 @@ def test_go_mod_download_and_vendor_from_the_proxy_with_the_network_off(engine, 
 
 
 def test_vendor_then_the_vendored_tree_builds_with_no_network(engine, builder, proxy, app):
-    done = gomod.vendor(engine, Settings(context=str(app)), goproxy=f"file://{proxy}",
+    done = vendor.vendor(engine, Settings(context=str(app)), goproxy=f"file://{proxy}",
                         progress=lambda line: None)
     assert done["modules"] == 6
     assert done["image"] == builder
@@ -96,7 +96,7 @@ def test_vendor_then_the_vendored_tree_builds_with_no_network(engine, builder, p
 
 def test_vendor_failure_carries_gos_own_words(engine, builder, app):
     with pytest.raises(OpsError) as raised:
-        gomod.vendor(engine, Settings(context=str(app)), goproxy="off",
+        vendor.vendor(engine, Settings(context=str(app)), goproxy="off",
                      progress=lambda line: None)
     error = raised.value
     assert error.anchor == "go-modules-offline"
@@ -109,20 +109,20 @@ def test_module_access_false_offline_then_true_once_vendored(engine, builder, pr
     settings = Settings(context=str(app))
     # As the build would run: the builder image's own GOPROXY (unset, so Go's default
     # proxy), on a machine whose only network is the package registries.
-    result = gomod.module_access(engine, settings)
+    result = vendor.module_access(engine, settings)
     assert result["ok"] is False, "this test needs a machine where Go's proxy is unreachable"
     assert result["source"] == "GOPROXY=Go's default proxy (GOPROXY unset)"
     assert "cannot be reached" in result["reason"]
     assert "github.com/gorilla/handlers@v1.5.1: Get " in result["reason"]
 
-    off = gomod.module_access(engine, settings, build_env={"GOPROXY": "off"})
+    off = vendor.module_access(engine, settings, build_env={"GOPROXY": "off"})
     assert off["ok"] is False and "module lookup disabled by GOPROXY=off" in off["reason"]
 
-    mirrored = gomod.module_access(engine, settings, build_env={"GOPROXY": f"file://{proxy}"})
+    mirrored = vendor.module_access(engine, settings, build_env={"GOPROXY": f"file://{proxy}"})
     assert mirrored["ok"] is True and "fetched github.com/gorilla/handlers" in mirrored["reason"]
 
-    gomod.vendor(engine, settings, goproxy=f"file://{proxy}", progress=lambda line: None)
-    assert gomod.module_access(engine, settings) == {
+    vendor.vendor(engine, settings, goproxy=f"file://{proxy}", progress=lambda line: None)
+    assert vendor.module_access(engine, settings) == {
         "ok": True, "source": "vendor",
         "reason": "6 modules vendored (vendor/modules.txt matches go.mod)"}
 

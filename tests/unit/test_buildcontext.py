@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.build import context_tar
+from ops.build import context_tar, dockerignore
 from ops.core.errors import OpsError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,11 +117,11 @@ def test_paths_come_in_walk_order_parents_first(tmp_path):
 ])
 def test_read_dockerignore_follows_dockers_reader(tmp_path, text, patterns):
     (tmp_path / ".dockerignore").write_bytes(text.encode())
-    assert context_tar.read_dockerignore(tmp_path / ".dockerignore") == patterns
+    assert dockerignore.read_dockerignore(tmp_path / ".dockerignore") == patterns
 
 
 def test_a_missing_dockerignore_reads_as_no_patterns(tmp_path):
-    assert context_tar.read_dockerignore(tmp_path / ".dockerignore") == []
+    assert dockerignore.read_dockerignore(tmp_path / ".dockerignore") == []
 
 
 @pytest.mark.parametrize("text, line, words", [
@@ -166,7 +166,7 @@ def test_the_tar_carries_the_dockerfile_and_an_extended_dockerignore(tmp_path):
                                                                      ".dockerignore"}
     # Docker reads it back to the same patterns: `# x` stays a pattern, not a comment.
     (root / ".dockerignore").write_text(ignore)
-    assert context_tar.read_dockerignore(root / ".dockerignore") == [
+    assert dockerignore.read_dockerignore(root / ".dockerignore") == [
         "*.md", "# x", "Dockerfile", ".dockerignore"]
 
 
@@ -181,7 +181,7 @@ def test_the_dockerfile_and_dockerignore_are_always_excluded_for_copy(tmp_path, 
     packed = context_tar.tar(root, "FROM scratch\n")
     ignore = read(packed, ".dockerignore")
     assert ignore.splitlines() == lines
-    matcher = context_tar.Matcher(lines)
+    matcher = dockerignore.Matcher(lines)
     assert matcher.excludes("Dockerfile") and matcher.excludes(".dockerignore")
 
 
@@ -190,7 +190,7 @@ def test_a_custom_dockerfile_name_is_escaped_in_the_dockerignore(tmp_path):
     packed = context_tar.tar(root, "FROM scratch\n", dockerfile_name="build[1].Dockerfile")
     lines = read(packed, ".dockerignore").splitlines()
     assert lines == ["build\\[1\\].Dockerfile", ".dockerignore"]
-    assert context_tar.Matcher(lines).excludes("build[1].Dockerfile")
+    assert dockerignore.Matcher(lines).excludes("build[1].Dockerfile")
     assert read(packed, "build[1].Dockerfile") == "FROM scratch\n"
 
 

@@ -2,7 +2,7 @@
 loop's decisions with the engine side faked (the real loop: tests/integration/test_dev.py)."""
 import pytest
 
-from ops.flows import dev
+from ops.flows import dev, dev_changes
 from ops.settings.config import Settings
 
 PATTERNS = [".git", "tasky", "*.test", "README.md", "Dockerfile", ".dockerignore"]
@@ -21,7 +21,7 @@ def changed(context, *names):
 
 
 def test_go_sources_rebuild_assets_are_mounted_and_ignored_files_do_nothing(context):
-    found = dev.classify(changed(context, "store.go", "go.mod", "assets/app.js", "README.md",
+    found = dev_changes.classify(changed(context, "store.go", "go.mod", "assets/app.js", "README.md",
                                  "tasky", "assets/img/logo.svg"), context, PATTERNS)
     assert found == {"rebuild": ["go.mod", "store.go"],
                      "mounted": ["assets/app.js", "assets/img/logo.svg"],
@@ -29,38 +29,38 @@ def test_go_sources_rebuild_assets_are_mounted_and_ignored_files_do_nothing(cont
 
 
 def test_a_new_go_file_in_a_package_directory_rebuilds(context):
-    assert dev.classify(changed(context, "internal/db/db.go"), context, [])["rebuild"] == \
+    assert dev_changes.classify(changed(context, "internal/db/db.go"), context, [])["rebuild"] == \
         ["internal/db/db.go"]
 
 
 def test_editing_the_dockerignore_rebuilds_even_though_it_is_not_copied(context):
-    assert dev.classify(changed(context, ".dockerignore"), context, PATTERNS)["rebuild"] == \
+    assert dev_changes.classify(changed(context, ".dockerignore"), context, PATTERNS)["rebuild"] == \
         [".dockerignore"]
 
 
 def test_a_dockerfile_inside_the_context_never_reaches_the_image(context):
     # build.context_tar always leaves the context's own Dockerfile out.
-    assert dev.classify(changed(context, "Dockerfile"), context, [])["ignored"] == ["Dockerfile"]
+    assert dev_changes.classify(changed(context, "Dockerfile"), context, [])["ignored"] == ["Dockerfile"]
 
 
 def test_paths_outside_the_context_are_ignored(context, tmp_path):
-    found = dev.classify({str(tmp_path / "elsewhere.go")}, context, [])
+    found = dev_changes.classify({str(tmp_path / "elsewhere.go")}, context, [])
     assert found["rebuild"] == [] and found["ignored"] == [str(tmp_path / "elsewhere.go")]
 
 
 def test_ignore_patterns_read_the_context_dockerignore(context, tmp_path):
-    assert dev.ignore_patterns(context) == [".git", "tasky", "*.test", "README.md"]
-    assert dev.ignore_patterns(tmp_path) == []
+    assert dev_changes.ignore_patterns(context) == [".git", "tasky", "*.test", "README.md"]
+    assert dev_changes.ignore_patterns(tmp_path) == []
 
 
 def test_each_cycle_bakes_a_version_of_its_own():
-    assert dev.cycle_version("v1.2.0-3-gabc1234-dirty", 7) == "v1.2.0-3-gabc1234-dirty+dev.7"
-    assert dev.cycle_version("dev", 1) != dev.cycle_version("dev", 2)
+    assert dev_changes.cycle_version("v1.2.0-3-gabc1234-dirty", 7) == "v1.2.0-3-gabc1234-dirty+dev.7"
+    assert dev_changes.cycle_version("dev", 1) != dev_changes.cycle_version("dev", 2)
 
 
 def test_named_lists_a_few_changed_files_then_counts():
-    assert dev.named(["a.go"]) == "a.go"
-    assert dev.named(["a.go", "b.go", "c.go", "d.go", "e.go"]) == "a.go, b.go, c.go and 2 more"
+    assert dev_changes.named(["a.go"]) == "a.go"
+    assert dev_changes.named(["a.go", "b.go", "c.go", "d.go", "e.go"]) == "a.go, b.go, c.go and 2 more"
 
 
 RECORD = {"cycle": 4, "changed": ["store.go"], "version": "dev+dev.4", "build_s": 1.234,
@@ -69,34 +69,34 @@ RECORD = {"cycle": 4, "changed": ["store.go"], "version": "dev+dev.4", "build_s"
 
 
 def test_a_rebuild_line_says_what_changed_the_build_time_and_the_time_to_healthy():
-    assert dev.render(RECORD) == (
+    assert dev_changes.render(RECORD) == (
         "dev 4: store.go changed: built in 1.23s (BuildKit), healthy in 0.31s (1.61s in all); "
         "serving dev+dev.4 at http://localhost:8080/")
 
 
 def test_the_first_cycle_says_start():
-    assert dev.render({**RECORD, "cycle": 1, "changed": None, "action": "started"}) \
+    assert dev_changes.render({**RECORD, "cycle": 1, "changed": None, "action": "started"}) \
         .startswith("dev 1: start: built in")
 
 
 def test_a_failed_build_line_names_the_error_and_what_is_still_served():
-    line = dev.render({**RECORD, "action": "build-failed", "error": "build failed at [build "
+    line = dev_changes.render({**RECORD, "action": "build-failed", "error": "build failed at [build "
                        "6/6] RUN go build: exit code: 2", "serving": "dev+dev.3"})
     assert "build FAILED after 1.23s" in line and "exit code: 2" in line
     assert line.endswith("still serving dev+dev.3")
-    first = dev.render({**RECORD, "action": "build-failed", "error": "x", "serving": None})
+    first = dev_changes.render({**RECORD, "action": "build-failed", "error": "x", "serving": None})
     assert first.endswith("fix and save to retry")
 
 
 def test_a_container_that_fails_to_start_says_the_previous_one_is_back():
-    line = dev.render({**RECORD, "action": "start-failed", "error": "exited at start with "
+    line = dev_changes.render({**RECORD, "action": "start-failed", "error": "exited at start with "
                        "code 1", "serving": "dev+dev.3"})
     assert "the new container failed: exited at start with code 1" in line
     assert line.endswith("back to serving dev+dev.3")
 
 
 def test_an_asset_change_says_no_rebuild():
-    line = dev.render({"cycle": None, "changed": ["assets/app.js"], "action": "mounted"})
+    line = dev_changes.render({"cycle": None, "changed": ["assets/app.js"], "action": "mounted"})
     assert line == "dev: assets/app.js changed: served from the mount, no rebuild (reload the page)"
 
 

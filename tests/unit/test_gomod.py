@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 
-from ops.build import gomod
+from ops.build import gomod, vendor
 from ops.core import redact
 from ops.core.errors import OpsError
 from ops.settings.config import Settings
@@ -152,18 +152,18 @@ def test_module_access_needs_no_engine_for_stdlib_or_vendored_modules(tmp_path):
     stdlib = tmp_path / "stdlib"
     stdlib.mkdir()
     (stdlib / "go.mod").write_text("module example.com/s\n\ngo 1.19\n")
-    assert gomod.module_access(None, Settings(context=str(stdlib)))["ok"] is True
+    assert vendor.module_access(None, Settings(context=str(stdlib)))["ok"] is True
     vendored = write_module(tmp_path / "v", "# github.com/gorilla/mux v1.8.0\n")
-    assert gomod.module_access(None, Settings(context=str(vendored))) == {
+    assert vendor.module_access(None, Settings(context=str(vendored))) == {
         "ok": True, "source": "vendor",
         "reason": "1 modules vendored (vendor/modules.txt matches go.mod)"}
 
 
 def test_module_access_is_false_without_go_mod_or_without_an_engine(tmp_path):
-    result = gomod.module_access(None, Settings(context=str(tmp_path)))
+    result = vendor.module_access(None, Settings(context=str(tmp_path)))
     assert result["ok"] is False and "no go.mod" in result["reason"]
     needs = write_module(tmp_path / "needs")
-    assert gomod.module_access(None, Settings(context=str(needs)))["ok"] is False
+    assert vendor.module_access(None, Settings(context=str(needs)))["ok"] is False
 
 
 # --- the proxy builder (tests/integration/goproxy.py) -----------------------------------
