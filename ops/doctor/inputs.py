@@ -1,6 +1,6 @@
 """`inv doctor`'s checks of what a build needs: Python packages, git, bases, Go modules."""
 import os
-import re
+
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -13,61 +13,49 @@ from ops.doctor.rows import from_error, needs_engine, row
 
 # --- Python -----------------------------------------------------------------------------
 
-SPEC = re.compile(r"(~=|==|!=|<=|>=|<|>)\s*([0-9][0-9A-Za-z.*+!-]*)")
-
-
 def parse_requirements(text):
-    """[(name, [(operator, version), ...])] from requirements.txt; options and comments skipped."""
+    """[(name, SpecifierSet)] of the requirements that apply to this Python, read as pip reads
+    them (packaging): options, comments and lines whose marker excludes this Python skipped."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
     found = []
     for line in text.splitlines():
-        line = line.split("#", 1)[0].split(";", 1)[0].strip()
-        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)", line)
-        if not line or line.startswith("-") or not match:
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
             continue
-        found.append((match.group(1), SPEC.findall(match.group(3))))
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue   # pip would refuse the file; the install command in the fix says so
+        if requirement.marker is None or requirement.marker.evaluate():
+            found.append((requirement.name, requirement.specifier))
     return found
 
 
-def version_key(text):
-    """'7.1.0' -> (7, 1, 0); stops at the first part that is not a plain number."""
-    key = []
-    for piece in text.split("."):
-        digits = re.match(r"\d+", piece)
-        if not digits:
-            break
-        key.append(int(digits.group()))
-        if digits.end() != len(piece):
-            break
-    return tuple(key)
+def satisfies(version, specifier):
+    """True when the installed version is in the range, as pip compares versions (PEP 440:
+    2.0.0rc1 is below 2.0.0; 7.2.0 matches ==7.*). An installed pre-release counts."""
+    from packaging.version import InvalidVersion
 
-
-def satisfies(version, clauses):
-    """True when version meets every (operator, version) clause (release numbers only)."""
-    have = version_key(version)
-    for op, wanted in clauses:
-        want = version_key(wanted)
-        width = max(len(have), len(want))
-        a, b = have + (0,) * (width - len(have)), want + (0,) * (width - len(want))
-        ok = {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b,
-              "~=": a >= b and have[:len(want) - 1] == want[:-1]}[op]
-        if not ok:
-            return False
-    return True
+    try:
+        return specifier.contains(version, prereleases=True)
+    except InvalidVersion:
+        return False
 
 
 def python_packages(engine, settings):
     install = "python3 -m pip install -r requirements.txt"
     wanted = parse_requirements((settings.root / "requirements.txt").read_text())
     seen, missing, outside = [], [], []
-    for name, clauses in wanted:
+    for name, specifier in wanted:
         try:
             version = metadata.version(name)
         except metadata.PackageNotFoundError:
             missing.append(name)
             continue
         seen.append(f"{name} {version}")
-        if not satisfies(version, clauses):
-            outside.append(f"{name} {version} (wants {','.join(op + v for op, v in clauses)})")
+        if not satisfies(version, specifier):
+            outside.append(f"{name} {version} (wants {specifier})")
     python = f"Python {sys.version.split()[0]}"
     if missing:
         return [row("python", "packages", "fail", f"not installed: {', '.join(missing)}",

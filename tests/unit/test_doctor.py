@@ -265,24 +265,31 @@ def test_a_missing_go_mod_is_a_failed_row(tmp_path):
 
 def test_parse_requirements_reads_the_project_file():
     parsed = dict(doctor_checks.parse_requirements((ROOT / "requirements.txt").read_text()))
-    assert parsed["docker"] == [(">=", "7.1"), ("<", "8")]
-    assert set(parsed) == {"invoke", "docker", "boto3", "tabulate", "watchfiles"}
+    assert str(parsed["docker"]) == "<8,>=7.1"
+    assert set(parsed) == {"invoke", "docker", "boto3", "tabulate", "watchfiles", "packaging"}
 
 
-def test_parse_requirements_skips_options_extras_and_markers():
-    text = "-r base.txt\nmoto[server]>=5,<6  # note\npkg ; python_version<'3.8'\n\n# c\n"
-    assert doctor_checks.parse_requirements(text) == [("moto", [(">=", "5"), ("<", "6")]),
-                                                      ("pkg", [])]
+def test_parse_requirements_skips_options_comments_and_markers_that_exclude_this_python():
+    text = ("-r base.txt\nmoto[server]>=5,<6  # note\nold ; python_version<'3.8'\n"
+            "new ; python_version>='3.8'\n\n# c\n")
+    parsed = [(name, str(spec)) for name, spec in doctor_checks.parse_requirements(text)]
+    assert parsed == [("moto", "<6,>=5"), ("new", "")]
 
 
+# As pip reads them (PEP 440): a wildcard, a pre-release below its release, ~= and !=.
 @pytest.mark.parametrize("version, spec, expected", [
     ("7.1.0", ">=7.1,<8", True), ("7.0.9", ">=7.1,<8", False), ("8.0", ">=7.1,<8", False),
     ("0.10.0", ">=0.9,<0.11", True), ("3.0.3", ">=2.2,<4", True), ("1.2", "==1.2.0", True),
-    ("2.5", "~=2.2", True), ("3.0", "~=2.2", False), ("2.0rc1", ">=2.0", True),
+    ("2.5", "~=2.2", True), ("3.0", "~=2.2", False), ("2.2.9", "~=2.2.0", True),
+    ("2.3.0", "~=2.2.0", False), ("7.2.0", "==7.*", True), ("8.0.0", "==7.*", False),
+    ("2.0.0rc1", ">=2.0.0", False), ("2.0.0rc1", ">=2.0.0rc1", True),
+    ("2.1.0rc1", ">=2.0,<3", True), ("1.5", "!=1.5", False), ("1.5.1", "!=1.5.*", False),
+    ("not-a-version", ">=1", False),
 ])
-def test_satisfies_compares_release_numbers(version, spec, expected):
-    clauses = doctor_checks.SPEC.findall(spec)
-    assert doctor_checks.satisfies(version, clauses) is expected
+def test_satisfies_reads_specifiers_as_pip_does(version, spec, expected):
+    from packaging.specifiers import SpecifierSet
+
+    assert doctor_checks.satisfies(version, SpecifierSet(spec)) is expected
 
 
 def test_packages_row_fails_for_a_missing_package_and_warns_outside_the_range(tmp_path):
