@@ -1,52 +1,17 @@
 """tasky-ops: build, run, verify and ship the Tasky container. `inv --list` shows the tasks.
 
-Tasks stay thin: read flags, call one function in ops/, print what it returns through the
-renderer beside it. Heavy imports (docker, boto3) happen inside ops/ so listing is fast.
-
-Where each task lives (task -> module):
-  setup -> ops/setup.py             bases -> ops/standins.py       build -> ops/build.py
-  run, health, logs, stop -> ops/containers.py                      verify -> ops/verify.py
-  vendor -> ops/gomod.py
-  layers, clean -> ops/images.py    demo -> ops/demo.py            app-test -> ops/apptest.py
-  login -> ops/login.py             push -> ops/push.py            release -> ops/release.py
-  registry -> ops/local_registry.py scan -> ops/scan.py (--ecr: ops/ecr_scan.py)
-  lint -> ops/lint.py               images -> ops/listing.py       ecr-policy -> ops/ecr_policy.py
-  promote, rollback -> ops/promotion.py   dev -> ops/dev.py (the inner loop)
-  doctor -> ops/doctor/ (rows, engine, inputs, run, aws, registry, fixes)
-Shared: config (settings), engine (the one Docker connection; wire: the same engine without
-docker-py, for build), buildcontext (the context tar), errors, console (tables, --json),
-builder (Go in the builder image), registry (registry HTTP API), ecr (boto3).
+Each task reads its flags, checks those that are no setting, calls one function in ops/ and
+prints what it returns through the renderer beside it. Where each lives: README.md's map.
+Heavy imports (docker, boto3) happen inside ops/, so listing is fast.
 """
-import functools
-import json as jsonlib
-import os
 import sys
 
 from invoke import Exit, task
 
-from ops.core.errors import OpsError, foreign
+from ops.cli import aws_settings, check_configuration, engine, git_info, link, ops_task, settings
+from ops.core.console import emit, in_ci, progress
 
-
-class _Validate:
-    """ops.settings.validate, imported when first used: `inv --list` with no INVOKE_TASKY_* variable
-    set needs none of it (it keeps listing within 1.2x of an empty task file)."""
-
-    def __getattr__(self, name):
-        from ops.settings import validate as module
-        return getattr(module, name)
-
-
-validate = _Validate()
-try:   # invoke.yaml and INVOKE_TASKY_* are read before any task runs (even by --list):
-    from ops.settings import invoke_yaml  # a malformed invoke.yaml is one line, not Invoke's
-    invoke_yaml.tasky_section()   # traceback; the settings are built when a task runs
-    if any(name.startswith("INVOKE_TASKY_") for name in os.environ):
-        validate.check_environment()   # else Invoke casts them itself, with a traceback
-except OpsError as error:
-    raise Exit("error: " + error.line(), code=1) from None
-
-from ops.core import signals  # noqa: E402  (after the check above, like every ops import)
-from ops.core.console import emit, in_ci, printed, progress  # noqa: E402
+check_configuration()   # a malformed invoke.yaml or INVOKE_TASKY_* is one line, even for --list
 
 JSON_HELP = "print JSON for machines instead of a table"
 REGION_HELP = "AWS region (beats AWS_REGION, AWS_DEFAULT_REGION and tasky.ecr.region)"
@@ -56,96 +21,6 @@ REGISTRY_HELP = "ecr (default) or local (the registry `inv registry` runs)"
 
 def tag_help(what):
     return f"image tag to {what} (default: latest)"
-
-
-def reported(body):
-    """Turn a known failure into its one-line message and exit 1, never a traceback.
-
-    With --json the same failure is also printed on stdout as an object, so a machine
-    reading stdout always gets JSON. TASKY_DEBUG=1 keeps library tracebacks for bug reports.
-    """
-    @functools.wraps(body)
-    def wrapper(c, *args, **kwargs):
-        printed.result = False
-        signals.install()   # SIGTERM and SIGHUP clean up as Ctrl-C does
-        try:
-            try:
-                return body(c, *args, **kwargs)
-            except Exception as exc:
-                translated = foreign(exc)
-                if translated is None or os.environ.get("TASKY_DEBUG"):
-                    raise
-                raise translated from exc
-        except OpsError as error:
-            for line in error.details:
-                print("  | " + line, file=sys.stderr)
-            if kwargs.get("json") and not printed.result:   # else the report says it all
-                print(jsonlib.dumps({"ok": False, "error": error.message, "fix": error.fix,
-                                     "anchor": error.anchor}, indent=2))
-            raise Exit("error: " + error.line(), code=1) from None
-        except KeyboardInterrupt as exc:   # also SIGTERM and SIGHUP (ops.core.signals)
-            name = str(exc) or "SIGINT"
-            raise Exit(f"interrupted ({name}); what this task had made is removed",
-                       code=signals.exit_code(exc)) from None
-    return wrapper
-
-
-def ops_task(*args, **kwargs):
-    return lambda body: task(*args, **kwargs)(reported(body))
-
-
-FLAGS = {"container": "--name", "health_timeout": "--timeout"}   # setting -> its flag
-NUMERIC = {"port", "health_timeout"}
-
-
-def settings(c, **flags):
-    """The settings with the flags applied, every value checked (validate.check_settings)."""
-    given = {key: FLAGS.get(key, "--" + key.replace("_", "-"))
-             for key, value in flags.items() if value is not None}
-    for key, flag in given.items():   # flags arrive as text: numbers checked under their name
-        check = validate.SCHEMA[(key,)]
-        if key in NUMERIC:
-            flags[key] = check(flags[key], flag)
-    from ops.settings import config
-    return validate.check_settings(config.from_invoke(c).with_overrides(**flags), given)
-
-
-def aws_settings(c, region):
-    """settings() for a task that calls AWS: the region and ECR_REGISTRY checked too."""
-    return validate.aws(settings(c).with_region(region and validate.region(region, "--region")))
-
-
-def engine(s):
-    from ops.engine.connection import client
-    return client(timeout=s.docker_timeout)
-
-
-def link(s):
-    """The engine without docker-py (ops/socket_api.py): a no-change build takes less than
-    importing it."""
-    from ops.engine import socket_api
-    return socket_api.connect(timeout=s.docker_timeout)
-
-
-def numeric(flag, value):
-    """A flag's number (at least 0, finite); the one-line error names the flag."""
-    return validate.number(value, f"--{flag}")
-
-
-def whole(flag, value, minimum=0):
-    return validate.number(value, f"--{flag}", minimum=minimum, whole=True)
-
-
-def kind(flag, value, choices):
-    return validate.choice(value, f"--{flag}", choices)
-
-
-REGISTRY_KINDS = ("ecr", "local")
-
-
-def git_info(s):
-    from ops.build import gitinfo
-    return gitinfo.read(s.context_path)
 
 
 @ops_task(help={"json": JSON_HELP})
@@ -182,10 +57,12 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
     """Build the image, tagged by git SHA and latest."""
     from ops.build import docker_build as builds
     from ops.build import gitinfo
+    from ops.core import reference
+    from ops.settings import validate
     s = settings(c)   # a typo costs nothing: every input is checked before any connection
     git = gitinfo.Asked(s.context_path)   # git answers while the engine is asked
     if tag is not None:
-        validate.tag(tag, "--tag")
+        reference.tag(tag, "--tag")
     if version is not None:   # it reaches the Go linker's -X flag: no spaces or quotes
         validate.version(version, "--version")
     builds.parse_build_args(build_arg, s)   # malformed, reserved or secret: before connecting
@@ -216,9 +93,10 @@ def vendor(c, goproxy=None, json=False):
                 "json": JSON_HELP})
 def run(c, env=None, env_file=None, dev=False, name=None, port=None, tag="latest", json=False):
     """Run the image detached with its port published."""
+    from ops.core import reference
     from ops.run import containers, envvars
     s = settings(c, container=name, port=port)
-    validate.tag(tag, "--tag")
+    reference.tag(tag, "--tag")
     variables = envvars.collect(env, env_file, s.env_file_path)
     emit(containers.run(engine(s), s, tag=tag, env=variables, dev=dev), json,
          containers.render_run)
@@ -231,6 +109,7 @@ def run(c, env=None, env_file=None, dev=False, name=None, port=None, tag="latest
 def health(c, name=None, wait=False, timeout=None, json=False):
     """Show Docker's health record and run the probe live."""
     from ops.run import health as checks
+    from ops.settings import validate
     s = settings(c, health_timeout=timeout)
     name = name and validate.container_name(name, "--name")
     report = emit(checks.health(engine(s), s, name=name, wait=wait), json, checks.render_health)
@@ -245,10 +124,11 @@ def health(c, name=None, wait=False, timeout=None, json=False):
                 "json": JSON_HELP})
 def verify(c, tag="latest", env=None, env_file=None, json=False):
     """Check wizexercise.txt, appuser, health and image size."""
+    from ops.core import reference
     from ops.gates import verify as checks
     from ops.run import envvars
     s = settings(c)
-    validate.tag(tag, "--tag")
+    reference.tag(tag, "--tag")
     variables = envvars.collect(env, env_file, s.env_file_path)
     result = emit(checks.verify(engine(s), s, f"{s.image}:{tag}", env=variables), json,
                   checks.render)
@@ -259,9 +139,10 @@ def verify(c, tag="latest", env=None, env_file=None, json=False):
 @ops_task(help={"tag": tag_help("inspect"), "json": JSON_HELP})
 def layers(c, tag="latest", json=False):
     """List layer sizes and totals against the size budget."""
+    from ops.core import reference
     from ops.run import images
     s = settings(c)
-    validate.tag(tag, "--tag")
+    reference.tag(tag, "--tag")
     emit(images.layers(engine(s), f"{s.image}:{tag}", s.size_budget_mb), json,
          images.render_layers)
 
@@ -271,9 +152,10 @@ def layers(c, tag="latest", json=False):
 def logs(c, name=None, tail=None, follow=False):
     """Print the container's log."""
     from ops.run import containers
+    from ops.settings import validate
     s = settings(c)
     name = name and validate.container_name(name, "--name")
-    tail = whole("tail", 100 if tail is None else tail)
+    tail = validate.number(100 if tail is None else tail, "--tail", whole=True)
     for line in containers.logs(engine(s), s, name=name, tail=tail, follow=follow):
         print(line)
 
@@ -282,6 +164,7 @@ def logs(c, name=None, tail=None, follow=False):
 def stop(c, name=None, force=False):
     """Stop and remove the container `inv run` started."""
     from ops.run import containers
+    from ops.settings import validate
     s = settings(c)
     name = name and validate.container_name(name, "--name")
     print(containers.render_stop(containers.stop(engine(s), s, name=name, force=force)))
@@ -363,11 +246,14 @@ def login(c, docker_config=False, region=None, json=False):
 def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", region=None,
          json=False):
     """Push the image to ECR and check the stored digest."""
+    from ops.core import reference
     from ops.registry import push as pushes
+    from ops.registry import target
+    from ops.settings import validate
     s = aws_settings(c, region)
-    kind("registry", registry, REGISTRY_KINDS)
+    validate.choice(registry, "--registry", target.KINDS)
     if isinstance(tag, str) and tag:
-        validate.tag(tag, "--tag")
+        reference.tag(tag, "--tag")
     git = git_info(s) if tag is True else None   # only a bare --tag asks git for the SHA
     emit(pushes.push(engine(s), s, git, tag=tag, allow_dirty=allow_dirty,
                      create_repo=create_repo, registry_kind=registry, progress=progress),
@@ -390,10 +276,12 @@ def release(c, latest=False, allow_dirty=False, create_repo=False, registry="ecr
             json=False):
     """Build, verify, scan and push; stop at the first failure."""
     from ops.flows import release as releases
+    from ops.registry import target
+    from ops.settings import validate
     s = aws_settings(c, region)
-    kind("registry", registry, REGISTRY_KINDS)
-    kind("scan", scan, ("local", "ecr"))
-    scan_wait = numeric("scan-wait", 300 if scan_wait is None else scan_wait)
+    validate.choice(registry, "--registry", target.KINDS)
+    validate.choice(scan, "--scan", ("local", "ecr"))
+    scan_wait = validate.number(300 if scan_wait is None else scan_wait, "--scan-wait")
     emit(releases.release(engine(s), s, git_info(s), latest=latest, allow_dirty=allow_dirty,
                           create_repo=create_repo, registry_kind=registry, offline=offline,
                           skip_scan=skip_scan, scanner=scan,
@@ -421,18 +309,20 @@ def registry(c, stop=False, json=False):
 def scan(c, tag="latest", severity="CRITICAL,HIGH", scanner="auto", skip_db_update=False,
          ecr=False, wait=None, region=None, json=False):
     """Scan the image; fail on CRITICAL or HIGH findings."""
+    from ops.core import reference
     from ops.gates import scan as scans
+    from ops.settings import validate
     s = aws_settings(c, region) if ecr else settings(c)
     if region:   # checked even where unused
         validate.region(region, "--region")
-    (validate.tag_or_digest if ecr else validate.tag)(tag, "--tag")
+    (reference.tag_or_digest if ecr else reference.tag)(tag, "--tag")
     if ecr:
         from ops.gates import ecr_scan
         ecr_scan.parse_severities(severity)
     else:
         scans.parse_severities(severity)
-    kind("scanner", scanner, ("auto", "trivy", "grype"))
-    wait = numeric("wait", wait or 0)
+    validate.choice(scanner, "--scanner", ("auto", "trivy", "grype"))
+    wait = validate.number(wait or 0, "--wait")
     if ecr:
         from ops.gates import ecr_scan
         result = emit(ecr_scan.ecr_scan(s, tag, wait_seconds=wait,
@@ -465,6 +355,7 @@ def lint(c, json=False):
 def doctor(c, aws=True, fix=False, region=None, json=False):
     """Diagnose every known failure and name its fix."""
     from ops import doctor as diagnosis
+    from ops.settings import validate
     s = aws_settings(c, region) if aws else settings(c)
     if region:   # checked even where unused
         validate.region(region, "--region")
@@ -479,10 +370,11 @@ def doctor(c, aws=True, fix=False, region=None, json=False):
                 "region": REGION_HELP, "json": JSON_HELP})
 def images(c, registry="ecr", limit=None, region=None, json=False):
     """List the registry's images and where latest points."""
-    from ops.registry import listing
+    from ops.registry import listing, target
+    from ops.settings import validate
     s = aws_settings(c, region)
-    kind("registry", registry, REGISTRY_KINDS)
-    limit = whole("limit", 20 if limit is None else limit, 1)
+    validate.choice(registry, "--registry", target.KINDS)
+    limit = validate.number(20 if limit is None else limit, "--limit", 1, whole=True)
     emit(listing.images(s, registry_kind=registry, limit=limit), json, listing.render)
 
 
@@ -491,11 +383,13 @@ def images(c, registry="ecr", limit=None, region=None, json=False):
                 "registry": REGISTRY_HELP, "region": REGION_HELP, "json": JSON_HELP})
 def promote(c, src, dest, registry="ecr", region=None, json=False):
     """Point a tag at another image; no image data moves."""
-    from ops.registry import promotion
+    from ops.core import reference
+    from ops.registry import promotion, target
+    from ops.settings import validate
     s = aws_settings(c, region)
-    validate.tag_or_digest(src, "--src")
-    validate.tag(dest, "--dest")
-    kind("registry", registry, REGISTRY_KINDS)
+    reference.tag_or_digest(src, "--src")
+    reference.tag(dest, "--dest")
+    validate.choice(registry, "--registry", target.KINDS)
     emit(promotion.promote(s, src, dest, registry_kind=registry, progress=progress), json,
          promotion.render)
 
@@ -505,12 +399,14 @@ def promote(c, src, dest, registry="ecr", region=None, json=False):
                 "registry": REGISTRY_HELP, "region": REGION_HELP, "json": JSON_HELP})
 def rollback(c, tag="latest", to=None, registry="ecr", region=None, json=False):
     """Move a tag back to the image it pointed at before."""
-    from ops.registry import promotion
+    from ops.core import reference
+    from ops.registry import promotion, target
+    from ops.settings import validate
     s = aws_settings(c, region)
-    validate.tag(tag, "--tag")
+    reference.tag(tag, "--tag")
     if to is not None:
-        validate.tag_or_digest(to, "--to")
-    kind("registry", registry, REGISTRY_KINDS)
+        reference.tag_or_digest(to, "--to")
+    validate.choice(registry, "--registry", target.KINDS)
     emit(promotion.rollback(s, tag=tag, to=to, registry_kind=registry, progress=progress), json,
          promotion.render)
 
@@ -522,9 +418,11 @@ def rollback(c, tag="latest", to=None, registry="ecr", region=None, json=False):
 def ecr_policy(c, apply=False, keep=None, untagged_days=None, region=None, json=False):
     """Show the ECR lifecycle policy and propose a default."""
     from ops.registry import ecr_policy as policy
+    from ops.settings import validate
     s = aws_settings(c, region)
-    keep = whole("keep", 30 if keep is None else keep, 1)
-    days = whole("untagged-days", 14 if untagged_days is None else untagged_days, 1)
+    keep = validate.number(30 if keep is None else keep, "--keep", 1, whole=True)
+    days = validate.number(14 if untagged_days is None else untagged_days, "--untagged-days", 1,
+                           whole=True)
     emit(policy.ecr_policy(s, apply=apply, keep=keep, untagged_days=days), json, policy.render)
 
 

@@ -3,7 +3,6 @@ import re
 import time
 
 from ops.build import gitinfo, standins
-from ops.core import reference
 from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.engine import ownership
@@ -85,9 +84,6 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     `tags` replaces those (inv dev tags only its own, so latest stays the last real build)."""
     from ops.engine import socket_api
 
-    reference.check_repository(settings.image)
-    if extra_tag is not None:
-        reference.check_tag(extra_tag)
     extra = parse_build_args(build_args, settings)
     check_inputs(settings)
     if offline:

@@ -48,3 +48,19 @@ def foreign(exc):
             return OpsError(f"{what}: {reason}", fix="see the runbook section; TASKY_DEBUG=1 "
                             "shows the traceback for a bug report", anchor=anchor)
     return None
+
+
+def refuse(source, value, accepted, good, anchor=None):
+    """The one-line refusal of an input: where it came from (--flag, VARIABLE, invoke.yaml
+    line N), the value, the form accepted and an example of it in that same place."""
+    anchor = anchor or ("bad-flag" if source.startswith("--") else "bad-config")
+    return OpsError(f"{source} is {value!r}: expected {accepted}",
+                    fix=f"e.g. {example(source, good)}", anchor=anchor)
+
+
+def example(source, good):
+    if source.startswith("--"):
+        return f"{source} {good}"
+    if source.isupper() and source.replace("_", "").isalnum() and source[0].isalpha():
+        return f"{source}={good}"
+    return f"{source.split(' (')[0]}: {good}"

@@ -7,7 +7,6 @@ and they carry no scan results.
 import json
 
 from ops.core.console import table
-from ops.core.errors import OpsError
 from ops.registry import ecr, history, http_api, target
 
 RELEASE_TAGS = ("latest",)
@@ -24,10 +23,7 @@ def release_tags(settings, extra=()):
 
 def images(settings, registry_kind="ecr", limit=20, extra_tags=()):
     """{"repository", "where", "images": [...newest first...], "pointers", "history", "total"}."""
-    if limit is not None and int(limit) < 1:
-        raise OpsError(f"--limit must be at least 1, not {limit}", fix="e.g. --limit 20",
-                       anchor="bad-flag")
-    if target.check_registry_kind(registry_kind) == "ecr":
+    if registry_kind == "ecr":
         found, uri = from_ecr(settings), ecr.repository(settings)["uri"]
     else:
         site = target.site(settings, registry_kind)
@@ -41,7 +37,7 @@ def images(settings, registry_kind="ecr", limit=20, extra_tags=()):
                                    drop=[pointers[tag]]) for tag in tracked}
     for image in found:
         image["release_tags"] = [t for t in tracked if pointers[t] == image["digest"]]
-    shown = found[:int(limit)] if limit else found
+    shown = found[:limit] if limit else found
     return {"repository": uri, "registry_kind": registry_kind, "total": len(found), "images": shown,
             "pointers": pointers, "history": earlier}
 

@@ -7,7 +7,6 @@ goes to the daemon as auth_config, never through `docker login` or a file.
 import re
 import time
 
-from ops.core import reference
 from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.core.heartbeat import Heartbeat
@@ -25,7 +24,7 @@ def choose_tag(git, tag):
         return "latest"
     if tag is True or tag == "":
         return git.tag
-    return reference.check_tag(tag)
+    return tag
 
 
 def refuse_dirty(tag, allow_dirty):

@@ -18,18 +18,12 @@ class Target:
         return f"{self.host}/{self.repository}"
 
 
-REGISTRY_KINDS = ("ecr", "local")
-
-
-def check_registry_kind(registry_kind):
-    if registry_kind not in REGISTRY_KINDS:
-        raise OpsError(f"unknown registry {registry_kind!r}",
-                       fix="use --registry ecr or --registry local", anchor="bad-flag")
-    return registry_kind
+# The registries a task can talk to (--registry): ECR, or the plain one `inv registry` runs.
+KINDS = ("ecr", "local")
 
 
 def resolve_target(settings, registry_kind, create_repo, tokens):
-    if check_registry_kind(registry_kind) == "local":
+    if registry_kind == "local":
         return Target(settings.ecr.local_registry, settings.ecr.repository, None, "MUTABLE")
     repo = ecr.repository(settings, create=create_repo)
     token = tokens.get()
@@ -40,7 +34,7 @@ def resolve_target(settings, registry_kind, create_repo, tokens):
 def preflight(settings, registry_kind, create_repo, tokens):
     """What `release` checks before minutes of building: the repository exists (or will be
     created), the credentials give a token, and the registry accepts it. Creates nothing."""
-    if check_registry_kind(registry_kind) == "local":
+    if registry_kind == "local":
         host = settings.ecr.local_registry
         http_api.check_login(host, None)
         return f"{host}/{settings.ecr.repository} answers"

@@ -1,19 +1,47 @@
-"""Settings read from Invoke's config (invoke.yaml < INVOKE_TASKY_* env < flags).
-
-invoke.yaml is the one source of default values: the dataclasses below declare the
-settings' names and types and take their defaults from that file, so the two cannot
-drift. A key that is not a setting, or a value of the wrong type, is an error naming the
-key and where it was written, never silently ignored.
+"""The settings, each declared once: its name and type (the field), how a value is checked and
+the flag that overrides it (Setting). Its default lives in invoke.yaml only: the sections
+below take their defaults from that file, so the two cannot drift. load.py reads the
+settings a task runs with and checks each value once, at the boundary; ops code receives
+checked values.
 """
 import dataclasses
-import difflib
 import os
 from pathlib import Path
 
+from ops.core import reference
 from ops.core.errors import OpsError
-from ops.settings.invoke_yaml import CONFIG_FILE, ROOT, tasky_section  # noqa: F401 (names kept here)
+from ops.settings import validate
+from ops.settings.invoke_yaml import CONFIG_FILE, ROOT, tasky_section
 
 FILE = tasky_section()
+
+
+class Setting:
+    """What a field of a section is: its validator (value, source) -> canonical value, or None
+    for free text, and the task flag that overrides it, if any."""
+
+    def __init__(self, check=None, flag=None):
+        self.check, self.flag = check, flag
+
+
+def section(*path):
+    """A frozen dataclass of the settings at tasky.<path>: each Setting attribute becomes a
+    field whose default is invoke.yaml's value and whose metadata says how it is checked.
+    A section class as the annotation nests it; other attributes are plain fields."""
+    def make(cls):
+        for name in cls.__annotations__:
+            declared = cls.__dict__.get(name, dataclasses.MISSING)
+            if isinstance(declared, Setting):
+                meta = {"setting": declared, "path": (*path, name)}
+                setattr(cls, name, dataclasses.field(default=_default(*path, name),
+                                                     metadata=meta))
+            elif declared is dataclasses.MISSING and getattr(cls.__annotations__[name],
+                                                             "SECTION", None):
+                setattr(cls, name, dataclasses.field(
+                    default_factory=cls.__annotations__[name]))
+        cls.SECTION = path
+        return dataclasses.dataclass(frozen=True)(cls)
+    return make
 
 
 def _default(*path):
@@ -28,41 +56,41 @@ def _default(*path):
     return value
 
 
-@dataclasses.dataclass(frozen=True)
+@section("bases")
 class Bases:
-    go: str = _default("bases", "go")
-    runtime: str = _default("bases", "runtime")
-    offline_go: str = _default("bases", "offline_go")
-    offline_runtime: str = _default("bases", "offline_runtime")
-    cache_dir: str = _default("bases", "cache_dir")
+    go: str = Setting(reference.image)
+    runtime: str = Setting(reference.image)
+    offline_go: str = Setting(reference.image)
+    offline_runtime: str = Setting(reference.image)
+    cache_dir: str = Setting()
 
     @property
     def cache_path(self):
         return Path(os.path.expanduser(self.cache_dir))
 
 
-@dataclasses.dataclass(frozen=True)
+@section("app")
 class App:
     """The app in the image: how to probe it and which variables it needs or must hide."""
-    container_port: int = _default("app", "container_port")
-    probe_path: str = _default("app", "probe_path")
-    required_env: list = _default("app", "required_env")
-    secret_env: list = _default("app", "secret_env")
-    public_env: list = _default("app", "public_env")
-    env_file: str = _default("app", "env_file")
+    container_port: int = Setting(lambda v, s: validate.port(v, s, allow_zero=False))
+    probe_path: str = Setting(validate.probe_path)
+    required_env: tuple = Setting(validate.env_names)
+    secret_env: tuple = Setting(validate.env_names)
+    public_env: tuple = Setting(validate.env_names)
+    env_file: str = Setting()
 
 
-@dataclasses.dataclass(frozen=True)
+@section("ecr")
 class Ecr:
-    repository: str = _default("ecr", "repository")
-    region: str = _default("ecr", "region")
-    registry: str = _default("ecr", "registry")
-    profile: str = _default("ecr", "profile")
-    tag_mutability: str = _default("ecr", "tag_mutability")
-    local_registry: str = _default("ecr", "local_registry")
-    push_retries: int = _default("ecr", "push_retries")
-    push_backoff: float = _default("ecr", "push_backoff")
-    release_tags: list = _default("ecr", "release_tags")
+    repository: str = Setting(lambda v, s: reference.repository(v, s, host_allowed=False))
+    region: str = Setting(validate.optional(validate.region))
+    registry: str = Setting(validate.optional(validate.registry_host))
+    profile: str = Setting()
+    tag_mutability: str = Setting(validate.one_of("IMMUTABLE", "MUTABLE"))
+    local_registry: str = Setting(validate.registry_host)
+    push_retries: int = Setting(validate.at_least(whole=True))
+    push_backoff: float = Setting(validate.at_least())
+    release_tags: tuple = Setting(validate.tags)
     region_flag: str = ""   # --region, never read from invoke.yaml
 
     @property
@@ -82,24 +110,24 @@ class Ecr:
         return self.region_and_source[0]
 
 
-@dataclasses.dataclass(frozen=True)
+@section()
 class Settings:
-    image: str = _default("image")
-    container: str = _default("container")
-    port: int = _default("port")
-    host_ip: str = _default("host_ip")
-    dockerfile: str = _default("dockerfile")
-    context: str = _default("context")
-    size_budget_mb: float = _default("size_budget_mb")
-    wizexercise: str = _default("wizexercise")
-    app_user: str = _default("app_user")
-    health_timeout: float = _default("health_timeout")
-    start_grace: float = _default("start_grace")
-    builder: str = _default("builder")
-    docker_timeout: int = _default("docker_timeout")
-    app: App = dataclasses.field(default_factory=App)
-    bases: Bases = dataclasses.field(default_factory=Bases)
-    ecr: Ecr = dataclasses.field(default_factory=Ecr)
+    image: str = Setting(reference.repository)
+    container: str = Setting(validate.container_name, flag="--name")
+    port: int = Setting(validate.port, flag="--port")
+    host_ip: str = Setting(validate.ip)
+    dockerfile: str = Setting()
+    context: str = Setting()
+    size_budget_mb: float = Setting(validate.at_least(above=True))
+    wizexercise: str = Setting()
+    app_user: str = Setting()
+    health_timeout: float = Setting(validate.at_least(), flag="--timeout")
+    start_grace: float = Setting(validate.at_least())
+    builder: str = Setting(validate.one_of("classic", "buildkit", "auto"))
+    docker_timeout: int = Setting(validate.at_least(whole=True, above=True))
+    app: App
+    bases: Bases
+    ecr: Ecr
     root: Path = ROOT
 
     @property
@@ -118,104 +146,17 @@ class Settings:
         return dataclasses.replace(self, ecr=dataclasses.replace(self.ecr,
                                                                  region_flag=region or ""))
 
-    def with_overrides(self, **flags):
-        """Apply task flags; a flag left at None keeps the configured value."""
-        given = {}
-        for key, value in flags.items():
-            if value is None:
-                continue
-            current = getattr(self, key)
-            if isinstance(current, (int, float)) and not isinstance(current, bool):
-                try:
-                    value = type(current)(value)   # flags arrive as text
-                except ValueError as exc:
-                    raise OpsError(f"--{key.replace('_', '-')} must be a number, not {value!r}",
-                                   fix=f"pass a number, e.g. --{key} {current}",
-                                   anchor="bad-flag") from exc
-            given[key] = value
-        return dataclasses.replace(self, **given)
+
+def declared(cls=Settings):
+    """(path, field, Setting) of every setting, nested sections included, in file order."""
+    for field in dataclasses.fields(cls):
+        if "setting" in field.metadata:
+            yield field.metadata["path"], field, field.metadata["setting"]
+        elif isinstance(field.type, type) and getattr(field.type, "SECTION", None):
+            yield from declared(field.type)
 
 
-SECTIONS = {"app": App, "bases": Bases, "ecr": Ecr}
-NOT_CONFIGURABLE = {"root", "region_flag"}
-
-
-def _fields(cls):
-    return {f.name: f for f in dataclasses.fields(cls) if f.name not in NOT_CONFIGURABLE}
-
-
-def where_written(path, value):
-    """'invoke.yaml line N' when that file sets the tasky key to value, else a pointer to
-    every place a value can come from (a file, an INVOKE_TASKY_* variable, a flag)."""
-    from invoke.util import yaml
-
-    keys = ["tasky", *path]
-    for candidate in (CONFIG_FILE, Path.home() / ".invoke.yaml", Path("/etc/invoke.yaml")):
-        try:
-            node = yaml.compose(candidate.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
-            continue
-        for key in keys:
-            found = None
-            if isinstance(node, yaml.MappingNode):
-                found = next(((k, v) for k, v in node.value if k.value == key), None)
-            if found is None:
-                break
-            key_node, node = found
-        else:
-            if yaml.safe_load(yaml.serialize(node)) != value:
-                continue   # the value came from elsewhere (a later file or the environment)
-            shown = candidate.name if candidate == CONFIG_FILE else str(candidate)
-            return f"{shown} line {key_node.start_mark.line + 1}"
-    return "the Invoke configuration (invoke.yaml, ~/.invoke.yaml or INVOKE_TASKY_*)"
-
-
-def _check(cls, section, path=()):
-    """{name: value} of section for cls, after refusing unknown keys and wrong types."""
-    fields = _fields(cls)
-    values = {}
-    for key, value in section.items():
-        dotted = ".".join(("tasky", *path, key))
-        if key not in fields:
-            near = difflib.get_close_matches(key, list(fields) + list(SECTIONS if not path
-                                                                         else ()), n=1)
-            raise OpsError(f"unknown setting {dotted} in {where_written((*path, key), value)}"
-                           + (f": did you mean {near[0]}?" if near else ""),
-                           fix="correct or remove that key (settings: "
-                               + ", ".join(sorted(fields)) + ")", anchor="bad-config")
-        values[key] = _typed(fields[key].type, value, dotted, (*path, key))
-    return values
-
-
-def _typed(kind, value, dotted, path):
-    kind = {"str": str, "int": int, "float": float, "list": list}.get(kind, kind)
-    if kind is list:
-        if isinstance(value, str):   # INVOKE_TASKY_* variables can only give text
-            value = [item.strip() for item in value.split(",") if item.strip()]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise OpsError(f"setting {dotted} in {where_written(path, value)} must be a list of "
-                           "names", fix=f"write {dotted} as [A, B] (or a comma list)",
-                           anchor="bad-config")
-        return tuple(value)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind in (str, int, float) and (not isinstance(value, kind) or isinstance(value, bool)):
-        accepted = {str: "text", int: "a whole number", float: "a number"}[kind]
-        raise OpsError(f"setting {dotted} in {where_written(path, value)} must be {accepted}, not "
-                       f"{type(value).__name__}", fix=f"write {dotted} as {accepted}",
-                       anchor="bad-config")
-    return value
-
-
-def from_invoke(c):
-    """Build Settings from an Invoke context's ``tasky`` section, refusing unknown keys."""
-    section = dict(c.config.get("tasky", {}) or {})
-    nested = {}
-    for name, cls in SECTIONS.items():
-        part = section.pop(name, None) or {}
-        if not isinstance(part, dict):
-            raise OpsError(f"setting tasky.{name} in {where_written((name,), part)} must be a "
-                           "section of keys", fix=f"see invoke.yaml's {name}: section",
-                           anchor="bad-config")
-        nested[name] = cls(**_check(cls, dict(part), (name,)))
-    return Settings(**nested, **_check(Settings, section))
+def sections(cls=Settings):
+    """{name: section class} of the nested sections (app, bases, ecr)."""
+    return {f.name: f.type for f in dataclasses.fields(cls)
+            if isinstance(f.type, type) and getattr(f.type, "SECTION", None)}

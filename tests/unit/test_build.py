@@ -259,23 +259,29 @@ class UntouchableEngine:
         raise AssertionError(f"the engine was used ({name}) before the input was checked")
 
 
-@pytest.mark.parametrize("field, value", [("extra_tag", "bad tag!"), ("extra_tag", "-x")])
-def test_build_checks_the_tag_before_any_engine_work(tmp_path, field, value):
-    from ops.build.gitinfo import GitInfo
+def build_task(monkeypatch, **flags):
+    """`inv build` with flags, its engine untouchable: the boundary must refuse first."""
+    from invoke import Context, Exit
 
-    git = GitInfo(sha="a" * 40, short="aaaaaaa", dirty=False, describe="aaaaaaa")
-    with pytest.raises(OpsError) as caught:
-        builds.build(UntouchableEngine(), make_project(tmp_path), git, **{field: value})
-    assert caught.value.anchor == "bad-tag"
-    assert repr(value) in caught.value.message
+    import tasks
+    from tests.unit.unit_support import invoke_config
+
+    monkeypatch.setattr(tasks, "link", lambda s: UntouchableEngine())
+    with pytest.raises(Exit) as caught:
+        tasks.build(Context(config=invoke_config()), **flags)
+    return caught.value
 
 
-def test_build_checks_the_image_name_before_any_engine_work(tmp_path):
-    from ops.build.gitinfo import GitInfo
+# ops code receives checked values: the task checks them before any engine work.
+@pytest.mark.parametrize("value", ["bad tag!", "-x"])
+def test_build_checks_the_tag_before_any_engine_work(monkeypatch, value):
+    refused = build_task(monkeypatch, tag=value)
+    assert refused.code == 1 and refused.message.endswith("RUNBOOK.md#bad-tag")
+    assert repr(value) in refused.message
 
-    git = GitInfo(sha="a" * 40, short="aaaaaaa", dirty=False, describe="aaaaaaa")
-    settings = Settings(root=tmp_path, image="Not/Valid")
-    with pytest.raises(OpsError) as caught:
-        builds.build(UntouchableEngine(), settings, git)
-    assert caught.value.anchor == "bad-tag"
-    assert "'Not/Valid'" in caught.value.message
+
+def test_build_checks_the_image_name_before_any_engine_work(monkeypatch):
+    monkeypatch.setenv("INVOKE_TASKY_IMAGE", "Not/Valid")
+    refused = build_task(monkeypatch)
+    assert refused.code == 1 and "INVOKE_TASKY_IMAGE is 'Not/Valid'" in refused.message
+    assert refused.message.endswith("RUNBOOK.md#bad-config")

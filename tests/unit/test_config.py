@@ -11,7 +11,7 @@ except ImportError:  # PyYAML is not a declared requirement; Invoke carries its 
 
 import tasks
 from ops.core.errors import OpsError
-from ops.settings import config
+from ops.settings import config, load
 from tests.unit.unit_support import ROOT, invoke_config
 
 
@@ -80,7 +80,7 @@ def test_env_var_beats_invoke_yaml_and_flag_beats_env(monkeypatch, project_yaml)
     cfg = invoke_config()
     assert settings_for(cfg).port == from_env
     assert settings_for(cfg, port=from_flag).port == from_flag
-    assert config.from_invoke(Context(config=cfg)).with_overrides(port=from_flag).port == from_flag
+    assert load.load(Context(config=cfg), port=from_flag).port == from_flag
 
 
 def test_flag_left_at_none_keeps_the_configured_value(monkeypatch, project_yaml):
@@ -90,27 +90,28 @@ def test_flag_left_at_none_keeps_the_configured_value(monkeypatch, project_yaml)
     assert s.port == project_yaml["port"]
 
 
-def test_with_overrides_replaces_only_the_given_flags():
-    base = config.Settings(image="tasky", port=8000, container="c1")
-    changed = base.with_overrides(port=9000, container=None)
+def test_a_flag_replaces_only_its_own_setting():
+    cfg = Config(overrides={"tasky": {"image": "tasky", "port": 8000, "container": "c1"}},
+                 lazy=True)
+    base = load.load(Context(config=cfg))
+    changed = load.load(Context(config=cfg), port=9000, container=None)
     assert changed.port == 9000
     assert changed.container == "c1"
     assert changed.image == "tasky"
-    assert base.port == 8000  # frozen: the original is untouched
+    assert base.port == 8000  # frozen: the settings a task got are never changed
     with pytest.raises(dataclasses.FrozenInstanceError):
         base.port = 1
 
 
-def test_with_overrides_keeps_zero_and_empty_text():
-    """Only None means 'not given': an explicit 0 or empty string is a value."""
-    s = config.Settings(host_ip="0.0.0.0", port=8080).with_overrides(host_ip="", port=0)
-    assert s.host_ip == ""
+def test_only_none_means_a_flag_was_not_given():
+    """An explicit 0 is a value (--port 0: Docker picks one), not 'keep the configured one'."""
+    s = load.load(Context(config=Config(overrides={"tasky": {"port": 8080}}, lazy=True)), port=0)
     assert s.port == 0
 
 
 @pytest.mark.parametrize("text, expected", [("7070", 7070), (7070, 7070)])
 def test_numeric_flag_given_as_text_becomes_a_number(text, expected):
-    s = config.Settings().with_overrides(port=text)
+    s = load.load(Context(config=Config(lazy=True)), port=text)
     assert s.port == expected
     assert isinstance(s.port, int)
 
@@ -118,10 +119,29 @@ def test_numeric_flag_given_as_text_becomes_a_number(text, expected):
 @pytest.mark.parametrize("text", ["80a", "", "8080.5", "eighty"])
 def test_numeric_flag_that_is_not_a_number_is_a_clear_error(text):
     with pytest.raises(OpsError) as caught:
-        config.Settings().with_overrides(port=text)
+        load.load(Context(config=Config(lazy=True)), port=text)
     assert caught.value.anchor == "bad-flag"
     assert "--port" in caught.value.message
     assert repr(text) in caught.value.message
+
+
+def test_a_flag_that_overrides_no_setting_is_a_bug_in_tasks_py():
+    with pytest.raises(TypeError):
+        load.load(Context(config=Config(lazy=True)), image="x")
+
+
+def test_every_setting_is_declared_once_with_its_default_from_invoke_yaml(project_yaml):
+    """Name, type, validator and flag in one declaration; the value only in invoke.yaml."""
+    declared = {path: (field, setting) for path, field, setting in config.declared()}
+    assert set(declared) == set(flatten(project_yaml))
+    flags = [setting.flag for _, setting in declared.values() if setting.flag]
+    assert sorted(flags) == ["--name", "--port", "--timeout"]
+    for path, (field, _) in declared.items():
+        assert field.default == as_set(lookup(project_yaml_settings(project_yaml), path))
+
+
+def project_yaml_settings(project_yaml):
+    return load.load(Context(config=Config(overrides={"tasky": project_yaml}, lazy=True)))
 
 
 def test_nested_bases_key_from_env(monkeypatch, project_yaml):
@@ -154,7 +174,7 @@ def test_fractional_env_value_for_a_float_setting(monkeypatch, name, value):
 def test_from_invoke_refuses_unknown_keys_and_suggests_the_near_one(section, named, near):
     cfg = Config(overrides={"tasky": section}, lazy=True)
     with pytest.raises(OpsError) as caught:
-        config.from_invoke(Context(config=cfg))
+        load.load(Context(config=cfg))
     assert caught.value.anchor == "bad-config"
     assert f"unknown setting {named} " in caught.value.message
     if near:
@@ -166,10 +186,10 @@ def test_from_invoke_refuses_unknown_keys_and_suggests_the_near_one(section, nam
 def test_unknown_key_in_a_yaml_file_names_the_file_and_line(tmp_path, monkeypatch):
     written = tmp_path / "invoke.yaml"
     written.write_text("tasky:\n  image: x\n  # a comment\n  contianer: oops\n")
-    monkeypatch.setattr(config, "CONFIG_FILE", written)
+    monkeypatch.setattr(load, "CONFIG_FILE", written)
     cfg = Config(overrides={"tasky": {"contianer": "oops"}}, lazy=True)
     with pytest.raises(OpsError) as caught:
-        config.from_invoke(Context(config=cfg))
+        load.load(Context(config=cfg))
     assert "in invoke.yaml line 4: did you mean container?" in caught.value.message
 
 
@@ -182,7 +202,7 @@ def test_unknown_key_in_a_yaml_file_names_the_file_and_line(tmp_path, monkeypatc
 def test_a_value_of_the_wrong_type_is_one_clear_error(section, words):
     cfg = Config(overrides={"tasky": section}, lazy=True)
     with pytest.raises(OpsError) as caught:
-        config.from_invoke(Context(config=cfg))
+        load.load(Context(config=cfg))
     assert caught.value.anchor == "bad-config"
     assert words in caught.value.message
 
@@ -190,13 +210,13 @@ def test_a_value_of_the_wrong_type_is_one_clear_error(section, words):
 def test_a_whole_number_is_a_fine_float_setting():
     cfg = Config(overrides={"tasky": {"health_timeout": 3, "ecr": {"push_backoff": 2}}},
                  lazy=True)
-    s = config.from_invoke(Context(config=cfg))
+    s = load.load(Context(config=cfg))
     assert s.health_timeout == 3.0 and isinstance(s.health_timeout, float)
     assert s.ecr.push_backoff == 2.0
 
 
 def test_from_invoke_without_a_tasky_section_uses_the_defaults():
-    s = config.from_invoke(Context(config=Config(lazy=True)))
+    s = load.load(Context(config=Config(lazy=True)))
     assert s == config.Settings()
 
 

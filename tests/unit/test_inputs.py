@@ -11,7 +11,7 @@ import pytest
 from invoke import Collection
 
 import tasks
-from ops.settings import validate
+from ops.settings import load
 from tests.unit.unit_support import ROOT, cli_many
 
 NS = Collection.from_module(tasks)
@@ -105,7 +105,7 @@ def bad_variable_values(path, default):
 def variable_cases():
     cases = {}
     names = sorted(NS.task_names)
-    for index, (var, (path, default)) in enumerate(sorted(validate.known_variables().items())):
+    for index, (var, (path, default)) in enumerate(sorted(load.known_variables().items())):
         for offset, value in enumerate(bad_variable_values(path, default)):
             task = names[(index + offset) % len(names)]   # every task sees some variable
             cases[f"{var}={value!r} inv {task}"] = ([task] + [
@@ -206,7 +206,7 @@ def test_every_flag_is_covered():
 
 
 def test_every_variable_is_covered():
-    uncovered = [var for var, (path, default) in validate.known_variables().items()
+    uncovered = [var for var, (path, default) in load.known_variables().items()
                  if not bad_variable_values(path, default)
                  and path[-1] not in ("dockerfile", "context", "wizexercise", "app_user",
                                       "cache_dir", "env_file", "profile")]

@@ -32,9 +32,11 @@ def test_tag_choice(flag, git, expected):
     assert push.choose_tag(git, flag) == expected
 
 
-def test_tag_value_is_validated():
+def test_tag_value_is_validated_at_the_boundary():
+    from ops.core import reference
+
     with pytest.raises(OpsError) as caught:
-        push.choose_tag(CLEAN, "no good")
+        reference.tag("no good", "--tag")
     assert caught.value.anchor == "bad-tag"
 
 
@@ -126,8 +128,8 @@ def test_follow_returns_the_error_text_instead_of_raising():
 
 
 def test_unknown_registry_kind_is_a_flag_error():
-    from ops.settings.config import Settings
+    from ops.settings import validate
 
     with pytest.raises(OpsError) as caught:
-        target.resolve_target(Settings(), "dockerhub", False, None)
+        validate.choice("dockerhub", "--registry", target.KINDS)
     assert caught.value.anchor == "bad-flag"

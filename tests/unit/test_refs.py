@@ -8,7 +8,7 @@ from ops.core.errors import OpsError
 @pytest.mark.parametrize("tag", ["latest", "v1.2.3", "a_b-c.d", "1", "_x", "A" * 128,
                                  "Release-2024.01_rc1"])
 def test_check_tag_accepts_valid_tags(tag):
-    assert reference.check_tag(tag) == tag
+    assert reference.tag(tag, "--tag") == tag
 
 
 @pytest.mark.parametrize("tag", ["", None, "-x", ".x", "a" * 129, "a/b", "a:b", "bad tag",
@@ -16,7 +16,7 @@ def test_check_tag_accepts_valid_tags(tag):
                                  "v1\n", "a@b", "a+b"])
 def test_check_tag_rejects_invalid_tags_naming_them(tag):
     with pytest.raises(OpsError) as caught:
-        reference.check_tag(tag)
+        reference.tag(tag, "--tag")
     error = caught.value
     assert error.anchor == "bad-tag"
     assert repr(tag) in error.message
@@ -28,7 +28,7 @@ def test_check_tag_rejects_invalid_tags_naming_them(tag):
                                   "registry.example.com/a/b", "a.b_c__d-e/f---g",
                                   "Registry.Example.com:443/team/tasky", "[::1]:5000/tasky"])
 def test_check_repository_accepts_docker_names(name):
-    assert reference.check_repository(name) == name
+    assert reference.repository(name, "--image") == name
 
 
 @pytest.mark.parametrize("name", ["Tasky", "team/Tasky", "a//b", "tasky:", "-x", "", None,
@@ -36,7 +36,7 @@ def test_check_repository_accepts_docker_names(name):
                                   "a" * 256])
 def test_check_repository_rejects_bad_names_naming_them(name):
     with pytest.raises(OpsError) as caught:
-        reference.check_repository(name)
+        reference.repository(name, "--image")
     assert caught.value.anchor == "bad-tag"
     assert repr(name) in caught.value.message
 

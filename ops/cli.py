@@ -1,0 +1,104 @@
+"""What every task in tasks.py stands on: the one way a known failure ends (one line, exit 1),
+signals, and the settings, engine and git a task asks for.
+
+Kept apart from tasks.py so that file holds flags, one call and a renderer per task; kept
+light, because tasks.py imports it even for `inv --list`.
+"""
+import functools
+import json
+import os
+import sys
+
+from invoke import Exit, task
+
+from ops.core import signals
+from ops.core.console import printed
+from ops.core.errors import OpsError, foreign
+
+
+def check_configuration():
+    """invoke.yaml and INVOKE_TASKY_* checked before any task runs, even `inv --list`: a
+    malformed file or variable is one line, not Invoke's traceback."""
+    from ops.settings import invoke_yaml
+
+    try:
+        invoke_yaml.tasky_section()
+        if any(name.startswith("INVOKE_TASKY_") for name in os.environ):
+            from ops.settings import load
+            load.check_environment()   # else Invoke casts them itself, with a traceback
+    except OpsError as error:
+        raise Exit("error: " + error.line(), code=1) from None
+
+
+def reported(body):
+    """Turn a known failure into its one-line message and exit 1, never a traceback.
+
+    With --json the same failure is also printed on stdout as an object, so a machine
+    reading stdout always gets JSON. TASKY_DEBUG=1 keeps library tracebacks for bug reports.
+    """
+    @functools.wraps(body)
+    def wrapper(c, *args, **kwargs):
+        printed.result = False
+        signals.install()   # SIGTERM and SIGHUP clean up as Ctrl-C does
+        try:
+            try:
+                return body(c, *args, **kwargs)
+            except Exception as exc:
+                translated = foreign(exc)
+                if translated is None or os.environ.get("TASKY_DEBUG"):
+                    raise
+                raise translated from exc
+        except OpsError as error:
+            for line in error.details:
+                print("  | " + line, file=sys.stderr)
+            if kwargs.get("json") and not printed.result:   # else the report says it all
+                print(json.dumps({"ok": False, "error": error.message, "fix": error.fix,
+                                  "anchor": error.anchor}, indent=2))
+            raise Exit("error: " + error.line(), code=1) from None
+        except KeyboardInterrupt as exc:   # also SIGTERM and SIGHUP (ops.core.signals)
+            name = str(exc) or "SIGINT"
+            raise Exit(f"interrupted ({name}); what this task had made is removed",
+                       code=signals.exit_code(exc)) from None
+    return wrapper
+
+
+def ops_task(*args, **kwargs):
+    """invoke.task, with known failures and signals ending as reported() says."""
+    return lambda body: task(*args, **kwargs)(reported(body))
+
+
+def settings(c, **flags):
+    """The settings with the task's flags applied, every value checked once (settings/load)."""
+    from ops.settings import load
+
+    return load.load(c, **flags)
+
+
+def aws_settings(c, region, **flags):
+    """settings() for a task that calls AWS: --region, AWS_REGION and ECR_REGISTRY checked."""
+    from ops.settings import validate
+
+    region = region and validate.region(region, "--region")
+    return validate.aws(settings(c, **flags).with_region(region))
+
+
+def engine(s):
+    """docker-py's client, connected and pinged (ops/engine/connection.py)."""
+    from ops.engine.connection import client
+
+    return client(timeout=s.docker_timeout)
+
+
+def link(s):
+    """The engine without docker-py (ops/engine/socket_api.py): a no-change build takes less
+    than importing it."""
+    from ops.engine import socket_api
+
+    return socket_api.connect(timeout=s.docker_timeout)
+
+
+def git_info(s):
+    """What git says of the app's repository (the build context's, not this project's)."""
+    from ops.build import gitinfo
+
+    return gitinfo.read(s.context_path)
