@@ -9,7 +9,6 @@ loop started and every image it built except the one IMAGE:dev names.
 """
 import dataclasses
 import json
-import signal
 import time
 
 from ops.build import docker_build
@@ -201,7 +200,6 @@ def dev(engine, settings, env=None, offline=False, as_json=False, progress=print
     loop = Loop(engine, settings, git_or_none(settings), env or {},
                 choose_offline(engine, settings, offline, progress), progress)
     interrupted = False
-    previous_term = signal.signal(signal.SIGTERM, _interrupt)   # killed: clean up all the same
     try:
         batches = dev_changes.watch(settings.context_path) if changes is None else changes
         report(loop.rebuild(None))   # a failed first build or start: fix, save, next cycle
@@ -219,17 +217,10 @@ def dev(engine, settings, env=None, offline=False, as_json=False, progress=print
         interrupted = True
         raise
     finally:
-        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C
-        try:
-            done = loop.close()
-        finally:
-            signal.signal(signal.SIGINT, previous_int)
-            signal.signal(signal.SIGTERM, previous_term)
+        # SIGINT, SIGTERM and SIGHUP arrive here as KeyboardInterrupt (ops/core/signals.py,
+        # installed for every task), which also keeps a second signal from cutting this short.
+        done = loop.close()
         if interrupted:
             progress(f"dev: stopped; removed container {done['container_removed']} and "
                      f"{len(done['removed_images'])} superseded image(s); kept {done['kept']}")
     return done
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt

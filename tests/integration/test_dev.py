@@ -28,10 +28,11 @@ class Dev:
             env={**inv.env, "INVOKE_TASKY_CONTEXT": str(context)},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.records, self.stderr = queue.Queue(), []
-        threading.Thread(target=self._read, args=(self.proc.stdout, self.records.put),
-                         daemon=True).start()
-        threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr.append),
-                         daemon=True).start()
+        self.readers = [threading.Thread(target=self._read, args=(stream, put), daemon=True)
+                        for stream, put in ((self.proc.stdout, self.records.put),
+                                            (self.proc.stderr, self.stderr.append))]
+        for reader in self.readers:
+            reader.start()
 
     @staticmethod
     def _read(stream, put):
@@ -55,9 +56,12 @@ class Dev:
         pytest.fail(f"no cycle record from inv dev (exit {self.proc.poll()}):\n"
                     + "\n".join(self.stderr[-30:]))
 
-    def interrupt(self):
-        self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(timeout=120)
+    def interrupt(self, signum=signal.SIGINT):
+        self.proc.send_signal(signum)
+        code = self.proc.wait(timeout=120)
+        for reader in self.readers:   # every line it wrote, read before the test looks
+            reader.join(timeout=10)
+        return code
 
     def kill(self):
         if self.proc.poll() is None:
@@ -159,6 +163,26 @@ def test_a_failed_build_keeps_the_last_good_container_serving(inv, engine, dev, 
     with pytest.raises(docker.errors.NotFound):
         engine.containers.get(inv.container)
     assert [image.labels[VERSION_LABEL] for image in dev_images(engine)] == [fixed["version"]]
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_end_dev_like_every_task_leaving_only_the_dev_image(
+        inv, engine, dev, context, signum, code):
+    first = dev.next()
+    assert first["action"] == "started", first
+    edit(context / "store.go", "\n// a second cycle, so one image is superseded\n")
+    second = dev.next()
+    assert second["action"] == "rebuilt", second
+
+    assert dev.interrupt(signum) == code
+    name = signal.Signals(signum).name
+    assert any(f"interrupted ({name})" in line for line in dev.stderr), dev.stderr[-5:]
+    with pytest.raises(docker.errors.NotFound):
+        engine.containers.get(inv.container)
+    left = dev_images(engine)
+    assert [image.labels[VERSION_LABEL] for image in left] == [second["version"]]
+    assert left[0].tags == [f"{IMAGE}:dev"]
+    assert "Traceback" not in "\n".join(dev.stderr)
 
 
 def test_a_new_build_that_crashes_at_start_gives_way_to_the_previous_image(
