@@ -7,7 +7,6 @@ import dataclasses
 import json
 import re
 import shlex
-import sys
 import types
 from pathlib import Path
 
@@ -80,8 +79,6 @@ def build_args(target):
     describe = git(target.context, "describe", "--tags", "--always", "--dirty") or short
     if dirty and not describe.endswith("-dirty"):
         describe += "-dirty"  # untracked files change the image too
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     from ops.build.docker_build import go_build_args
 
     go = go_build_args(types.SimpleNamespace(context_path=target.context), {},

@@ -76,7 +76,6 @@ class Context:
             self.target = measure_build.target_for("our app", self.image, repo / "app")
         self.edit()
         self.args = measure_build.build_args(self.target)
-        sys.path.insert(0, str(ROOT))
         from ops.build import buildkit
 
         self.classic = self.top / "Dockerfile.classic"

@@ -42,7 +42,6 @@ from common import (
     tabulate,
 )
 
-sys.path.insert(0, str(ROOT))
 IMAGE = CONTAINER = "tasky-bench-dev"   # apart from the other measurements' tasky-bench
 TARGET_S = 3.0
 

@@ -37,7 +37,6 @@ from measure_push import local_registry
 REPOSITORY = "tasky-bench-promote"
 SRC = "release"
 OURS = """import json, sys, time
-sys.path.insert(0, {root!r})
 from ops.settings import config
 from ops.registry import promotion
 s = config.Settings(ecr=config.Ecr(repository={repo!r}, local_registry={addr!r}))
@@ -60,7 +59,7 @@ def measure(n, image):
             docker("push", f"{remote}:{SRC}", check=True, timeout=300)
             digest = read_back(addr, SRC)
             blobs = blob_count(folder)
-            script = OURS.format(root=str(ROOT), repo=REPOSITORY, addr=addr, src=SRC)
+            script = OURS.format(repo=REPOSITORY, addr=addr, src=SRC)
             ours, inside, base = [], [], []
             for i in range(n):
                 for kind in interleaved(i, ["ours", "cli"]):
@@ -103,7 +102,6 @@ def cli_retag(remote, dest):
 
 
 def read_back(addr, tag):
-    sys.path.insert(0, str(ROOT))
     from ops.registry import http_api
 
     return http_api.manifest_digest(addr, REPOSITORY, tag)

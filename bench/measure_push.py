@@ -5,7 +5,6 @@ import re
 import shlex
 import shutil
 import socket
-import sys
 import tempfile
 from pathlib import Path
 
@@ -48,8 +47,6 @@ def free_port():
 def local_registry():
     """A plain docker-registry (no auth) on a free loopback port, served from a temp dir by
     the project's ops.registry.local_registry.serve; killed and its directory removed on the way out."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     try:
         from ops.core.errors import OpsError
         from ops.registry import local_registry

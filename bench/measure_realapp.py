@@ -33,7 +33,7 @@ from common import (
     tabulate,
 )
 
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))   # tests/ is not installed with ops; its proxy helper is
 from tests.integration import goproxy  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "thirdparty-app"
