@@ -94,7 +94,8 @@ def vendor(c, goproxy=None, json=False):
 def run(c, env=None, env_file=None, dev=False, name=None, port=None, tag="latest", json=False):
     """Run the image detached with its port published."""
     from ops.core import reference
-    from ops.run import containers, envvars
+    from ops.run import containers
+    from ops.settings import envvars
     s = settings(c, container=name, port=port)
     reference.tag(tag, "--tag")
     variables = envvars.collect(env, env_file, s.env_file_path)
@@ -126,7 +127,7 @@ def verify(c, tag="latest", env=None, env_file=None, json=False):
     """Check wizexercise.txt, appuser, health and image size."""
     from ops.core import reference
     from ops.gates import verify as checks
-    from ops.run import envvars
+    from ops.settings import envvars
     s = settings(c)
     reference.tag(tag, "--tag")
     variables = envvars.collect(env, env_file, s.env_file_path)
@@ -140,11 +141,11 @@ def verify(c, tag="latest", env=None, env_file=None, json=False):
 def layers(c, tag="latest", json=False):
     """List layer sizes and totals against the size budget."""
     from ops.core import reference
-    from ops.run import images
+    from ops.build import layers as image_layers
     s = settings(c)
     reference.tag(tag, "--tag")
-    emit(images.layers(engine(s), f"{s.image}:{tag}", s.size_budget_mb), json,
-         images.render_layers)
+    emit(image_layers.layers(engine(s), f"{s.image}:{tag}", s.size_budget_mb), json,
+         image_layers.render_layers)
 
 
 @ops_task(help={"name": NAME_HELP, "tail": "how many lines from the end (default 100)",
@@ -177,10 +178,10 @@ def stop(c, name=None, force=False):
                 "json": JSON_HELP})
 def clean(c, all=False, cache=False, bases=False, dry_run=False, json=False):
     """Remove the images and containers this project made."""
-    from ops.run import images
+    from ops.run import clean as cleanup
     s = settings(c)
-    emit(images.clean(engine(s), s, everything=all, cache=cache, include_bases=bases,
-                      dry_run=dry_run), json, images.render_clean)
+    emit(cleanup.clean(engine(s), s, everything=all, cache=cache, include_bases=bases,
+                       dry_run=dry_run), json, cleanup.render_clean)
 
 
 @ops_task(help={"verbose": "go test -v", "json": JSON_HELP})
@@ -437,7 +438,7 @@ def ecr_policy(c, apply=False, keep=None, untagged_days=None, region=None, json=
 def dev(c, env=None, env_file=None, name=None, port=None, offline=False, json=False):
     """Run the app; rebuild and replace it on each Go change."""
     from ops.flows import dev as inner_loop
-    from ops.run import envvars
+    from ops.settings import envvars
     s = settings(c, container=name, port=port)
     variables = envvars.collect(env, env_file, s.env_file_path)
     inner_loop.dev(engine(s), s, env=variables, offline=offline, as_json=json,

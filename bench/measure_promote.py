@@ -20,7 +20,6 @@ from pathlib import Path
 
 from common import (
     PY,
-    ROOT,
     BenchError,
     docker,
     info_row,

@@ -125,7 +125,7 @@ def parse_build_args(assignments, settings):
     value (never echoed), a name tasky-ops sets itself, or a secret (build args are kept in
     the image's history for anyone who pulls it)."""
     from ops.core import redact
-    from ops.run import envvars
+    from ops.settings import envvars
 
     found = {}
     for text in assignments or ():

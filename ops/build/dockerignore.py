@@ -21,7 +21,6 @@ import warnings
 
 from ops.core.errors import OpsError
 
-
 ANCHOR = "build-fails"
 
 

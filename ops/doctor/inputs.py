@@ -1,6 +1,5 @@
 """`inv doctor`'s checks of what a build needs: Python packages, git, bases, Go modules."""
 import os
-
 import sys
 from importlib import metadata
 from pathlib import Path

@@ -7,8 +7,9 @@ from ops.core.errors import OpsError
 from ops.doctor.inputs import display_path
 from ops.doctor.rows import needs_engine, row
 from ops.engine import ownership
-from ops.run import containers, envvars, ports
+from ops.run import containers, ports
 from ops.run import health as app_health
+from ops.settings import envvars
 
 
 def host_port(engine, settings):

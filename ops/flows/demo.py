@@ -3,7 +3,8 @@ from ops.build import docker_build
 from ops.core.console import Steps, table
 from ops.core.errors import OpsError
 from ops.gates import verify
-from ops.run import containers, envvars, health
+from ops.run import containers, health
+from ops.settings import envvars
 
 
 def health_summary(report):

@@ -193,7 +193,7 @@ def dev(engine, settings, env=None, offline=False, as_json=False, progress=print
     settings = dataclasses.replace(settings, builder="auto")
     docker_build.check_inputs(settings)
     report = report or printer(as_json)
-    from ops.run import envvars
+    from ops.settings import envvars
     envvars.require(env or {}, settings.app.required_env, task="dev")
     # The name and the port must be free now: the loop replaces only what it started.
     containers.refuse_conflicts(engine, settings, settings.container)

@@ -68,7 +68,8 @@ def check(name, expected, actual, passed):
 
 def verify(engine, settings, ref, env=None):
     """Run the image once (with the app's env) and check file, user, health and size."""
-    from ops.run import containers, envvars
+    from ops.run import containers
+    from ops.settings import envvars
 
     envvars.require(env or {}, settings.app.required_env, task="verify")
     image = image_or_fail(engine, ref)

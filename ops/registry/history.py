@@ -7,7 +7,6 @@ promote or a rollback. Moving a tag is GET manifest bytes, PUT them under the ta
 from ops.core.errors import OpsError
 from ops.registry import http_api, target
 
-
 HISTORY_DEPTH = 3
 
 

@@ -6,7 +6,8 @@ from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.engine import ownership
 from ops.engine.connection import image_or_fail
-from ops.run import app_probe, envvars, ports
+from ops.run import app_probe, ports
+from ops.settings import envvars
 
 FIRST_POLL, LAST_POLL = 0.1, 1.0   # seconds between probes at start: backing off, no storm
 

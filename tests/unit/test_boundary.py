@@ -9,8 +9,7 @@ from ops.core import signals
 from ops.core.errors import OpsError
 from ops.core.heartbeat import Heartbeat
 from ops.registry import http_api
-from ops.run import envvars
-from ops.settings import validate
+from ops.settings import envvars, validate
 
 
 @pytest.mark.parametrize("given, canonical", [("LOCALHOST:5000", "localhost:5000"),

@@ -3,7 +3,7 @@ import pytest
 
 from ops.core import redact
 from ops.core.errors import OpsError
-from ops.run import envvars
+from ops.settings import envvars
 
 SECRET_VALUE = "hunter2-Sup3r-s3cret"
 
