@@ -60,7 +60,7 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
     from ops.core import reference
     from ops.settings import validate
     s = settings(c)   # a typo costs nothing: every input is checked before any connection
-    git = gitinfo.Asked(s.context_path)   # git answers while the engine is asked
+    git = gitinfo.PendingGitInfo(s.context_path)   # git answers while the engine is asked
     if tag is not None:
         reference.tag(tag, "--tag")
     if version is not None:   # it reaches the Go linker's -X flag: no spaces or quotes

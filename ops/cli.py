@@ -12,7 +12,7 @@ import sys
 from invoke import Exit, task
 
 from ops.core import signals
-from ops.core.console import printed
+from ops.core.console import STDOUT
 from ops.core.errors import OpsError, foreign
 
 
@@ -38,7 +38,7 @@ def reported(body):
     """
     @functools.wraps(body)
     def wrapper(c, *args, **kwargs):
-        printed.result = False
+        STDOUT.has_result = False
         signals.install()   # SIGTERM and SIGHUP clean up as Ctrl-C does
         try:
             try:
@@ -51,7 +51,7 @@ def reported(body):
         except OpsError as error:
             for line in error.details:
                 print("  | " + line, file=sys.stderr)
-            if kwargs.get("json") and not printed.result:   # else the report says it all
+            if kwargs.get("json") and not STDOUT.has_result:   # else the report says it all
                 print(json.dumps({"ok": False, "error": error.message, "fix": error.fix,
                                   "anchor": error.anchor}, indent=2))
             raise Exit("error: " + error.line(), code=1) from None

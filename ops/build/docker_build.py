@@ -80,7 +80,7 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
 
     `engine` is docker-py's client or an ops.engine.socket_api link (inv build's, which never imports
     docker-py unless the build needs a pull, a stand-in or the classic builder). `git` is
-    a GitInfo, or a gitinfo.Asked still running, answered once the bases are checked.
+    a GitInfo, or a gitinfo.PendingGitInfo (git still running), answered once the bases are checked.
     `tags` replaces those (inv dev tags only its own, so latest stays the last real build)."""
     from ops.engine import socket_api
 
@@ -91,7 +91,7 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     started = time.monotonic()
     go_image, runtime_image = choose_bases(engine, settings, offline, pull, progress)
     extra = go_build_args(settings, extra, progress)
-    if isinstance(git, gitinfo.Asked):
+    if isinstance(git, gitinfo.PendingGitInfo):
         git = git.answer()
     buildargs = {**extra, "GO_IMAGE": go_image, "RUNTIME_IMAGE": runtime_image,
                  "VERSION": version or git.describe, "REVISION": git.sha,

@@ -30,10 +30,10 @@ def _git(root, *args):
 
 def read(root):
     """GitInfo for the repository at root, or an OpsError when there is no commit to name."""
-    return Asked(root).answer()
+    return PendingGitInfo(root).answer()
 
 
-class Asked:
+class PendingGitInfo:
     """git's three questions about root, running: answer() waits for them. `inv build`
     asks first and answers when it makes the build args, so git runs meanwhile."""
 

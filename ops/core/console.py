@@ -28,18 +28,18 @@ def _cell(value):
     return str(value)
 
 
-class _Printed:
-    """Whether this task already printed its result (so a failure after it prints no second
-    JSON document on stdout)."""
-    result = False
+class Stdout:
+    """What this task has written on stdout: once its result is there, a failure after it
+    prints no second JSON document."""
+    has_result = False
 
 
-printed = _Printed()
+STDOUT = Stdout()
 
 
 def emit(result, as_json, render):
     """Print result as JSON, or through render(result) for people. Returns result."""
-    printed.result = True
+    STDOUT.has_result = True
     if as_json:
         print(json.dumps(result, indent=2, default=str))
     else:
