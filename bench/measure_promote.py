@@ -2,9 +2,10 @@
 
     python3 bench/measure_promote.py [--repeat N] [--image REF] [--json]
 
-A plain docker-registry on a free loopback port (ops.registry.http_api.serve, temp dir) gets IMAGE
+A plain docker-registry on a free loopback port (ops.registry.local_registry.serve, temp dir) gets IMAGE
 once; then each sample retags it to a fresh tag both ways, interleaved:
-- ours: a new `python` process calling ops.registry.promotion.promote(SRC, DEST, registry_kind="local"), as
+- ours: a new `python` process calling ops.registry.promotion.promote(SRC, DEST,
+  registry_kind="local"), as
   `inv promote` will (interpreter start included; the function's own seconds shown apart);
 - baseline: `docker pull REMOTE:SRC`, `docker tag`, `docker push REMOTE:DEST`. The engine
   already holds the layers, so the pull fetches a manifest and the push says "Layer already
@@ -118,8 +119,8 @@ def render(out):
     return [f"\n== 8. promote  ({len(out['ours_s'])} interleaved samples, registry "
             f"{out['registry']}, {out['image']} {out['digest'][:19]}, blobs unchanged: "
             f"{out['blobs']})",
-            "ours:     python -c 'ops.registry.promotion.promote(SRC, DEST, registry_kind=\"local\")' "
-            "(a new process, as inv promote)",
+            "ours:     python -c 'ops.registry.promotion.promote(SRC, DEST, "
+            "registry_kind=\"local\")' (a new process, as inv promote)",
             "baseline: docker pull REMOTE:SRC; docker tag; docker push REMOTE:DEST",
             f"samples ours {rounded(out['ours_s'])}; inside promote "
             f"{rounded(out['ours_inside_s'])}",

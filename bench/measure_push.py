@@ -46,7 +46,8 @@ def free_port():
 @contextlib.contextmanager
 def local_registry():
     """A plain docker-registry (no auth) on a free loopback port, served from a temp dir by
-    the project's ops.registry.local_registry.serve; killed and its directory removed on the way out."""
+    the project's ops.registry.local_registry.serve; killed and its directory removed on the
+    way out."""
     try:
         from ops.core.errors import OpsError
         from ops.registry import local_registry

@@ -164,7 +164,7 @@ def at_least(minimum=0.0, whole=False, above=False):
 
 # --- variables tasky-ops reads itself ------------------------------------------------------
 
-# What the build path reaches itself (ops/engine/socket_api.py), checked without importing docker-py.
+# What the build path reaches itself (ops/engine/socket_api.py), checked without docker-py.
 PLAIN_HOST = re.compile(r"^(?:unix:///\S*[^/\s]|tcp://(?:[A-Za-z0-9.-]+|\[[0-9a-fA-F:.]+\])"
                         r":(\d{1,5}))$")
 

@@ -3,6 +3,7 @@ loop's decisions with the engine side faked (the real loop: tests/integration/te
 import pytest
 
 from ops.flows import dev, dev_changes
+from ops.flows.dev_changes import classify
 from ops.settings.config import Settings
 
 PATTERNS = [".git", "tasky", "*.test", "README.md", "Dockerfile", ".dockerignore"]
@@ -21,7 +22,7 @@ def changed(context, *names):
 
 
 def test_go_sources_rebuild_assets_are_mounted_and_ignored_files_do_nothing(context):
-    found = dev_changes.classify(changed(context, "store.go", "go.mod", "assets/app.js", "README.md",
+    found = classify(changed(context, "store.go", "go.mod", "assets/app.js", "README.md",
                                  "tasky", "assets/img/logo.svg"), context, PATTERNS)
     assert found == {"rebuild": ["go.mod", "store.go"],
                      "mounted": ["assets/app.js", "assets/img/logo.svg"],
@@ -29,22 +30,22 @@ def test_go_sources_rebuild_assets_are_mounted_and_ignored_files_do_nothing(cont
 
 
 def test_a_new_go_file_in_a_package_directory_rebuilds(context):
-    assert dev_changes.classify(changed(context, "internal/db/db.go"), context, [])["rebuild"] == \
+    assert classify(changed(context, "internal/db/db.go"), context, [])["rebuild"] == \
         ["internal/db/db.go"]
 
 
 def test_editing_the_dockerignore_rebuilds_even_though_it_is_not_copied(context):
-    assert dev_changes.classify(changed(context, ".dockerignore"), context, PATTERNS)["rebuild"] == \
+    assert classify(changed(context, ".dockerignore"), context, PATTERNS)["rebuild"] == \
         [".dockerignore"]
 
 
 def test_a_dockerfile_inside_the_context_never_reaches_the_image(context):
     # build.context_tar always leaves the context's own Dockerfile out.
-    assert dev_changes.classify(changed(context, "Dockerfile"), context, [])["ignored"] == ["Dockerfile"]
+    assert classify(changed(context, "Dockerfile"), context, [])["ignored"] == ["Dockerfile"]
 
 
 def test_paths_outside_the_context_are_ignored(context, tmp_path):
-    found = dev_changes.classify({str(tmp_path / "elsewhere.go")}, context, [])
+    found = classify({str(tmp_path / "elsewhere.go")}, context, [])
     assert found["rebuild"] == [] and found["ignored"] == [str(tmp_path / "elsewhere.go")]
 
 
@@ -54,13 +55,15 @@ def test_ignore_patterns_read_the_context_dockerignore(context, tmp_path):
 
 
 def test_each_cycle_bakes_a_version_of_its_own():
-    assert dev_changes.cycle_version("v1.2.0-3-gabc1234-dirty", 7) == "v1.2.0-3-gabc1234-dirty+dev.7"
+    version = dev_changes.cycle_version("v1.2.0-3-gabc1234-dirty", 7)
+    assert version == "v1.2.0-3-gabc1234-dirty+dev.7"
     assert dev_changes.cycle_version("dev", 1) != dev_changes.cycle_version("dev", 2)
 
 
 def test_named_lists_a_few_changed_files_then_counts():
     assert dev_changes.named(["a.go"]) == "a.go"
-    assert dev_changes.named(["a.go", "b.go", "c.go", "d.go", "e.go"]) == "a.go, b.go, c.go and 2 more"
+    many = ["a.go", "b.go", "c.go", "d.go", "e.go"]
+    assert dev_changes.named(many) == "a.go, b.go, c.go and 2 more"
 
 
 RECORD = {"cycle": 4, "changed": ["store.go"], "version": "dev+dev.4", "build_s": 1.234,
@@ -80,8 +83,9 @@ def test_the_first_cycle_says_start():
 
 
 def test_a_failed_build_line_names_the_error_and_what_is_still_served():
-    line = dev_changes.render({**RECORD, "action": "build-failed", "error": "build failed at [build "
-                       "6/6] RUN go build: exit code: 2", "serving": "dev+dev.3"})
+    line = dev_changes.render({**RECORD, "action": "build-failed",
+                               "error": "build failed at [build 6/6] RUN go build: exit code: 2",
+                               "serving": "dev+dev.3"})
     assert "build FAILED after 1.23s" in line and "exit code: 2" in line
     assert line.endswith("still serving dev+dev.3")
     first = dev_changes.render({**RECORD, "action": "build-failed", "error": "x", "serving": None})
