@@ -5,7 +5,8 @@
 A plain docker-registry on a free loopback port (ops.registry.local_registry.serve, temp dir)
 gets IMAGE once; then each sample retags it to a fresh tag both ways, interleaved:
 - ours: a new `python` process calling ops.registry.promotion.promote(SRC, DEST,
-  registry_kind="local"), as `inv promote` will (interpreter start included; the function's own seconds shown apart);
+  registry_kind="local"), as `inv promote` will (interpreter start included; the
+  function's own seconds shown apart);
 - baseline: `docker pull REMOTE:SRC`, `docker tag`, `docker push REMOTE:DEST`. The engine
   already holds the layers, so the pull fetches a manifest and the push says "Layer already
   exists": the cheapest the CLI can do, which favours the baseline.
