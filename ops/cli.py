@@ -56,9 +56,9 @@ def reported(body):
                                   "anchor": error.anchor}, indent=2))
             raise Exit("error: " + error.line(), code=1) from None
         except KeyboardInterrupt as exc:   # also SIGTERM and SIGHUP (ops.core.signals)
-            name = str(exc) or "SIGINT"
+            name, code = signals.received(exc)
             raise Exit(f"interrupted ({name}); what this task had made is removed",
-                       code=signals.exit_code(exc)) from None
+                       code=code) from None
     return wrapper
 
 

@@ -49,6 +49,10 @@ def install():
     return True
 
 
-def exit_code(exc):
-    """130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
-    return getattr(exc, "code", None) or 128 + signal.SIGINT
+def received(exc):
+    """(name, exit code) of the signal that ended the task: 130 for Ctrl-C, 143 for SIGTERM,
+    129 for SIGHUP. A library that turns our Interrupted into a KeyboardInterrupt of its own
+    (watchfiles does, in inv dev) loses the signal: the first one received still says it."""
+    signum = getattr(exc, "signum", None) or (_State.received[0] if _State.received
+                                              else signal.SIGINT)
+    return signal.Signals(signum).name, 128 + signum
