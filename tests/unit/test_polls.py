@@ -1,0 +1,106 @@
+"""The polls that go through ops/core/waiting.wait_until, each with what it used to return and
+say: run's start watch, health --wait (bounded in all, probes included), verify's wait for
+Docker's verdict, the local registry's start and setup's wait for dockerd."""
+import time
+
+import pytest
+
+from ops.core.errors import OpsError
+from ops.settings.config import App, Settings
+
+
+class Container:
+    """A container whose State goes through `states`, one per reload, the last one staying."""
+
+    name = "tasky-unit"
+
+    def __init__(self, *states):
+        self.states, self.reloads = list(states), 0
+        self.attrs = {"State": self.states[0]}
+
+    @property
+    def status(self):
+        return self.attrs["State"]["Status"]
+
+    def reload(self):
+        self.attrs = {"State": self.states[min(self.reloads, len(self.states) - 1)]}
+        self.reloads += 1
+
+
+def running(health=None):
+    return {"Status": "running", "ExitCode": 0, **({"Health": {"Status": health}}
+                                                   if health else {})}
+
+
+EXITED = {"Status": "exited", "ExitCode": 3, "OOMKilled": False}
+
+
+# --- verify: Docker's own verdict ---------------------------------------------------------
+
+def test_verify_waits_through_starting_for_the_verdict():
+    from ops.gates.verify import wait_healthy
+
+    container = Container(running("starting"), running("starting"), running("healthy"))
+    assert wait_healthy(container, timeout=10) == "healthy" and container.reloads == 3
+
+
+@pytest.mark.parametrize("state, said", [(running("unhealthy"), "unhealthy"),
+                                         (running(), "no HEALTHCHECK"),
+                                         (EXITED, "exited (exit 3)")])
+def test_verify_ends_at_the_first_answer_that_is_not_starting(state, said):
+    from ops.gates.verify import wait_healthy
+
+    assert wait_healthy(Container(state), timeout=10) == said
+
+
+def test_verify_says_starting_when_the_timeout_passes_first():
+    from ops.gates.verify import wait_healthy
+
+    started = time.monotonic()
+    assert wait_healthy(Container(running("starting")), timeout=0.3) == "starting"
+    assert time.monotonic() - started < 2
+
+
+# --- run: the start watch -----------------------------------------------------------------
+
+def settings_for_run(grace=10.0, probe_path="/"):
+    return Settings(start_grace=grace, app=App(probe_path=probe_path))
+
+
+def test_run_returns_the_first_answer_of_the_app(monkeypatch):
+    from ops.run import app_probe, containers
+
+    answers = iter([{"status": None, "error": "refused"}, {"status": 200, "url": "u"}])
+    monkeypatch.setattr(app_probe, "http_health", lambda port, path, timeout: next(answers))
+    assert containers._watch_start(Container(running()), settings_for_run(), 8080) == {
+        "status": 200, "url": "u"}
+
+
+def test_run_returns_the_last_probe_when_the_grace_passes(monkeypatch):
+    from ops.run import app_probe, containers
+
+    refused = {"status": None, "error": "connection refused"}
+    monkeypatch.setattr(app_probe, "http_health", lambda port, path, timeout: refused)
+    assert containers._watch_start(Container(running()), settings_for_run(0.3), 8080) == refused
+
+
+def test_run_without_a_probe_path_trusts_the_images_healthcheck(monkeypatch):
+    from ops.run import app_probe, containers
+
+    verdicts = iter([{"ok": False}, {"ok": True}])
+    monkeypatch.setattr(app_probe, "probe", lambda container: next(verdicts))
+    assert containers._watch_start(Container(running()), settings_for_run(probe_path=""),
+                                   8080) == {"status": "healthcheck", "url": None}
+    monkeypatch.setattr(app_probe, "probe", lambda container: {"ok": None})
+    assert containers._watch_start(Container(running()), settings_for_run(probe_path=""),
+                                   8080) == {}
+
+
+def test_run_fails_with_the_logs_when_the_app_exits_at_start(monkeypatch):
+    from ops.run import containers
+
+    monkeypatch.setattr(containers, "tail_logs", lambda container, settings: ["JWT_SECRET?"])
+    with pytest.raises(OpsError) as caught:
+        containers._watch_start(Container(running(), EXITED), settings_for_run(), 8080)
+    assert "exited at start with code 3" in caught.value.message
+    assert caught.value.details == ["JWT_SECRET?"]
