@@ -104,3 +104,70 @@ def test_run_fails_with_the_logs_when_the_app_exits_at_start(monkeypatch):
         containers._watch_start(Container(running(), EXITED), settings_for_run(), 8080)
     assert "exited at start with code 3" in caught.value.message
     assert caught.value.details == ["JWT_SECRET?"]
+
+
+# --- health --wait --------------------------------------------------------------------------
+
+def report(healthy, state="running", exit_code=1):
+    return {"container": "tasky-unit", "state": state, "healthy": healthy,
+            "live_probe": {"ok": healthy, "exit_code": exit_code, "output": "curl: refused"}}
+
+
+@pytest.fixture
+def health_of(monkeypatch):
+    """health.health on a fake container whose reports come from `reports()`."""
+    from ops.run import containers, health
+
+    monkeypatch.setattr(containers, "get", lambda engine, name: Container(running()))
+    monkeypatch.setattr(containers, "tail_logs", lambda container, settings: ["last log"])
+
+    def run(reports, timeout=10.0, wait=True):
+        monkeypatch.setattr(health, "health_report", lambda container, settings: reports())
+        return health.health(None, Settings(health_timeout=timeout), wait=wait)
+    return run
+
+
+def test_health_wait_returns_the_first_healthy_report_with_its_seconds(health_of):
+    answers = iter([report(False), report(False), report(True)])
+    found = health_of(lambda: next(answers))
+    assert found["healthy"] and isinstance(found["seconds"], float)
+
+
+def test_health_without_wait_returns_one_report_healthy_or_not(health_of):
+    assert health_of(lambda: report(False), wait=False)["healthy"] is False
+
+
+def test_health_wait_fails_at_once_when_the_container_stopped(health_of):
+    with pytest.raises(OpsError) as caught:
+        health_of(lambda: report(False, state="exited"))
+    assert caught.value.message == "container tasky-unit is exited, not running"
+    assert caught.value.details == ["last log"]
+
+
+def test_health_wait_times_out_with_the_probes_exit_code_and_output(health_of):
+    with pytest.raises(OpsError) as caught:
+        health_of(lambda: report(False, exit_code=7), timeout=0.3)
+    assert caught.value.message == ("tasky-unit not healthy after 0.3s: the health command "
+                                    "exited 7")
+    assert caught.value.details == ["probe: curl: refused", "last log"]
+
+
+def test_health_wait_is_bounded_by_its_timeout_even_when_a_probe_hangs(health_of):
+    def hangs():
+        time.sleep(5)
+        return report(True)
+
+    started = time.monotonic()
+    with pytest.raises(OpsError) as caught:
+        health_of(hangs, timeout=0.5)
+    assert time.monotonic() - started < 1.5
+    assert caught.value.message == "tasky-unit not healthy after 0.5s: no probe finished in " \
+                                   "that time"
+
+
+def test_a_failing_probe_is_raised_not_taken_for_a_hang(health_of):
+    def broken():
+        raise OpsError("the Docker engine refused the request")
+
+    with pytest.raises(OpsError, match="refused the request"):
+        health_of(broken)
