@@ -171,3 +171,85 @@ def test_a_failing_probe_is_raised_not_taken_for_a_hang(health_of):
 
     with pytest.raises(OpsError, match="refused the request"):
         health_of(broken)
+
+
+# --- the local registry and dockerd --------------------------------------------------------
+
+class Process:
+    pid = 4242
+
+    def __init__(self, exits=False):
+        self.exits, self.killed = exits, False
+
+    def poll(self):
+        return 1 if self.exits else None
+
+    def kill(self):
+        self.killed = True
+
+
+@pytest.fixture
+def registry(monkeypatch, tmp_path):
+    from ops.registry import local_registry
+
+    process = Process()
+    monkeypatch.setattr(local_registry.subprocess, "Popen", lambda *a, **k: process)
+    monkeypatch.setattr(local_registry, "START_SECONDS", 0.3)
+    return local_registry, process, tmp_path
+
+
+def test_the_registry_is_returned_once_it_answers(registry, monkeypatch):
+    local_registry, process, folder = registry
+    answers = iter([False, True])
+    monkeypatch.setattr(local_registry, "answering", lambda addr: next(answers))
+    assert local_registry.serve(folder, "127.0.0.1:5999") is process and not process.killed
+
+
+def test_a_registry_that_never_answers_is_killed(registry, monkeypatch):
+    local_registry, process, folder = registry
+    monkeypatch.setattr(local_registry, "answering", lambda addr: False)
+    with pytest.raises(OpsError, match="did not answer on 127.0.0.1:5999 within 0.3s"):
+        local_registry.serve(folder, "127.0.0.1:5999")
+    assert process.killed
+
+
+def test_a_registry_that_exits_at_start_is_said_at_once(registry, monkeypatch):
+    local_registry, process, folder = registry
+    process.exits = True
+    with pytest.raises(OpsError, match="exited at start"):
+        local_registry.serve(folder, "127.0.0.1:5999")
+
+
+def test_ctrl_c_while_the_registry_starts_does_not_leave_it_running(registry, monkeypatch):
+    local_registry, process, folder = registry
+
+    def interrupted(addr):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local_registry, "answering", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        local_registry.serve(folder, "127.0.0.1:5999")
+    assert process.killed
+
+
+@pytest.fixture
+def dockerd(monkeypatch):
+    from ops.engine import install
+
+    monkeypatch.setattr(install.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(install, "has_systemd", lambda: True)
+    monkeypatch.setattr(install.subprocess, "run", lambda *a, **k: None)
+    return install
+
+
+def test_setup_returns_how_it_started_the_engine_once_it_answers(dockerd, monkeypatch):
+    answers = iter([False, False, True])
+    monkeypatch.setattr(dockerd, "answers", lambda: next(answers))
+    assert dockerd.start_engine([].append, wait=10) == "systemctl start docker"
+
+
+def test_setup_says_when_the_engine_never_answers(dockerd, monkeypatch):
+    monkeypatch.setattr(dockerd, "answers", lambda: False)
+    with pytest.raises(OpsError, match=r"did not answer within 0.3s"):
+        dockerd.start_engine([].append, wait=0.3)
+
