@@ -60,12 +60,15 @@ class Owned:
         """Remove every container of ours; one that could not be is named with the engine's
         reason and the command that removes it, since nothing else will ever mention it."""
         import docker
+        import requests
 
+        # docker-py lets a dropped connection through as requests' own exception.
+        failed = (docker.errors.DockerException, requests.exceptions.RequestException)
         found = set(self.ids)
         try:
             found |= {c.id for c in self.engine.containers.list(
                 all=True, filters={"label": f"{INVOCATION}={self.invocation}"})}
-        except docker.errors.DockerException as exc:
+        except failed as exc:
             # Only a create interrupted before it returned an id is lost this way.
             self.progress(f"could not look for this task's containers ({_reason(exc)}); "
                           f"check: docker ps -a --filter label={INVOCATION}={self.invocation}")
@@ -78,7 +81,7 @@ class Owned:
                 if exc.status_code == 409:   # the engine is already removing it
                     continue
                 self._unremoved(container_id, exc)
-            except docker.errors.DockerException as exc:
+            except failed as exc:
                 self._unremoved(container_id, exc)
 
     def _unremoved(self, container_id, exc):

@@ -53,12 +53,13 @@ class _Deadline:
 
     def _kill(self):
         import docker
+        import requests
 
         try:
             self.container.kill()
             self.reached = True
-        except docker.errors.DockerException:
-            pass   # it exited on its own a moment before: that exit code stands
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            pass   # it exited on its own just before: its own exit code stands
 
     def cancel(self):
         if self._timer is not None:

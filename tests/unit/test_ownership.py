@@ -31,6 +31,19 @@ def test_a_container_already_gone_or_going_is_not_reported(status, explanation):
     assert said == []
 
 
+def test_a_connection_dropped_during_the_clean_up_is_reported_not_raised():
+    import requests
+
+    engine = Engine()
+    said = []
+    with ownership.Owned(engine, "go-modules", progress=said.append) as ours:
+        container = ours.keep(engine.containers.create("builder", labels=ours.labels))
+        engine.refuse_removal[container.short_id] = requests.exceptions.ConnectionError(
+            "Connection aborted")
+    assert len(said) == 1 and f"docker rm -f {container.short_id}" in said[0]
+    assert "Connection aborted" in said[0]
+
+
 def test_an_engine_that_cannot_list_is_reported_and_the_known_ids_are_still_removed():
     import docker
 
