@@ -1,6 +1,6 @@
 """The Go builder image as a tool: Go (vet, test, gofmt) on the app, no Go on the host."""
 from ops.build import standins
-from ops.engine import ownership
+from ops.engine import throwaway
 
 
 def builder_image(engine, settings, progress):
@@ -20,22 +20,13 @@ def run_in_builder(engine, settings, script, progress=print):
     image = builder_image(engine, settings, progress)
     cache = settings.bases.cache_path / "go-build"
     cache.mkdir(parents=True, exist_ok=True)
-    container = engine.containers.run(
-        image, ["/bin/sh", "-c", script], detach=True, working_dir="/src",
+    code, output = throwaway.run(
+        engine, image, ["/bin/sh", "-c", script], role="app-test", progress=progress,
+        working_dir="/src",
         # A read-only mount: tests must not write into the checkout.
         volumes={str(settings.context_path): {"bind": "/src", "mode": "ro"},
                  # Go's build cache kept between runs: a warm run skips compiling the stdlib.
                  str(cache): {"bind": "/go-cache", "mode": "rw"}},
         environment={"CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false", "GOPROXY": "off",
-                     "GOCACHE": "/go-cache"},
-        labels=ownership.for_container("app-test"))
-    output = []
-    try:
-        for chunk in container.logs(stream=True, follow=True):
-            for line in chunk.decode("utf-8", "replace").splitlines():
-                output.append(line)
-                progress(line)
-        code = container.wait()["StatusCode"]
-    finally:
-        container.remove(force=True)
+                     "GOCACHE": "/go-cache"})
     return image, output, code == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 from ops.build import go_image, gomod
 from ops.core import redact
 from ops.core.errors import OpsError
-from ops.engine import ownership
+from ops.engine import throwaway
 
 # Writable places for a container user that is not root (the image's GOPATH is root's).
 SCRATCH = {"HOME": "/tmp", "GOMODCACHE": "/tmp/gomodcache", "GOCACHE": "/tmp/gocache"}
@@ -27,31 +27,11 @@ def run_go(engine, image, command, env, volumes, workdir, user=None, progress=pr
     """Run a go command in a throwaway builder container.
 
     Returns (exit code, or None when ``timeout`` seconds passed first; output lines with
-    passwords masked). Without a timeout the output streams to ``progress`` as it comes.
+    passwords masked, each streamed to ``progress`` as it comes).
     """
-    import requests
-
-    container = engine.containers.run(
-        image, command, detach=True, working_dir=workdir, user=user or "",
-        environment={**SCRATCH, **env}, volumes=volumes,
-        labels=ownership.for_container("go-modules"))
-    output = []
-    try:
-        if timeout is None:
-            for chunk in container.logs(stream=True, follow=True):
-                for line in chunk.decode("utf-8", "replace").splitlines():
-                    output.append(redact.redact_text(line))
-                    progress(output[-1])
-            return container.wait()["StatusCode"], output
-        try:
-            code = container.wait(timeout=timeout)["StatusCode"]
-        except requests.exceptions.RequestException:
-            code = None
-        output = [redact.redact_text(line) for line in
-                  container.logs().decode("utf-8", "replace").splitlines()]
-        return code, output
-    finally:
-        container.remove(force=True)
+    return throwaway.run(engine, image, command, role="go-modules", progress=progress,
+                         timeout=timeout, mask=redact.redact_text, working_dir=workdir,
+                         user=user or "", environment={**SCRATCH, **env}, volumes=volumes)
 
 
 def vendor(engine, settings, goproxy=None, progress=print):

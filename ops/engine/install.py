@@ -2,11 +2,11 @@
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.core.waiting import wait_until
 from ops.engine.connection import answers
 
 DOCKERD_LOG = "/var/log/tasky-ops-dockerd.log"
@@ -70,11 +70,9 @@ def start_engine(progress, wait=30, socket=None):
             subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                              start_new_session=True)
         how = f"dockerd{' on ' + socket if socket else ''} (log {log_path})"
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if answers():
-            return how
-        time.sleep(0.3)
+    if wait_until(lambda: how if answers() else None, timeout=wait, progress=progress,
+                  what=f"setup: waiting for the engine ({how})"):
+        return how
     raise OpsError(f"started the engine ({how}) but it did not answer within {wait}s",
                    fix=f"read {log_path} or `journalctl -u docker`",
                    anchor="docker-daemon-not-running")

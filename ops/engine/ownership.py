@@ -31,10 +31,13 @@ class Owned:
     else's container ever is.
     """
 
-    def __init__(self, engine, role, image=None):
+    def __init__(self, engine, role, image=None, progress=None):
         import uuid
 
+        from ops.core.console import progress as to_stderr
+
         self.engine, self.ids, self.kept = engine, [], False
+        self.progress = progress or to_stderr
         self.invocation = uuid.uuid4().hex
         self.labels = {**for_container(role, image), INVOCATION: self.invocation}
 
@@ -54,18 +57,38 @@ class Owned:
         return False
 
     def remove(self):
+        """Remove every container of ours; one that could not be is named with the engine's
+        reason and the command that removes it, since nothing else will ever mention it."""
         import docker
+        import requests
 
+        # docker-py lets a dropped connection through as requests' own exception.
+        failed = (docker.errors.DockerException, requests.exceptions.RequestException)
         found = set(self.ids)
         try:
             found |= {c.id for c in self.engine.containers.list(
                 all=True, filters={"label": f"{INVOCATION}={self.invocation}"})}
-        except docker.errors.DockerException:
-            pass
-        for container_id in found:
+        except failed as exc:
+            # Only a create interrupted before it returned an id is lost this way.
+            self.progress(f"could not look for this task's containers ({_reason(exc)}); "
+                          f"check: docker ps -a --filter label={INVOCATION}={self.invocation}")
+        for container_id in sorted(found):
             try:
                 self.engine.api.remove_container(container_id, force=True)
             except docker.errors.NotFound:
-                pass
-            except docker.errors.DockerException:
-                pass   # already being removed by the engine; nothing else of ours to do
+                pass   # already gone: what we wanted
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409:   # the engine is already removing it
+                    continue
+                self._unremoved(container_id, exc)
+            except failed as exc:
+                self._unremoved(container_id, exc)
+
+    def _unremoved(self, container_id, exc):
+        short = container_id[:12]
+        self.progress(f"could not remove container {short} ({_reason(exc)}); "
+                      f"remove it by hand: docker rm -f {short}")
+
+
+def _reason(exc):
+    return " ".join(str(getattr(exc, "explanation", None) or exc).split())[:200]

@@ -13,7 +13,7 @@ import time
 
 from ops.core.console import table
 from ops.core.errors import OpsError
-from ops.core.heartbeat import Heartbeat
+from ops.core.waiting import wait_until
 from ops.engine import ownership
 from ops.engine.connection import image_or_fail
 
@@ -47,9 +47,9 @@ def process_user(container):
 
 
 def wait_healthy(container, timeout):
-    """Docker's own verdict: poll State.Health until healthy, unhealthy or timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Docker's own verdict: poll State.Health until healthy, unhealthy or timeout (when it
+    is still "starting")."""
+    def verdict():
         container.reload()
         state = container.attrs["State"]
         if state["Status"] != "running":
@@ -57,9 +57,11 @@ def wait_healthy(container, timeout):
         status = (state.get("Health") or {}).get("Status")
         if status is None:
             return "no HEALTHCHECK"
-        if status != "starting" or time.monotonic() > deadline:
-            return status
-        time.sleep(0.2)
+        return None if status == "starting" else status
+
+    waited = wait_until(verdict, timeout=timeout,
+                        what="verify: waiting for Docker's health verdict")
+    return waited.value if waited else "starting"
 
 
 def check(name, expected, actual, passed):
@@ -93,8 +95,7 @@ def verify(engine, settings, ref, env=None):
         else:
             rows.append(check("process user", f"{settings.app_user} (not root)",
                               f"not running ({container.status})", False))
-        with Heartbeat("verify: waiting for Docker's health verdict"):
-            status = wait_healthy(container, settings.health_timeout)
+        status = wait_healthy(container, settings.health_timeout)
         rows.append(check("becomes healthy", "healthy", status, status == "healthy"))
         if status != "healthy":   # why, in the app's own (masked) words
             log = containers.tail_logs(container, settings, lines=10)

@@ -3,10 +3,10 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.core.waiting import wait_until
 from ops.engine import ownership
 from ops.registry.http_api import request
 
@@ -21,6 +21,7 @@ storage:
 http:
   addr: {addr}
 {auth}"""
+START_SECONDS = 10   # Debian's docker-registry answers in well under a second
 
 
 def write_config(folder, addr, htpasswd=None):
@@ -38,19 +39,24 @@ def serve(folder, addr, htpasswd=None):
         process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
                                    stderr=log, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def up():
         if process.poll() is not None:
             raise OpsError(f"docker-registry exited at start (see {folder / 'registry.log'})",
                            fix=f"is {addr} already taken? pick another tasky.ecr.local_registry",
                            anchor="registry-unreachable")
-        try:
-            request(addr, "/v2/", timeout=1)
-            return process
-        except OpsError:
-            time.sleep(0.1)
+        return process if answering(addr) else None
+
+    try:
+        waited = wait_until(up, timeout=START_SECONDS, what=f"docker-registry on {addr}")
+    except BaseException:
+        # In a session of its own, Ctrl-C never reaches it, and no pid file names it yet.
+        process.kill()
+        raise
+    if waited:
+        return process
     process.kill()
-    raise OpsError(f"docker-registry did not answer on {addr} within 10s",
+    raise OpsError(f"docker-registry did not answer on {addr} within {START_SECONDS}s",
                    fix=f"read {folder / 'registry.log'}", anchor="registry-unreachable")
 
 

@@ -4,12 +4,11 @@ import time
 from ops.core import redact
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.core.waiting import wait_until
 from ops.engine import ownership
 from ops.engine.connection import image_or_fail
 from ops.run import app_probe, ports
 from ops.settings import envvars
-
-FIRST_POLL, LAST_POLL = 0.1, 1.0   # seconds between probes at start: backing off, no storm
 
 
 def get(engine, name):
@@ -139,10 +138,12 @@ def bound_port(container, settings):
 
 
 def _watch_start(container, settings, port):
-    """Wait until the app answers, or fail with its logs if the process exits at start."""
-    deadline = time.monotonic() + settings.start_grace
-    app, pause = {}, FIRST_POLL
-    while time.monotonic() < deadline:
+    """Wait until the app answers, or fail with its logs if the process exits at start.
+
+    After settings.start_grace: the last HTTP probe's answer ({} when there was none)."""
+    last = {"app": {}}
+
+    def answering():
         container.reload()
         if container.status in ("exited", "dead"):
             state = container.attrs["State"]
@@ -153,18 +154,17 @@ def _watch_start(container, settings, port):
                     "inv logs shows all of it, inv stop removes it",
                 anchor="container-wont-start", details=tail_logs(container, settings))
         if settings.app.probe_path:
-            app = app_probe.http_health(port, settings.app.probe_path, timeout=0.5)
-            if app_probe.answered(app):
-                return app
-        else:   # no HTTP probe configured: the image's own HEALTHCHECK says when it is up
-            checked = app_probe.probe(container)
-            if checked["ok"] is None:
-                return {}
-            if checked["ok"]:
-                return {"status": "healthcheck", "url": None}
-        time.sleep(pause)
-        pause = min(pause * 2, LAST_POLL)
-    return app
+            last["app"] = app_probe.http_health(port, settings.app.probe_path, timeout=0.5)
+            return last["app"] if app_probe.answered(last["app"]) else None
+        # No HTTP probe configured: the image's own HEALTHCHECK says when it is up.
+        checked = app_probe.probe(container)
+        if checked["ok"] is None:
+            return {}
+        return {"status": "healthcheck", "url": None} if checked["ok"] else None
+
+    waited = wait_until(answering, timeout=settings.start_grace,
+                        what=f"{container.name}: waiting for the app to answer")
+    return waited.value if waited else last["app"]
 
 
 def logs(engine, settings, name=None, tail=100, follow=False, write=print):

@@ -1,8 +1,10 @@
 """`inv health`: Docker's recorded health and a live run of the probe, waited for with --wait."""
+import threading
 import time
 
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.core.waiting import wait_until
 from ops.run import app_probe, containers
 
 
@@ -37,30 +39,70 @@ def health_report(container, settings):
 
 
 def health(engine, settings, name=None, wait=False):
-    """Docker's recorded health plus a live probe; with wait, poll until healthy or
-    settings.health_timeout."""
+    """Docker's recorded health plus a live probe; with wait, poll until healthy, for at
+    most settings.health_timeout seconds in all, probes included."""
     container = containers.get(engine, name or settings.container)
-    timeout = settings.health_timeout
     started = time.monotonic()
-    while True:
-        report = health_report(container, settings)
-        report["seconds"] = round(time.monotonic() - started, 2)
-        if not wait or report["healthy"]:
+    if not wait:
+        return _timed(health_report(container, settings), started)
+    timeout = settings.health_timeout
+    deadline = started + timeout
+    last = {}
+
+    def healthy():
+        # A probe still running at the deadline is abandoned: a hung health command must
+        # not hold `--timeout S` past S.
+        report = _within(deadline - time.monotonic(), lambda: health_report(container, settings))
+        if report is None:
+            return None
+        last["report"] = _timed(report, started)
+        if report["healthy"]:
             return report
         if report["state"] != "running":
             raise OpsError(f"container {container.name} is {report['state']}, not running",
                            fix="read its log above; fix the cause and inv run again",
                            anchor="container-wont-start",
                            details=containers.tail_logs(container, settings))
-        if time.monotonic() - started > timeout:
-            raise OpsError(
-                f"{container.name} not healthy after {timeout:g}s: the health command exited "
-                f"{report['live_probe']['exit_code']}",
-                fix="the probe output and log above say why; inv doctor checks more",
-                anchor="health-check-failing",
-                details=["probe: " + report["live_probe"]["output"]]
-                + containers.tail_logs(container, settings))
-        time.sleep(0.2)
+        return None
+
+    waited = wait_until(healthy, timeout=timeout, what=f"{container.name}: waiting for healthy")
+    if waited:
+        return waited.value
+    report = last.get("report")
+    probe = report["live_probe"] if report else {}
+    said = (f"the health command exited {probe['exit_code']}" if report else
+            "no probe finished in that time")
+    raise OpsError(f"{container.name} not healthy after {timeout:g}s: {said}",
+                   fix="the probe output and log above say why; inv doctor checks more",
+                   anchor="health-check-failing",
+                   details=(["probe: " + probe["output"]] if report else [])
+                   + containers.tail_logs(container, settings))
+
+
+def _timed(report, started):
+    report["seconds"] = round(time.monotonic() - started, 2)
+    return report
+
+
+def _within(seconds, call):
+    """call()'s result, or None when it has not returned within `seconds`. It is left to
+    finish on a daemon thread, which never holds the process open."""
+    done = {}
+
+    def work():
+        try:
+            done["value"] = call()
+        except Exception as exc:  # noqa: BLE001 (not swallowed: the waiting thread raises it)
+            done["error"] = exc
+
+    if seconds <= 0:
+        return None
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if "error" in done:
+        raise done["error"]
+    return done.get("value")
 
 
 def _app_line(app):
