@@ -3,7 +3,7 @@ from ops.build import standins
 from ops.engine import throwaway
 
 
-def builder_image(engine, settings, progress):
+def choose(engine, settings, progress):
     """The document's golang:1.19 when this engine has it, else the offline stand-in."""
     import docker
 
@@ -17,7 +17,7 @@ def builder_image(engine, settings, progress):
 
 def run_in_builder(engine, settings, script, progress=print):
     """Run a shell script over a read-only app/ in the builder image: (image, lines, ok)."""
-    image = builder_image(engine, settings, progress)
+    image = choose(engine, settings, progress)
     cache = settings.bases.cache_path / "go-build"
     cache.mkdir(parents=True, exist_ok=True)
     code, output = throwaway.run(

@@ -47,7 +47,7 @@ def vendor(engine, settings, goproxy=None, progress=print):
     env = gomod.go_settings(goproxy)
     volumes = {str(context): {"bind": "/src", "mode": "rw"}, **gomod.proxy_mounts(env.get("GOPROXY"))}
     started = time.monotonic()
-    image = go_image.builder_image(engine, settings, progress)
+    image = go_image.choose(engine, settings, progress)
     progress(f"go mod vendor in {image} (GOPROXY: {gomod.shown_proxy(env.get('GOPROXY'))})")
     code, output = run_go(engine, image, ["go", "mod", "vendor"], env, volumes, "/src",
                           user=owner(context), progress=progress)
@@ -85,7 +85,7 @@ def module_access(engine, settings, timeout=20, build_env=None):
     if engine is None:
         return {"ok": False, "reason": "no Docker engine to run the probe in", "source": "none"}
     env = dict(build_env or {})
-    image = go_image.builder_image(engine, settings, progress=lambda line: None)
+    image = go_image.choose(engine, settings, progress=lambda line: None)
     baked = image_env(engine, image)
     goproxy = env.get("GOPROXY") or baked.get("GOPROXY")
     source = f"GOPROXY={gomod.shown_proxy(goproxy)}"

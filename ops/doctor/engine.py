@@ -205,7 +205,7 @@ def disk_space(engine, settings):
     return [row("docker", "disk", "ok", detail)]
 
 
-def builder(engine, settings):
+def build_backend(engine, settings):
     """Which builder `inv build` will use, and why (tasky.builder, the engine's answer)."""
     from ops.build import buildkit
 

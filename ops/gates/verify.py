@@ -64,7 +64,7 @@ def wait_healthy(container, timeout):
     return waited.value if waited else "starting"
 
 
-def check(name, expected, actual, passed):
+def outcome(name, expected, actual, passed):
     return {"check": name, "expected": expected, "actual": actual, "passed": bool(passed)}
 
 
@@ -84,23 +84,23 @@ def verify(engine, settings, ref, env=None):
                                                        labels=ours.labels))
         container.start()
         text = read_file(container, "/app/wizexercise.txt")
-        rows = [check("/app/wizexercise.txt", settings.wizexercise,
+        rows = [outcome("/app/wizexercise.txt", settings.wizexercise,
                       "missing" if text is None else text.strip(),
                       text is not None and text.strip() == settings.wizexercise)]
         container.reload()
         if container.status == "running":
             uid, user = process_user(container)
-            rows.append(check("process user", f"{settings.app_user} (not root)",
+            rows.append(outcome("process user", f"{settings.app_user} (not root)",
                               f"{user} (uid {uid})", user == settings.app_user and uid != 0))
         else:
-            rows.append(check("process user", f"{settings.app_user} (not root)",
+            rows.append(outcome("process user", f"{settings.app_user} (not root)",
                               f"not running ({container.status})", False))
         status = wait_healthy(container, settings.health_timeout)
-        rows.append(check("becomes healthy", "healthy", status, status == "healthy"))
+        rows.append(outcome("becomes healthy", "healthy", status, status == "healthy"))
         if status != "healthy":   # why, in the app's own (masked) words
             log = containers.tail_logs(container, settings, lines=10)
     size_mb = round(image.attrs["Size"] / 1e6, 2)
-    rows.append(check("image size", f"<= {settings.size_budget_mb:g} MB", f"{size_mb} MB",
+    rows.append(outcome("image size", f"<= {settings.size_budget_mb:g} MB", f"{size_mb} MB",
                       size_mb <= settings.size_budget_mb))
     return {"image": ref, "id": image.short_id.split(":")[-1],
             "passed": all(r["passed"] for r in rows), "checks": rows, "log": log,

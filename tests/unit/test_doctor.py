@@ -398,9 +398,9 @@ def test_builder_row_says_which_builder_and_why():
 
     from ops.settings.config import Settings as S
 
-    assert doctor_engine.builder(None, S())[0]["status"] == "skip"
+    assert doctor_engine.build_backend(None, S())[0]["status"] == "skip"
     classic = dataclasses.replace(S(), builder="classic")
-    [checked] = doctor_engine.builder(object(), classic)
+    [checked] = doctor_engine.build_backend(object(), classic)
     assert checked["status"] == "ok" and checked["detail"].startswith("classic (tasky.builder")
 
 
