@@ -1,88 +1,21 @@
-"""ops/socket_api.py against a fake engine on a real unix socket: the HTTP it sends and reads, and
-every way an engine can fail it, each one EngineUnavailable or ApiError (never a traceback)."""
+"""ops/engine/socket_api.py against a fake engine on a real unix socket: the HTTP it sends and
+reads, and every way an engine can fail it, each one EngineUnavailable or ApiError (never a
+traceback)."""
 import io
 import json
 import socket
-import threading
 
 import pytest
 
 from ops.core.errors import OpsError
 from ops.engine import connection as engines
 from ops.engine import socket_api
-
-
-class FakeEngine:
-    """Answers each connection with the next canned reply; keeps what it was sent."""
-
-    def __init__(self, path, replies):
-        self.path, self.replies, self.requests = str(path), list(replies), []
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(self.path)
-        self.server.listen(4)
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        replies = iter(self.replies)
-        reply = next(replies, None)
-        while reply is not None:
-            conn, _ = self.server.accept()
-            with conn:
-                request = self.read_request(conn)
-                if request is None:
-                    continue   # a connect-only probe (engine.precheck): no reply used
-                self.requests.append(request)
-                conn.sendall(reply)
-            reply = next(replies, None)
-
-    @staticmethod
-    def read_request(conn):
-        data = b""
-        while b"\r\n\r\n" not in data:
-            block = conn.recv(65536)
-            if not block:
-                return None
-            data += block
-        head, body = data.split(b"\r\n\r\n", 1)
-        lines = head.decode().split("\r\n")
-        headers = dict(line.split(": ", 1) for line in lines[1:])
-        while len(body) < int(headers.get("Content-Length", 0)):
-            body += conn.recv(65536)
-        return {"line": lines[0], "headers": headers, "body": body}
-
-    def close(self):
-        self.server.close()
+from tests.unit.engine_fakes import PING, fake_engines, http
 
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
-    started = []
-
-    def start(*replies):
-        engine = FakeEngine(tmp_path / "engine.sock", replies)
-        started.append(engine)
-        monkeypatch.setenv("DOCKER_HOST", f"unix://{engine.path}")
-        return engine
-
-    yield start
-    for engine in started:
-        engine.close()
-
-
-def http(status, body=b"", headers=(), chunked=None):
-    head = [f"HTTP/1.1 {status} X", *headers]
-    if chunked is None:
-        head.append(f"Content-Length: {len(body)}")
-        return ("\r\n".join(head) + "\r\n\r\n").encode() + body
-    head.append("Transfer-Encoding: chunked")
-    out = ("\r\n".join(head) + "\r\n\r\n").encode()
-    for piece in chunked:
-        out += f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
-    return out + b"0\r\n\r\n"
-
-
-PING = http(200, b"OK", ["Api-Version: 1.41", "Ostype: linux", "Builder-Version: 2"])
+    yield from fake_engines(tmp_path, monkeypatch)
 
 
 def test_connect_pings_and_then_speaks_the_engines_api_version(fake):
