@@ -4,10 +4,9 @@ Importing docker-py (requests, urllib3, its models) takes about 90 ms, and a no-
 BuildKit build takes the engine about 60 ms, so the build path (ping, image inspect,
 `POST /build?version=2`) speaks HTTP/1.1 itself to a unix socket or a plain tcp:// engine,
 one connection per request. Engines behind TLS or ssh:// go through docker-py's transport
-behind the same four methods (Sdk). What the build needs rarely (pulling a base, importing
-a stand-in, the classic builder) asks sdk() for the docker-py client.
+behind the same interface (ops.engine.sdk_api). What the build needs rarely (pulling a
+base, importing a stand-in, the classic builder) asks sdk() for the docker-py client.
 """
-import codecs
 import json
 import os
 import re
@@ -16,28 +15,11 @@ from urllib.parse import quote, urlencode
 
 from ops.core.errors import OpsError
 from ops.engine import connection as engines
+from ops.engine.protocol import ApiError, records, refusal
 
 CHUNK = 64 * 1024
 LINE_LIMIT = 65536   # a status or header line longer than this is not an engine talking
 API_VERSION = re.compile(r"^\d{1,3}\.\d{1,3}$")
-
-
-class ApiError(OpsError):
-    """The engine answered with an HTTP error; explanation is its own message. Callers
-    that expect a refusal word it themselves; any other is still one line."""
-
-    def __init__(self, status, explanation):
-        super().__init__(f"the Docker engine refused the request (HTTP {status}): "
-                         f"{' '.join(explanation.split())[:300]}",
-                         fix="read the engine's reason; `inv doctor` checks the engine",
-                         anchor="docker-daemon-not-running")
-        self.status, self.explanation = status, explanation
-
-
-def of(engine):
-    """The wire to `engine`: itself when it is one (anything with stream() and image()),
-    else docker-py's client behind Sdk."""
-    return engine if hasattr(engine, "stream") and hasattr(engine, "image") else Sdk(engine)
 
 
 def direct(host, environ=None):
@@ -49,14 +31,16 @@ def direct(host, environ=None):
 
 
 def connect(timeout=900, ping_timeout=engines.PING_TIMEOUT):
-    """A wire to the engine the SDK would use, which answered a ping in ping_timeout s.
+    """The engine the SDK would use, as an EngineApi, which answered a ping in ping_timeout s.
 
     Fails exactly as engine.connect() does (one EngineUnavailable naming cause and fix)."""
     host = engines.docker_host()
     engines.precheck(host)
     if not direct(host):
-        return Sdk(engines.connect(timeout=timeout, ping_timeout=ping_timeout))
-    link = Wire(host, timeout)
+        from ops.engine.sdk_api import SdkApi
+
+        return SdkApi(engines.connect(timeout=timeout, ping_timeout=ping_timeout))
+    link = SocketApi(host, timeout)
     try:
         link.ping(timeout=ping_timeout)
     except ApiError as exc:   # an HTTP server, but not a Docker engine (or a broken one)
@@ -85,16 +69,11 @@ class Reply:
 
     def raise_for_status(self):
         if self.status >= 400:
-            body = self.read()
-            try:
-                explanation = json.loads(body).get("message") or body.decode()
-            except (ValueError, AttributeError):
-                explanation = body.decode("utf-8", "replace")
-            raise ApiError(self.status, explanation.strip() or f"HTTP {self.status}")
+            raise refusal(self.status, self.read())
         return self
 
 
-class Wire:
+class SocketApi:
     """HTTP/1.1 to a unix:// or tcp:// engine; every failure to reach it is an
     EngineUnavailable, every HTTP error an ApiError."""
 
@@ -215,80 +194,3 @@ class Wire:
     def sdk(self):
         """docker-py's client for the same engine, for what this module does not speak."""
         return engines.client(timeout=self.timeout)
-
-
-def records(chunks):
-    """JSON objects from a byte stream that may split or join them anywhere."""
-    decoder, text = json.JSONDecoder(), codecs.getincrementaldecoder("utf-8")("replace")
-    pending = ""
-    for chunk in chunks:
-        pending += text.decode(chunk)
-        while pending := pending.lstrip():
-            try:
-                item, end = decoder.raw_decode(pending)
-            except ValueError:
-                break   # the rest of this record is in the next chunk
-            yield item
-            pending = pending[end:]
-    if pending.strip():
-        raise OpsError(f"the Docker engine's answer ended inside a record: {pending[:80]!r}",
-                       fix="the engine stopped mid-answer: check it (inv doctor), run again",
-                       anchor="docker-daemon-not-running")
-
-
-class Sdk:
-    """The same four methods over docker-py's transport (TLS, ssh://, or a client given)."""
-
-    def __init__(self, client):
-        self.client = client
-
-    @property
-    def api_version(self):
-        return self.client.api._version
-
-    def _call(self, action):
-        import docker
-
-        try:
-            return action(self.client.api)
-        except docker.errors.APIError as exc:
-            raise ApiError(exc.status_code or 0, (exc.explanation or str(exc)).strip()) \
-                from exc
-        except docker.errors.DockerException as exc:
-            raise engines.classify(exc) from exc
-        except Exception as exc:   # requests' own errors, which docker-py lets through
-            if engines.os_error(exc) is None and not engines.is_requests_error(exc):
-                raise
-            raise engines.classify(exc) from exc
-
-    def ping(self):
-        def get(api):
-            response = api._get(api._url("/_ping"))
-            api._raise_for_status(response)
-            return {name.lower(): value for name, value in response.headers.items()}
-        return self._call(get)
-
-    def image(self, ref):
-        try:
-            return self._call(lambda api: api.inspect_image(ref))
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    def stream(self, method, path, params=None, body=None, headers=None):
-        def send(api):
-            response = getattr(api, "_" + method.lower())(
-                api._url(path), data=body, params=params, headers=headers, stream=True)
-            api._raise_for_status(response)
-            return response
-        response = self._call(send)
-        return self._records(self.client.api._stream_helper(response, decode=True))
-
-    def _records(self, items):
-        end = object()   # a connection lost mid-stream is the engine's failure too
-        while (item := self._call(lambda api: next(items, end))) is not end:
-            yield item
-
-    def sdk(self):
-        return self.client

@@ -1,6 +1,6 @@
 """ops/engine/socket_api.py against a fake engine on a real unix socket: the HTTP it sends and
-reads, and every way an engine can fail it, each one EngineUnavailable or ApiError (never a
-traceback)."""
+reads, and every way an engine can fail it, each one EngineUnavailable, ApiError or OpsError
+(never a traceback)."""
 import io
 import json
 import socket
@@ -10,6 +10,7 @@ import pytest
 from ops.core.errors import OpsError
 from ops.engine import connection as engines
 from ops.engine import socket_api
+from ops.engine.protocol import ApiError
 from tests.unit.engine_fakes import PING, fake_engines, http
 
 
@@ -51,7 +52,7 @@ def test_a_stream_yields_records_split_and_joined_anywhere_by_chunks(fake):
 
 def test_an_http_error_is_an_api_error_with_the_engines_own_message(fake):
     fake(PING, http(500, b'{"message":"buildkit not supported by daemon"}'))
-    with pytest.raises(socket_api.ApiError) as caught:
+    with pytest.raises(ApiError) as caught:
         list(socket_api.connect(timeout=5).stream("POST", "/build", body=io.BytesIO(b"x")))
     assert caught.value.status == 500
     assert caught.value.explanation == "buildkit not supported by daemon"
@@ -138,36 +139,3 @@ def test_no_socket_and_a_refusing_port_are_named_as_engine_connect_names_them(
 ])
 def test_only_plain_hosts_are_spoken_to_directly(host, environ, expected):
     assert socket_api.direct(host, environ) is expected
-
-
-# -- the same four methods over docker-py's transport (TLS and ssh:// engines use it) --------
-
-def sdk_link(path):
-    import docker
-
-    return socket_api.Sdk(docker.DockerClient(base_url=f"unix://{path}", version="1.41", timeout=5))
-
-
-def test_sdk_link_answers_as_the_wire_does(fake):
-    records = [{"stream": "step\n"}, {"id": "moby.image.id", "aux": {"ID": "sha256:1"}}]
-    engine = fake(http(200, b"OK", ["Api-Version: 1.41", "Ostype: linux"]),
-                  http(404, b'{"message":"No such image: x:y"}'),
-                  http(200, chunked=[json.dumps(r).encode() for r in records]),
-                  http(500, b'{"message":"buildkit not supported by daemon"}'))
-    link = sdk_link(engine.path)
-    assert link.ping()["ostype"] == "linux"
-    assert link.image("x:y") is None
-    assert list(link.stream("POST", "/build", params={"version": "2"},
-                            body=io.BytesIO(b"ctx"))) == records
-    with pytest.raises(socket_api.ApiError) as caught:
-        list(link.stream("POST", "/build", body=io.BytesIO(b"ctx")))
-    assert caught.value.explanation == "buildkit not supported by daemon"
-    assert engine.requests[2]["line"] == "POST /v1.41/build?version=2 HTTP/1.1"
-
-
-def test_sdk_link_names_a_dead_engine_as_engine_connect_does(tmp_path, monkeypatch):
-    path = tmp_path / "absent.sock"
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
-    with pytest.raises(engines.EngineUnavailable) as caught:
-        sdk_link(path).ping()
-    assert caught.value.kind == engines.MISSING
