@@ -4,6 +4,8 @@ reads, and every way an engine can fail it, each one EngineUnavailable, ApiError
 import io
 import json
 import socket
+import threading
+import time
 
 import pytest
 
@@ -87,6 +89,71 @@ def test_a_stream_cut_inside_a_record_is_an_error_not_a_silent_end(fake):
     fake(PING, http(200, b'{"stream": "half'))
     with pytest.raises(OpsError, match="ended inside a record"):
         list(socket_api.connect(timeout=5).stream("POST", "/build"))
+
+
+def test_a_chunked_stream_closed_before_its_last_chunk_is_an_error_not_an_end(fake):
+    first = json.dumps({"stream": "Step 1/9\n"}).encode()
+    fake(PING, http(200, chunked=[first, b'{"stream": "Step 2/9\\n"}'], last_chunk=False))
+    got = []
+    with pytest.raises(OpsError) as caught:
+        for record in socket_api.connect(timeout=5).stream("POST", "/build"):
+            got.append(record)
+    assert got == [{"stream": "Step 1/9\n"}, {"stream": "Step 2/9\n"}]
+    assert not isinstance(caught.value, engines.EngineUnavailable)
+    assert caught.value.line().startswith("the Docker engine's answer ended early")
+    assert "\n" not in caught.value.line()
+
+
+@pytest.mark.parametrize("body", [b"zz\r\n{}\r\n0\r\n\r\n",   # a chunk size that is not hex
+                                  b"5\r\n{}\r\n",                  # a chunk shorter than its size
+                                  b"2\r\n{}"])                     # cut before the chunk's CRLF
+def test_broken_chunk_framing_is_a_one_line_error(fake, body):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    fake(PING, head + body)
+    with pytest.raises(OpsError) as caught:
+        list(socket_api.connect(timeout=5).stream("POST", "/build"))
+    assert "answer ended early" in caught.value.line()
+    assert "\n" not in caught.value.line()
+
+
+def test_a_body_shorter_than_its_content_length_is_an_error(fake):
+    fake(PING, b'HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{"Id": "sha256:abc"}')
+    with pytest.raises(OpsError, match=r"ended early \(20 of its 40 bytes\)"):
+        socket_api.connect(timeout=5).image("tasky:latest")
+
+
+def test_a_stream_yields_each_record_before_the_rest_of_the_answer_exists(fake):
+    sent_rest = threading.Event()
+
+    def slowly(conn):
+        conn.sendall(http(200, chunked=[b'{"stream": "first"}'], last_chunk=False))
+        time.sleep(0.3)   # a build step that runs for a while
+        sent_rest.set()
+        second = b'{"stream": "second"}'
+        conn.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(second), second))
+
+    fake(PING, slowly)
+    records = socket_api.connect(timeout=5).stream("POST", "/build")
+    assert next(records) == {"stream": "first"}
+    assert not sent_rest.is_set()
+    assert list(records) == [{"stream": "second"}]
+
+
+def test_the_context_goes_with_its_content_length_not_chunked(fake):
+    engine = fake(PING, http(200, chunked=[b"{}"]))
+    list(socket_api.connect(timeout=5).stream("POST", "/build", body=io.BytesIO(b"x" * 70000)))
+    sent = engine.requests[1]
+    assert sent["headers"]["Content-Length"] == "70000"
+    assert "Transfer-Encoding" not in sent["headers"]
+    assert sent["body"] == b"x" * 70000
+
+
+def test_only_a_well_formed_api_version_goes_into_the_path(fake):
+    engine = fake(http(200, b"OK", ["Api-Version: 1.41/../../x"]), http(404, b"{}"))
+    link = socket_api.connect(timeout=5)
+    assert link.api_version is None
+    assert link.image("a b") is None
+    assert engine.requests[1]["line"] == "GET /images/a%20b/json HTTP/1.1"
 
 
 @pytest.mark.parametrize("answer", [b"SSH-2.0-OpenSSH_9.2\r\n", b"", b"HTTP/1.1 abc\r\n\r\n",
