@@ -14,7 +14,7 @@ from ops.engine import connection as engines
 from ops.engine import sdk_api
 from ops.engine.protocol import ApiError
 from ops.engine.sdk_api import SdkApi
-from tests.unit.engine_fakes import fake_engines, http
+from tests.unit.fake_socket_engine import fake_engines, http
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from ops.core.errors import OpsError
 from ops.engine import connection as engines
 from ops.engine import socket_api
 from ops.engine.protocol import ApiError
-from tests.unit.engine_fakes import PING, fake_engines, http
+from tests.unit.fake_socket_engine import PING, fake_engines, http
 
 
 @pytest.fixture
