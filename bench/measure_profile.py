@@ -12,10 +12,11 @@ ENGINE_PHASES = [
     ("      ping", "docker/api/daemon.py", "ping"),
     ("    git_info(): gitinfo.read", "ops/build/gitinfo.py", "read"),
 ]
-BUILD_PHASES = [   # the build path speaks to the engine through ops/wire.py, not docker-py
+BUILD_PHASES = [   # the build path speaks to the engine through socket_api, not docker-py
     PROGRAM,
     ("  task body: tasks.build", TASKS_PY, "build"),
-    ("    wire.connect (precheck + ping)", "ops/engine/socket_api.py", "connect"),
+    # "connect" there is also UnixConnection.connect: calls counts the sockets opened too
+    ("    socket_api.connect (precheck + ping)", "ops/engine/socket_api.py", "connect"),
     ("    git_info(): gitinfo.read", "ops/build/gitinfo.py", "read"),
     ("    build.build", "ops/build/docker_build.py", "build"),
     ("      context_tar (ops/buildcontext.py)", "ops/build/docker_build.py", "context_tar"),
@@ -23,7 +24,7 @@ BUILD_PHASES = [   # the build path speaks to the engine through ops/wire.py, no
     ("      buildkit.build (POST /build?version=2)", "ops/build/buildkit.py", "build"),
     ("        _recognisable (gzip the context)", "ops/build/buildkit.py", "_recognisable"),
     ("        _follow (read the trace stream)", "ops/build/buildkit.py", "_follow"),
-    ("    Wire.request (all engine requests)", "ops/engine/socket_api.py", "request"),
+    ("    SocketApi.request (all engine requests)", "ops/engine/socket_api.py", "request"),
     ("    console.table (tabulate)", "ops/core/console.py", "table"),
 ]
 PUSH_PHASES = [

@@ -2,8 +2,9 @@
 
 docker-py's build() speaks only to the classic builder, which rejects every `RUN --mount`
 and rebuilds all Go packages after any change. Engine 18.09+ runs BuildKit when the
-request carries `version=2`; this module sends that request through ops/socket_api.py (a bare
-socket, or docker-py's transport for TLS and ssh://) and follows BuildKit's progress
+request carries `version=2`; this module sends that request through an EngineApi
+(ops/engine/protocol.py: the standard library over a bare socket, or docker-py's transport
+for TLS and ssh://) and follows BuildKit's progress
 (ops/buildkit_trace.py). No client session is opened: the context travels as the request
 body, cache mounts need no session, and no `# syntax=` frontend is pulled.
 """
@@ -47,7 +48,7 @@ def build(engine, tar, *, tags, buildargs, labels, nocache=False, pull=False,
     instructions BuildKit reported, cached + ran of them; log is every line shown or,
     when not verbose, withheld.
     """
-    from ops.engine import socket_api
+    from ops.engine.protocol import ApiError, engine_api
 
     if network_mode and network_mode not in NETWORK_MODES:
         raise OpsError(f"BuildKit builds cannot use network mode {network_mode!r}",
@@ -63,11 +64,11 @@ def build(engine, tar, *, tags, buildargs, labels, nocache=False, pull=False,
         params["networkmode"] = network_mode
     follower = buildkit_trace.Progress(verbose=verbose, progress=progress)
     try:
-        items = socket_api.of(engine).stream("POST", "/build", params=params,
-                                       body=_recognisable(tar),
-                                       headers={"Content-Type": "application/tar"})
+        items = engine_api(engine).stream("POST", "/build", params=params,
+                                          body=_recognisable(tar),
+                                          headers={"Content-Type": "application/tar"})
         image_id = _follow(items, follower)
-    except socket_api.ApiError as exc:
+    except ApiError as exc:
         reason = exc.explanation
         if NO_BUILDKIT.search(reason):
             raise BuildKitUnavailable(reason) from exc
@@ -161,12 +162,12 @@ def available(engine):
     the ping's headers carry exactly those three facts (Api-Version, Ostype and
     Builder-Version, which is "1" only when BuildKit was switched off).
     """
-    from ops.engine import socket_api
+    from ops.engine.protocol import engine_api
 
-    link = socket_api.of(engine)
+    link = engine_api(engine)
     try:
         headers = link.ping()
-    except OpsError as exc:   # unreachable, or an HTTP error (socket_api.ApiError)
+    except OpsError as exc:   # unreachable, or an HTTP error (ApiError)
         return False, f"the engine did not answer a ping: {exc.message}"
     return verdict(headers.get("api-version", ""), headers.get("ostype", ""),
                    headers.get("builder-version", ""),

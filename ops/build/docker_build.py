@@ -36,9 +36,9 @@ def check_inputs(settings):
 
 def ensure_base(engine, ref, pull):
     """Fail fast, with the way out, when a base image is neither here nor pullable."""
-    from ops.engine import socket_api
+    from ops.engine.protocol import engine_api
 
-    link = socket_api.of(engine)
+    link = engine_api(engine)
     if not pull and link.image(ref) is not None:
         return "present"
     import docker
@@ -78,11 +78,11 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
           offline=False, verbose=True, progress=print, build_args=(), tags=None):
     """Build and tag IMAGE:<sha>[-dirty] and IMAGE:latest (and IMAGE:extra_tag).
 
-    `engine` is docker-py's client or an ops.engine.socket_api link (inv build's, which never imports
+    `engine` is docker-py's client or an EngineApi (inv build's SocketApi, which never imports
     docker-py unless the build needs a pull, a stand-in or the classic builder). `git` is
     a GitInfo, or a gitinfo.PendingGitInfo (git still running), answered once the bases are checked.
     `tags` replaces those (inv dev tags only its own, so latest stays the last real build)."""
-    from ops.engine import socket_api
+    from ops.engine.protocol import engine_api
 
     extra = parse_build_args(build_args, settings)
     check_inputs(settings)
@@ -102,7 +102,7 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     tags = list(dict.fromkeys(tags))
     image_id, steps, builder = run_builder(engine, settings, tags, buildargs, image_labels,
                                            nocache, pull, verbose, progress)
-    image = socket_api.of(engine).image(image_id)
+    image = engine_api(engine).image(image_id)
     if image is None:
         raise OpsError(f"the image this build made ({image_id[7:19]}) is gone: something "
                        "removed it as the build ended", fix="run inv build again",
@@ -224,7 +224,7 @@ def run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull, 
 def _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
                  progress):
     from ops.build import buildkit
-    from ops.engine import socket_api
+    from ops.engine.protocol import engine_api
 
     if settings.builder not in ("classic", "buildkit", "auto"):
         raise OpsError(f"unknown builder {settings.builder!r} (tasky.builder)",
@@ -249,7 +249,7 @@ def _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull,
     if settings.builder != "classic":
         progress(f"build: classic builder ({why}); cache mounts are left out")
     text = buildkit.classic_dockerfile(settings.dockerfile_path.read_text())
-    api = socket_api.of(engine).sdk().api
+    api = engine_api(engine).sdk().api
     # The classic builder applies the first tag only when every step succeeded.
     stream = api.build(fileobj=context_tar(settings, text), custom_context=True,
                        dockerfile="Dockerfile", tag=f"{settings.image}:{tags[0]}",

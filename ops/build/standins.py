@@ -122,9 +122,9 @@ def assemble(kind, debs, rootfs):
 
 def local_image(engine, ref):
     """The engine's inspect of `ref` (a dict), or None when it has no such image."""
-    from ops.engine import socket_api
+    from ops.engine.protocol import engine_api
 
-    return socket_api.of(engine).image(ref)
+    return engine_api(engine).image(ref)
 
 
 def ensure(engine, bases, force=False, only_missing=False, progress=print):
@@ -163,7 +163,7 @@ def ensure(engine, bases, force=False, only_missing=False, progress=print):
 def _import(engine, kind, ref, original, recipe, debs, changes, progress=print):
     import docker
 
-    from ops.engine import socket_api
+    from ops.engine.protocol import engine_api
 
     base_labels = {ownership.MANAGED: "true", ownership.ROLE: "base", LABEL_RECIPE: recipe,
                    "org.opencontainers.image.description": f"offline stand-in for {original}"}
@@ -179,8 +179,8 @@ def _import(engine, kind, ref, original, recipe, debs, changes, progress=print):
               "-cf", archive, "."])
         progress(f"bases: importing {os.path.getsize(archive) / 1e6:.0f} MB as {ref}")
         try:
-            socket_api.of(engine).sdk().api.import_image(src=archive, repository=repository,
-                                                   tag=tag, changes=changes)
+            engine_api(engine).sdk().api.import_image(src=archive, repository=repository,
+                                                      tag=tag, changes=changes)
         except docker.errors.APIError as exc:
             raise OpsError(f"docker import of {ref} failed: {exc.explanation or exc}",
                            fix="check disk space (inv doctor), then inv bases --force",

@@ -1,13 +1,13 @@
-"""The Engine API over a bare socket: what `inv build` needs, without importing docker-py.
+"""The Engine API over the standard library: what `inv build` needs, without docker-py.
 
 Importing docker-py (requests, urllib3, its models) takes about 90 ms, and a no-change
 BuildKit build takes the engine about 60 ms, so the build path (ping, image inspect,
-`POST /build?version=2`) speaks HTTP/1.1 itself to a unix socket or a plain tcp:// engine,
-one connection per request. Engines behind TLS or ssh:// go through docker-py's transport
-behind the same four methods (Sdk). What the build needs rarely (pulling a base, importing
-a stand-in, the classic builder) asks sdk() for the docker-py client.
+`POST /build?version=2`) speaks HTTP/1.1 through http.client to a unix socket or a plain
+tcp:// engine, one connection per request. Engines behind TLS or ssh:// go through
+docker-py's transport behind the same interface (ops.engine.sdk_api). What the build needs
+rarely (pulling a base, importing a stand-in, the classic builder) asks sdk() for docker-py.
 """
-import codecs
+import http.client
 import json
 import os
 import re
@@ -16,28 +16,10 @@ from urllib.parse import quote, urlencode
 
 from ops.core.errors import OpsError
 from ops.engine import connection as engines
+from ops.engine.protocol import ApiError, ended, records, refusal
 
 CHUNK = 64 * 1024
-LINE_LIMIT = 65536   # a status or header line longer than this is not an engine talking
 API_VERSION = re.compile(r"^\d{1,3}\.\d{1,3}$")
-
-
-class ApiError(OpsError):
-    """The engine answered with an HTTP error; explanation is its own message. Callers
-    that expect a refusal word it themselves; any other is still one line."""
-
-    def __init__(self, status, explanation):
-        super().__init__(f"the Docker engine refused the request (HTTP {status}): "
-                         f"{' '.join(explanation.split())[:300]}",
-                         fix="read the engine's reason; `inv doctor` checks the engine",
-                         anchor="docker-daemon-not-running")
-        self.status, self.explanation = status, explanation
-
-
-def of(engine):
-    """The wire to `engine`: itself when it is one (anything with stream() and image()),
-    else docker-py's client behind Sdk."""
-    return engine if hasattr(engine, "stream") and hasattr(engine, "image") else Sdk(engine)
 
 
 def direct(host, environ=None):
@@ -49,14 +31,16 @@ def direct(host, environ=None):
 
 
 def connect(timeout=900, ping_timeout=engines.PING_TIMEOUT):
-    """A wire to the engine the SDK would use, which answered a ping in ping_timeout s.
+    """The engine the SDK would use, as an EngineApi, which answered a ping in ping_timeout s.
 
     Fails exactly as engine.connect() does (one EngineUnavailable naming cause and fix)."""
     host = engines.docker_host()
     engines.precheck(host)
     if not direct(host):
-        return Sdk(engines.connect(timeout=timeout, ping_timeout=ping_timeout))
-    link = Wire(host, timeout)
+        from ops.engine.sdk_api import SdkApi
+
+        return SdkApi(engines.connect(timeout=timeout, ping_timeout=ping_timeout))
+    link = SocketApi(host, timeout)
     try:
         link.ping(timeout=ping_timeout)
     except ApiError as exc:   # an HTTP server, but not a Docker engine (or a broken one)
@@ -65,14 +49,152 @@ def connect(timeout=900, ping_timeout=engines.PING_TIMEOUT):
     return link
 
 
-class Reply:
-    """An HTTP answer whose body has not been read yet."""
+class UnixConnection(http.client.HTTPConnection):
+    """http.client's HTTP/1.1 over the engine's unix socket instead of a tcp port."""
 
-    def __init__(self, status, headers, chunks):
-        self.status, self.headers, self.chunks = status, headers, chunks
+    def __init__(self, path, timeout):
+        super().__init__("docker", timeout=timeout)   # the Host header names no real host
+        self.socket_path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class SocketApi:
+    """HTTP/1.1 to a unix:// or tcp:// engine: a failure to reach it or an answer that is
+    not HTTP is an EngineUnavailable, an HTTP error an ApiError, a cut answer an OpsError."""
+
+    def __init__(self, host, timeout=900):
+        self.host, self.timeout, self.api_version = host, timeout, None
+
+    def _connection(self, timeout):
+        if self.host.startswith("unix://"):
+            return UnixConnection(engines.socket_path(self.host), timeout)
+        address = self.host[len("tcp://"):].rstrip("/")
+        name, _, port = address.rpartition(":") if ":" in address else (address, "", "2375")
+        return http.client.HTTPConnection(name.strip("[]"), int(port or 2375), timeout=timeout)
+
+    def request(self, method, path, params=None, body=None, headers=None, timeout=None):
+        """Send one request; the Answer's body streams in as it is read."""
+        versioned = f"/v{self.api_version}{path}" if self.api_version else path
+        target = quote(versioned, safe="/:@")
+        if params:
+            target += "?" + urlencode(params, doseq=True)
+        connection = self._connection(self.timeout if timeout is None else timeout)
+        try:
+            self._send(connection, method, target, body, headers or {})
+            response = connection.getresponse()
+            if response.msg.defects:   # http.client skips a header line it cannot read
+                raise self._not_http(_first_line(response.msg.get_payload()))
+        except http.client.HTTPException as exc:   # first: RemoteDisconnected is an OSError
+            connection.close()
+            raise self._not_http(_said(exc)) from None
+        except OSError as exc:
+            connection.close()
+            raise engines.classify(exc, self.host) from exc
+        except BaseException:
+            connection.close()
+            raise
+        return Answer(self.host, connection, response)
+
+    @staticmethod
+    def _send(connection, method, target, body, headers):
+        size = 0
+        if body is not None:
+            body.seek(0, os.SEEK_END)
+            size = body.tell()
+            body.seek(0)
+        connection.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in {"User-Agent": "tasky-ops", "Connection": "close",
+                            "Content-Length": str(size), **headers}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        try:
+            while body is not None and (block := body.read(CHUNK)):
+                connection.send(block)
+        except (BrokenPipeError, ConnectionResetError):
+            pass   # the engine refused before reading it all: its answer says why
+
+    def _not_http(self, said):
+        return engines.not_an_engine(self.host, f"it answered {said}, not HTTP")
+
+    def ping(self, timeout=None):
+        """GET /_ping's headers (lower-case names); learns the API version to speak."""
+        answer = self.request("GET", "/_ping", timeout=timeout)
+        answer.raise_for_status().read()
+        said = answer.headers.get("api-version", "")
+        if self.api_version is None and API_VERSION.match(said):
+            self.api_version = said   # else unversioned paths: the engine's own version
+        return answer.headers
+
+    def image(self, ref):
+        """The engine's inspect of image `ref`, or None when it has no such image."""
+        answer = self.request("GET", f"/images/{ref}/json")
+        if answer.status == 404:
+            answer.read()
+            return None
+        return answer.raise_for_status().json()
+
+    def stream(self, method, path, params=None, body=None, headers=None):
+        """The JSON records of a streamed answer (build, pull), as they arrive."""
+        answer = self.request(method, path, params=params, body=body, headers=headers)
+        answer.raise_for_status()
+        return records(answer.chunks())
+
+    def sdk(self):
+        """docker-py's client for the same engine, for what this module does not speak."""
+        return engines.client(timeout=self.timeout)
+
+
+def _said(exc):
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "nothing"
+    if isinstance(exc, http.client.BadStatusLine):   # its text is the line received
+        return _first_line(str(exc))
+    return f"what http.client cannot read ({type(exc).__name__}: {str(exc)[:80]})"
+
+
+def _first_line(text):
+    lines = text.strip().splitlines() if isinstance(text, str) else []
+    return repr(lines[0][:40]) if lines else "nothing"
+
+
+class Answer:
+    """An HTTP answer whose body has not been read yet: its connection closes at its end."""
+
+    def __init__(self, host, connection, response):
+        self.host, self.connection, self.response = host, connection, response
+        self.status = response.status
+        self.headers = {name.lower(): value for name, value in response.getheaders()}
+
+    def chunks(self):
+        """The body as it arrives; one cut short is an error, never a shorter answer."""
+        chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        declared = None if chunked else self.headers.get("content-length", "")
+        received = 0
+        try:
+            while block := self.response.read1(CHUNK):
+                received += len(block)
+                yield block
+        except http.client.HTTPException as exc:   # IncompleteRead: cut, or a bad chunk size
+            raise ended(f"early ({exc!r})") from None
+        except OSError as exc:
+            raise engines.classify(exc, self.host) from exc
+        finally:
+            self.response.close()
+            self.connection.close()
+        if declared and declared.isdigit() and received < int(declared):
+            raise ended(f"early ({received} of its {declared} bytes)")
 
     def read(self):
-        return b"".join(self.chunks)
+        return b"".join(self.chunks())
 
     def json(self):
         body = self.read()
@@ -85,210 +207,5 @@ class Reply:
 
     def raise_for_status(self):
         if self.status >= 400:
-            body = self.read()
-            try:
-                explanation = json.loads(body).get("message") or body.decode()
-            except (ValueError, AttributeError):
-                explanation = body.decode("utf-8", "replace")
-            raise ApiError(self.status, explanation.strip() or f"HTTP {self.status}")
+            raise refusal(self.status, self.read())
         return self
-
-
-class Wire:
-    """HTTP/1.1 to a unix:// or tcp:// engine; every failure to reach it is an
-    EngineUnavailable, every HTTP error an ApiError."""
-
-    def __init__(self, host, timeout=900):
-        self.host, self.timeout, self.api_version = host, timeout, None
-
-    def _socket(self, timeout):
-        if self.host.startswith("unix://"):
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
-            try:
-                sock.connect(engines.socket_path(self.host))
-            except OSError:
-                sock.close()
-                raise
-            return sock
-        address = self.host[len("tcp://"):].rstrip("/")
-        name, _, port = address.rpartition(":") if ":" in address else (address, "", "2375")
-        return socket.create_connection((name.strip("[]"), int(port or 2375)), timeout=timeout)
-
-    def request(self, method, path, params=None, body=None, headers=None, timeout=None):
-        """Send one request; the Reply's body streams in as it is read."""
-        versioned = f"/v{self.api_version}{path}" if self.api_version else path
-        target = quote(versioned, safe="/:@")
-        if params:
-            target += "?" + urlencode(params, doseq=True)
-        try:
-            sock = self._socket(self.timeout if timeout is None else timeout)
-        except OSError as exc:
-            raise engines.classify(exc, self.host) from exc
-        try:
-            self._send(sock, method, target, body, headers or {})
-            stream = sock.makefile("rb")
-            status, answer = self._head(stream)
-        except OSError as exc:
-            sock.close()
-            raise engines.classify(exc, self.host) from exc
-        except BaseException:
-            sock.close()
-            raise
-        return Reply(status, answer, self._body(sock, stream, answer))
-
-    def _send(self, sock, method, target, body, headers):
-        size = 0
-        if body is not None:
-            body.seek(0, os.SEEK_END)
-            size = body.tell()
-            body.seek(0)
-        lines = [f"{method} {target} HTTP/1.1", "Host: docker", "User-Agent: tasky-ops",
-                 "Connection: close", f"Content-Length: {size}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        try:
-            while body is not None and (block := body.read(CHUNK)):
-                sock.sendall(block)
-        except (BrokenPipeError, ConnectionResetError):
-            pass   # the engine refused before reading it all: its answer says why
-
-    def _head(self, stream):
-        status_line = stream.readline(LINE_LIMIT)
-        parts = status_line.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise self._garbage(status_line)
-        headers = {}
-        while (line := stream.readline(LINE_LIMIT)) not in (b"\r\n", b"\n", b""):
-            name, colon, value = line.decode("latin-1").partition(":")
-            if not colon:
-                raise self._garbage(line)
-            headers[name.strip().lower()] = value.strip()
-        return int(parts[1]), headers
-
-    def _garbage(self, line):
-        shown = line[:40].decode("latin-1").strip() or "nothing"
-        return engines.not_an_engine(self.host, f"it answered {shown!r}, not HTTP")
-
-    def _body(self, sock, stream, headers):
-        try:
-            if headers.get("transfer-encoding", "").lower() == "chunked":
-                while (size := int(stream.readline(LINE_LIMIT).split(b";")[0] or b"0", 16)):
-                    yield stream.read(size)
-                    stream.readline(LINE_LIMIT)
-            elif "content-length" in headers:
-                yield stream.read(int(headers["content-length"]))
-            else:
-                while block := stream.read1(CHUNK):
-                    yield block
-        except ValueError as exc:   # a chunk size that is not hex
-            raise self._garbage(str(exc).encode()) from None
-        except OSError as exc:
-            raise engines.classify(exc, self.host) from exc
-        finally:
-            stream.close()
-            sock.close()
-
-    def ping(self, timeout=None):
-        """GET /_ping's headers (lower-case names); learns the API version to speak."""
-        reply = self.request("GET", "/_ping", timeout=timeout)
-        reply.raise_for_status().read()
-        said = reply.headers.get("api-version", "")
-        if self.api_version is None and API_VERSION.match(said):
-            self.api_version = said   # else unversioned paths: the engine's own version
-        return reply.headers
-
-    def image(self, ref):
-        """The engine's inspect of image `ref`, or None when it has no such image."""
-        reply = self.request("GET", f"/images/{ref}/json")
-        if reply.status == 404:
-            reply.read()
-            return None
-        return reply.raise_for_status().json()
-
-    def stream(self, method, path, params=None, body=None, headers=None):
-        """The JSON records of a streamed answer (build, pull), as they arrive."""
-        reply = self.request(method, path, params=params, body=body, headers=headers)
-        reply.raise_for_status()
-        return records(reply.chunks)
-
-    def sdk(self):
-        """docker-py's client for the same engine, for what this module does not speak."""
-        return engines.client(timeout=self.timeout)
-
-
-def records(chunks):
-    """JSON objects from a byte stream that may split or join them anywhere."""
-    decoder, text = json.JSONDecoder(), codecs.getincrementaldecoder("utf-8")("replace")
-    pending = ""
-    for chunk in chunks:
-        pending += text.decode(chunk)
-        while pending := pending.lstrip():
-            try:
-                item, end = decoder.raw_decode(pending)
-            except ValueError:
-                break   # the rest of this record is in the next chunk
-            yield item
-            pending = pending[end:]
-    if pending.strip():
-        raise OpsError(f"the Docker engine's answer ended inside a record: {pending[:80]!r}",
-                       fix="the engine stopped mid-answer: check it (inv doctor), run again",
-                       anchor="docker-daemon-not-running")
-
-
-class Sdk:
-    """The same four methods over docker-py's transport (TLS, ssh://, or a client given)."""
-
-    def __init__(self, client):
-        self.client = client
-
-    @property
-    def api_version(self):
-        return self.client.api._version
-
-    def _call(self, action):
-        import docker
-
-        try:
-            return action(self.client.api)
-        except docker.errors.APIError as exc:
-            raise ApiError(exc.status_code or 0, (exc.explanation or str(exc)).strip()) \
-                from exc
-        except docker.errors.DockerException as exc:
-            raise engines.classify(exc) from exc
-        except Exception as exc:   # requests' own errors, which docker-py lets through
-            if engines.os_error(exc) is None and not engines.is_requests_error(exc):
-                raise
-            raise engines.classify(exc) from exc
-
-    def ping(self):
-        def get(api):
-            response = api._get(api._url("/_ping"))
-            api._raise_for_status(response)
-            return {name.lower(): value for name, value in response.headers.items()}
-        return self._call(get)
-
-    def image(self, ref):
-        try:
-            return self._call(lambda api: api.inspect_image(ref))
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    def stream(self, method, path, params=None, body=None, headers=None):
-        def send(api):
-            response = getattr(api, "_" + method.lower())(
-                api._url(path), data=body, params=params, headers=headers, stream=True)
-            api._raise_for_status(response)
-            return response
-        response = self._call(send)
-        return self._records(self.client.api._stream_helper(response, decode=True))
-
-    def _records(self, items):
-        end = object()   # a connection lost mid-stream is the engine's failure too
-        while (item := self._call(lambda api: next(items, end))) is not end:
-            yield item
-
-    def sdk(self):
-        return self.client

@@ -36,11 +36,14 @@ def test_no_change_rebuild_runs_no_step(inv, built):
 
 def test_a_buildkit_build_never_imports_docker_py(inv, built, tmp_path):
     """inv build's BuildKit path speaks the Engine API itself: docker-py (about 90 ms to
-    import) stays out of the process, so a no-change build costs what the engine does."""
+    import, requests and urllib3 with it) stays out of the process, so a no-change build
+    costs what the engine does."""
     probe = tmp_path / "probe.py"
     probe.write_text("import atexit, runpy, sys\n"
                      "atexit.register(lambda: print('docker-py imported:', 'docker' in "
                      "sys.modules, file=sys.stderr))\n"
+                     "atexit.register(lambda: print('requests, urllib3 imported:', "
+                     "sorted({'requests', 'urllib3'} & set(sys.modules)), file=sys.stderr))\n"
                      "sys.argv = ['invoke', 'build', '--offline', '--json']\n"
                      "runpy.run_module('invoke', run_name='__main__')\n")
     proc = subprocess.run([sys.executable, str(probe)], cwd=ROOT, env=inv.env, capture_output=True,
@@ -49,6 +52,7 @@ def test_a_buildkit_build_never_imports_docker_py(inv, built, tmp_path):
     assert json.loads(proc.stdout)["id"] == built["id"]
     assert "BuildKit" in json.loads(proc.stdout)["builder"]
     assert "docker-py imported: False" in proc.stderr
+    assert "requests, urllib3 imported: []" in proc.stderr
 
 
 def test_inv_build_reaches_a_plain_tcp_engine_itself(inv, built):

@@ -16,7 +16,8 @@ import pytest
 
 from ops.build import buildkit, buildkit_trace
 from ops.core.errors import OpsError
-from ops.engine import socket_api
+from ops.engine.protocol import ApiError
+from ops.engine.socket_api import SocketApi
 from tests.unit.unit_support import ROOT
 
 DATA = ROOT / "tests" / "unit" / "data"
@@ -222,8 +223,8 @@ def test_a_stream_without_an_image_is_an_error():
 
 # -- the request ----------------------------------------------------------------------
 
-class FakeLink:
-    """The ops.engine.socket_api link build() talks through, recording the request."""
+class FakeLink(SocketApi):
+    """The bare-socket EngineApi build() talks through, faked: it records the request."""
 
     api_version = "1.41"
 
@@ -235,7 +236,7 @@ class FakeLink:
         self.calls.append((method, path, {"params": params, "data": body,
                                           "headers": headers}))
         if self.refuse:
-            raise socket_api.ApiError(400, self.refuse)
+            raise ApiError(400, self.refuse)
         return iter(self.items)
 
     def image(self, ref):

@@ -1,88 +1,24 @@
-"""ops/socket_api.py against a fake engine on a real unix socket: the HTTP it sends and reads, and
-every way an engine can fail it, each one EngineUnavailable or ApiError (never a traceback)."""
+"""ops/engine/socket_api.py against a fake engine on a real unix socket: the HTTP it sends and
+reads, and every way an engine can fail it, each one EngineUnavailable, ApiError or OpsError
+(never a traceback)."""
 import io
 import json
 import socket
 import threading
+import time
 
 import pytest
 
 from ops.core.errors import OpsError
 from ops.engine import connection as engines
 from ops.engine import socket_api
-
-
-class FakeEngine:
-    """Answers each connection with the next canned reply; keeps what it was sent."""
-
-    def __init__(self, path, replies):
-        self.path, self.replies, self.requests = str(path), list(replies), []
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(self.path)
-        self.server.listen(4)
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        replies = iter(self.replies)
-        reply = next(replies, None)
-        while reply is not None:
-            conn, _ = self.server.accept()
-            with conn:
-                request = self.read_request(conn)
-                if request is None:
-                    continue   # a connect-only probe (engine.precheck): no reply used
-                self.requests.append(request)
-                conn.sendall(reply)
-            reply = next(replies, None)
-
-    @staticmethod
-    def read_request(conn):
-        data = b""
-        while b"\r\n\r\n" not in data:
-            block = conn.recv(65536)
-            if not block:
-                return None
-            data += block
-        head, body = data.split(b"\r\n\r\n", 1)
-        lines = head.decode().split("\r\n")
-        headers = dict(line.split(": ", 1) for line in lines[1:])
-        while len(body) < int(headers.get("Content-Length", 0)):
-            body += conn.recv(65536)
-        return {"line": lines[0], "headers": headers, "body": body}
-
-    def close(self):
-        self.server.close()
+from ops.engine.protocol import ApiError
+from tests.unit.fake_socket_engine import PING, fake_engines, http
 
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
-    started = []
-
-    def start(*replies):
-        engine = FakeEngine(tmp_path / "engine.sock", replies)
-        started.append(engine)
-        monkeypatch.setenv("DOCKER_HOST", f"unix://{engine.path}")
-        return engine
-
-    yield start
-    for engine in started:
-        engine.close()
-
-
-def http(status, body=b"", headers=(), chunked=None):
-    head = [f"HTTP/1.1 {status} X", *headers]
-    if chunked is None:
-        head.append(f"Content-Length: {len(body)}")
-        return ("\r\n".join(head) + "\r\n\r\n").encode() + body
-    head.append("Transfer-Encoding: chunked")
-    out = ("\r\n".join(head) + "\r\n\r\n").encode()
-    for piece in chunked:
-        out += f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
-    return out + b"0\r\n\r\n"
-
-
-PING = http(200, b"OK", ["Api-Version: 1.41", "Ostype: linux", "Builder-Version: 2"])
+    yield from fake_engines(tmp_path, monkeypatch)
 
 
 def test_connect_pings_and_then_speaks_the_engines_api_version(fake):
@@ -118,7 +54,7 @@ def test_a_stream_yields_records_split_and_joined_anywhere_by_chunks(fake):
 
 def test_an_http_error_is_an_api_error_with_the_engines_own_message(fake):
     fake(PING, http(500, b'{"message":"buildkit not supported by daemon"}'))
-    with pytest.raises(socket_api.ApiError) as caught:
+    with pytest.raises(ApiError) as caught:
         list(socket_api.connect(timeout=5).stream("POST", "/build", body=io.BytesIO(b"x")))
     assert caught.value.status == 500
     assert caught.value.explanation == "buildkit not supported by daemon"
@@ -153,6 +89,71 @@ def test_a_stream_cut_inside_a_record_is_an_error_not_a_silent_end(fake):
     fake(PING, http(200, b'{"stream": "half'))
     with pytest.raises(OpsError, match="ended inside a record"):
         list(socket_api.connect(timeout=5).stream("POST", "/build"))
+
+
+def test_a_chunked_stream_closed_before_its_last_chunk_is_an_error_not_an_end(fake):
+    first = json.dumps({"stream": "Step 1/9\n"}).encode()
+    fake(PING, http(200, chunked=[first, b'{"stream": "Step 2/9\\n"}'], last_chunk=False))
+    got = []
+    with pytest.raises(OpsError) as caught:
+        for record in socket_api.connect(timeout=5).stream("POST", "/build"):
+            got.append(record)
+    assert got == [{"stream": "Step 1/9\n"}, {"stream": "Step 2/9\n"}]
+    assert not isinstance(caught.value, engines.EngineUnavailable)
+    assert caught.value.line().startswith("the Docker engine's answer ended early")
+    assert "\n" not in caught.value.line()
+
+
+@pytest.mark.parametrize("body", [b"zz\r\n{}\r\n0\r\n\r\n",   # a chunk size that is not hex
+                                  b"5\r\n{}\r\n",                  # a chunk shorter than its size
+                                  b"2\r\n{}"])                     # cut before the chunk's CRLF
+def test_broken_chunk_framing_is_a_one_line_error(fake, body):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    fake(PING, head + body)
+    with pytest.raises(OpsError) as caught:
+        list(socket_api.connect(timeout=5).stream("POST", "/build"))
+    assert "answer ended early" in caught.value.line()
+    assert "\n" not in caught.value.line()
+
+
+def test_a_body_shorter_than_its_content_length_is_an_error(fake):
+    fake(PING, b'HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{"Id": "sha256:abc"}')
+    with pytest.raises(OpsError, match=r"ended early \(20 of its 40 bytes\)"):
+        socket_api.connect(timeout=5).image("tasky:latest")
+
+
+def test_a_stream_yields_each_record_before_the_rest_of_the_answer_exists(fake):
+    sent_rest = threading.Event()
+
+    def slowly(conn):
+        conn.sendall(http(200, chunked=[b'{"stream": "first"}'], last_chunk=False))
+        time.sleep(0.3)   # a build step that runs for a while
+        sent_rest.set()
+        second = b'{"stream": "second"}'
+        conn.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(second), second))
+
+    fake(PING, slowly)
+    records = socket_api.connect(timeout=5).stream("POST", "/build")
+    assert next(records) == {"stream": "first"}
+    assert not sent_rest.is_set()
+    assert list(records) == [{"stream": "second"}]
+
+
+def test_the_context_goes_with_its_content_length_not_chunked(fake):
+    engine = fake(PING, http(200, chunked=[b"{}"]))
+    list(socket_api.connect(timeout=5).stream("POST", "/build", body=io.BytesIO(b"x" * 70000)))
+    sent = engine.requests[1]
+    assert sent["headers"]["Content-Length"] == "70000"
+    assert "Transfer-Encoding" not in sent["headers"]
+    assert sent["body"] == b"x" * 70000
+
+
+def test_only_a_well_formed_api_version_goes_into_the_path(fake):
+    engine = fake(http(200, b"OK", ["Api-Version: 1.41/../../x"]), http(404, b"{}"))
+    link = socket_api.connect(timeout=5)
+    assert link.api_version is None
+    assert link.image("a b") is None
+    assert engine.requests[1]["line"] == "GET /images/a%20b/json HTTP/1.1"
 
 
 @pytest.mark.parametrize("answer", [b"SSH-2.0-OpenSSH_9.2\r\n", b"", b"HTTP/1.1 abc\r\n\r\n",
@@ -205,36 +206,3 @@ def test_no_socket_and_a_refusing_port_are_named_as_engine_connect_names_them(
 ])
 def test_only_plain_hosts_are_spoken_to_directly(host, environ, expected):
     assert socket_api.direct(host, environ) is expected
-
-
-# -- the same four methods over docker-py's transport (TLS and ssh:// engines use it) --------
-
-def sdk_link(path):
-    import docker
-
-    return socket_api.Sdk(docker.DockerClient(base_url=f"unix://{path}", version="1.41", timeout=5))
-
-
-def test_sdk_link_answers_as_the_wire_does(fake):
-    records = [{"stream": "step\n"}, {"id": "moby.image.id", "aux": {"ID": "sha256:1"}}]
-    engine = fake(http(200, b"OK", ["Api-Version: 1.41", "Ostype: linux"]),
-                  http(404, b'{"message":"No such image: x:y"}'),
-                  http(200, chunked=[json.dumps(r).encode() for r in records]),
-                  http(500, b'{"message":"buildkit not supported by daemon"}'))
-    link = sdk_link(engine.path)
-    assert link.ping()["ostype"] == "linux"
-    assert link.image("x:y") is None
-    assert list(link.stream("POST", "/build", params={"version": "2"},
-                            body=io.BytesIO(b"ctx"))) == records
-    with pytest.raises(socket_api.ApiError) as caught:
-        list(link.stream("POST", "/build", body=io.BytesIO(b"ctx")))
-    assert caught.value.explanation == "buildkit not supported by daemon"
-    assert engine.requests[2]["line"] == "POST /v1.41/build?version=2 HTTP/1.1"
-
-
-def test_sdk_link_names_a_dead_engine_as_engine_connect_does(tmp_path, monkeypatch):
-    path = tmp_path / "absent.sock"
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
-    with pytest.raises(engines.EngineUnavailable) as caught:
-        sdk_link(path).ping()
-    assert caught.value.kind == engines.MISSING
