@@ -48,7 +48,8 @@ def build(engine, tar, *, tags, buildargs, labels, nocache=False, pull=False,
     instructions BuildKit reported, cached + ran of them; log is every line shown or,
     when not verbose, withheld.
     """
-    from ops.engine.protocol import ApiError, engine_api
+    from ops.engine.protocol import ApiError
+    from ops.engine.socket_api import engine_api
 
     if network_mode and network_mode not in NETWORK_MODES:
         raise OpsError(f"BuildKit builds cannot use network mode {network_mode!r}",
@@ -162,7 +163,7 @@ def available(engine):
     the ping's headers carry exactly those three facts (Api-Version, Ostype and
     Builder-Version, which is "1" only when BuildKit was switched off).
     """
-    from ops.engine.protocol import engine_api
+    from ops.engine.socket_api import engine_api
 
     link = engine_api(engine)
     try:

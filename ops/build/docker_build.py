@@ -36,7 +36,7 @@ def check_inputs(settings):
 
 def ensure_base(engine, ref, pull):
     """Fail fast, with the way out, when a base image is neither here nor pullable."""
-    from ops.engine.protocol import engine_api
+    from ops.engine.socket_api import engine_api
 
     link = engine_api(engine)
     if not pull and link.image(ref) is not None:
@@ -82,7 +82,7 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     docker-py unless the build needs a pull, a stand-in or the classic builder). `git` is
     a GitInfo, or a gitinfo.PendingGitInfo (git still running), answered once the bases are checked.
     `tags` replaces those (inv dev tags only its own, so latest stays the last real build)."""
-    from ops.engine.protocol import engine_api
+    from ops.engine.socket_api import engine_api
 
     extra = parse_build_args(build_args, settings)
     check_inputs(settings)
@@ -224,7 +224,7 @@ def run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull, 
 def _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
                  progress):
     from ops.build import buildkit
-    from ops.engine.protocol import engine_api
+    from ops.engine.socket_api import engine_api
 
     if settings.builder not in ("classic", "buildkit", "auto"):
         raise OpsError(f"unknown builder {settings.builder!r} (tasky.builder)",

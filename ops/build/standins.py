@@ -122,7 +122,7 @@ def assemble(kind, debs, rootfs):
 
 def local_image(engine, ref):
     """The engine's inspect of `ref` (a dict), or None when it has no such image."""
-    from ops.engine.protocol import engine_api
+    from ops.engine.socket_api import engine_api
 
     return engine_api(engine).image(ref)
 
@@ -163,7 +163,7 @@ def ensure(engine, bases, force=False, only_missing=False, progress=print):
 def _import(engine, kind, ref, original, recipe, debs, changes, progress=print):
     import docker
 
-    from ops.engine.protocol import engine_api
+    from ops.engine.socket_api import engine_api
 
     base_labels = {ownership.MANAGED: "true", ownership.ROLE: "base", LABEL_RECIPE: recipe,
                    "org.opencontainers.image.description": f"offline stand-in for {original}"}

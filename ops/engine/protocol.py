@@ -39,25 +39,6 @@ class EngineApi(Protocol):
         """docker-py's client for the same engine."""
 
 
-def engine_api(engine) -> EngineApi:
-    """`engine` as an EngineApi: itself when it is one, a docker-py client wrapped in SdkApi.
-
-    Many callers hold docker-py's client (dev, demo, doctor); inv build holds a SocketApi."""
-    from ops.engine.socket_api import SocketApi
-
-    if isinstance(engine, SocketApi):
-        return engine
-    import docker   # not the bare socket: the engine is docker-py's, already imported
-
-    from ops.engine.sdk_api import SdkApi
-
-    if isinstance(engine, SdkApi):
-        return engine
-    if isinstance(engine, docker.DockerClient):
-        return SdkApi(engine)
-    raise TypeError(f"not a Docker engine client: {type(engine).__name__}")
-
-
 class ApiError(OpsError):
     """The engine answered with an HTTP error; explanation is its own message. Callers
     that expect a refusal word it themselves; any other is still one line."""

@@ -209,3 +209,20 @@ class Answer:
         if self.status >= 400:
             raise refusal(self.status, self.read())
         return self
+
+
+def engine_api(engine):
+    """`engine` as an EngineApi: itself when it is one, a docker-py client wrapped in SdkApi.
+
+    Many callers hold docker-py's client (dev, demo, doctor); inv build holds a SocketApi."""
+    if isinstance(engine, SocketApi):
+        return engine
+    import docker   # not the bare socket: the engine is docker-py's, already imported
+
+    from ops.engine.sdk_api import SdkApi
+
+    if isinstance(engine, SdkApi):
+        return engine
+    if isinstance(engine, docker.DockerClient):
+        return SdkApi(engine)
+    raise TypeError(f"not a Docker engine client: {type(engine).__name__}")

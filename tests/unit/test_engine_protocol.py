@@ -5,7 +5,8 @@ import inspect
 import docker
 import pytest
 
-from ops.engine.protocol import EngineApi, engine_api
+from ops.engine.protocol import EngineApi
+from ops.engine.socket_api import engine_api
 from ops.engine.sdk_api import SdkApi
 from ops.engine.socket_api import SocketApi
 
