@@ -76,10 +76,10 @@ class Context:
             self.target = measure_build.target_for("our app", self.image, repo / "app")
         self.edit()
         self.args = measure_build.build_args(self.target)
-        from ops.build import buildkit
+        from ops.build import dockerfile
 
         self.classic = self.top / "Dockerfile.classic"
-        self.classic.write_text(buildkit.classic_dockerfile((ROOT / "Dockerfile").read_text()))
+        self.classic.write_text(dockerfile.classic_dockerfile((ROOT / "Dockerfile").read_text()))
         self.ids = []     # every image a build made, oldest first
         self.tags = set()
 

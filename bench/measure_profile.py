@@ -19,7 +19,7 @@ BUILD_PHASES = [   # the build path speaks to the engine through socket_api, not
     ("    socket_api.connect (precheck + ping)", "ops/engine/socket_api.py", "connect"),
     ("    git_info(): gitinfo.read", "ops/build/gitinfo.py", "read"),
     ("    build.build", "ops/build/docker_build.py", "build"),
-    ("      context_tar (ops/buildcontext.py)", "ops/build/docker_build.py", "context_tar"),
+    ("      context_tar (ops/build/context_tar.py)", "ops/build/docker_build.py", "context_tar"),
     ("      choose_bases (stand-in checks)", "ops/build/docker_build.py", "choose_bases"),
     ("      buildkit.build (POST /build?version=2)", "ops/build/buildkit.py", "build"),
     ("        _recognisable (gzip the context)", "ops/build/buildkit.py", "_recognisable"),

@@ -14,16 +14,13 @@ import json
 import re
 import shutil
 
-from ops.build import buildkit_trace
+from ops.build import buildkit_trace, dockerfile
 from ops.core.errors import OpsError
 
 MIN_API = (1, 39)   # BuildKit outside experimental mode: Engine 18.09
 NETWORK_MODES = ("default", "host", "none")   # all BuildKit accepts on a build
-MOUNT_FLAG = re.compile(r"\s--mount=(?:\"[^\"]*\"|'[^']*'|\S)+")
-MOUNT_FLAGS = re.compile(r"(?:[ \t]*--mount=(?:\"[^\"]*\"|'[^']*'|[^\s\\])+)+")
 EXIT_CODE = re.compile(r"(?:executor failed running|process) .*?(exit code: -?\d+)\s*$", re.S)
 # What an engine says when it cannot or will not run BuildKit for this request.
-RUN_RECORD = re.compile(r"^(?:cached )?mount \S+ from exec /bin/sh -c (.*)$", re.S)
 NO_BUILDKIT = re.compile(r"buildkit is not enabled|buildkit not supported|invalid version",
                          re.IGNORECASE)
 
@@ -91,7 +88,7 @@ def _recognisable(tar):
 
     The frontend sniffs only the first 1024 bytes for a tar header, and reads a PAX
     header or a GNU long-name record there as a Dockerfile ("unknown instruction:
-    ././@PAXHEADER"). Our own tars (ops/buildcontext.py) open with a plain header and go
+    ././@PAXHEADER"). Our own tars (ops/build/context_tar.py) open with a plain header and go
     as they are; any other is gzipped (gzip's magic is recognised), which for a 100 MB
     context costs 1.6 s and its size in memory, so only when needed.
     """
@@ -142,7 +139,7 @@ def _failure(follower, stream_error):
         step = buildkit_trace.name(started[-1]) if started else "before the first step"
         error, output = buildkit_trace.clean(stream_error), []
     error = _short_error(error or buildkit_trace.clean(stream_error))
-    step = " ".join(MOUNT_FLAG.sub(" ", " " + step).split())   # the mounts are not the news
+    step = " ".join(dockerfile.MOUNT_FLAG.sub(" ", " " + step).split())   # not the news
     return OpsError(f"build failed at {step}: {error}",
                     fix="read the step's output above, fix the cause, build again",
                     anchor="build-fails", details=output[-20:])
@@ -193,116 +190,3 @@ def verdict(server_api, os_type, builder_version, client_api):
         return False, "daemon.json sets features.buildkit to false"
     default = "BuildKit is the default" if builder_version == "2" else "classic is the default"
     return True, f"API {server_api}, {os_type or 'linux'}; {default}, version=2 selects BuildKit"
-
-
-def prune(engine, keep_storage=None, filters=None, dockerfile=None):
-    """Remove BuildKit build cache (POST /build/prune); returns what went and its size.
-
-    With `dockerfile` (the Dockerfile's text) only this project's records go: the cache
-    mounts and RUN layers whose descriptions name one of its RUN commands, one request
-    per record, by id. Engine 20.10 shows neither a cache mount's `id=` nor labels on
-    cache records and takes one value per filter, so the description is the only handle.
-    Without it, `filters` (Docker's: until, type, description, inuse, shared, private,
-    id, parent) and `keep_storage` (bytes to keep) apply to the whole engine's cache.
-    """
-    import docker
-
-    api = engine.api
-    try:
-        if dockerfile is None:
-            return _pruned([_prune_once(api, filters, keep_storage)], scope="engine")
-        if keep_storage is not None:
-            raise OpsError("keep_storage applies to the whole engine's cache, not to one "
-                           "project's records", fix="pass dockerfile or keep_storage, not both",
-                           anchor="build-fails")
-        mine = project_records(engine, dockerfile)
-        results = [_prune_once(api, {**(filters or {}), "id": record["ID"]}, None)
-                   for record in mine]
-        return _pruned(results, scope="project", matched=len(mine))
-    except docker.errors.APIError as exc:
-        reason = (exc.explanation or str(exc)).strip()
-        raise OpsError(f"the engine refused to prune the build cache: {reason[:300]}",
-                       fix="check the filters (one value each)", anchor="build-fails") from exc
-
-
-def _prune_once(api, filters, keep_storage):
-    # docker-py's own POST /build/prune; it sends only the parameters given.
-    return api.prune_builds(filters=filters or None, keep_storage=keep_storage)
-
-
-def _pruned(results, scope, matched=None):
-    deleted = [cache_id for result in results for cache_id in result.get("CachesDeleted") or []]
-    report = {"freed_bytes": sum(result.get("SpaceReclaimed") or 0 for result in results),
-              "deleted": len(deleted), "ids": deleted, "scope": scope}
-    if matched is not None:
-        report["matched"] = matched
-    return report
-
-
-def project_records(engine, dockerfile):
-    """The build-cache records (GET /system/df) this Dockerfile's RUN lines made, with the
-    records built on top of them, children before parents: the order a prune needs, as
-    BuildKit keeps a record while another one names it as parent."""
-    commands = run_commands(dockerfile)
-    records = engine.api.df().get("BuildCache") or []
-    children = {}
-    for record in records:
-        # API 1.41 names one Parent; later engines list Parents.
-        for parent in record.get("Parents") or [record.get("Parent")]:
-            children.setdefault(parent, []).append(record)
-    ordered, seen = [], set()
-
-    def take(record):
-        if record["ID"] in seen:
-            return
-        seen.add(record["ID"])
-        for child in children.get(record["ID"], []):
-            take(child)
-        ordered.append(record)
-
-    for record in records:
-        found = RUN_RECORD.match(record.get("Description") or "")
-        if found and " ".join(found.group(1).split()) in commands:
-            take(record)
-    return ordered
-
-
-def run_commands(dockerfile):
-    """The shell command of each RUN instruction, mount flags removed, whitespace
-    collapsed: what BuildKit writes into its cache records' descriptions."""
-    joined = re.sub(r"\\[ \t]*\n", " ", dockerfile)
-    commands = set()
-    for line in joined.splitlines():
-        found = re.match(r"^\s*RUN\s+(.*)$", line, re.IGNORECASE)
-        if found:
-            command = MOUNT_FLAG.sub(" ", " " + found.group(1))
-            commands.add(" ".join(command.split()))
-    return commands
-
-
-def classic_dockerfile(text):
-    """The Dockerfile without `RUN --mount=...` flags, for the classic builder.
-
-    The cache mounts only make builds faster, so the result builds the same image. Lines
-    that held nothing but mount flags go with them, so `RUN --mount=... \\` over
-    `    go mod download` becomes `RUN go mod download` again.
-    """
-    out, run = [], None     # run: "RUN" while its leading flags are being removed
-    for line in text.splitlines(keepends=True):
-        head = None if run else re.match(r"^\s*RUN(?=\s)", line, re.IGNORECASE)
-        if not (run or head) or (run and line.lstrip().startswith("#")):
-            out.append(line)    # not a RUN, or a comment inside one
-            continue
-        prefix = head.group(0) if head else ""
-        flags = MOUNT_FLAGS.match(line, len(prefix))
-        if not flags:
-            out.append(line if head else run + " " + line.lstrip(" \t"))
-            run = None
-            continue
-        rest = line[flags.end():]
-        if rest.strip() == "\\":
-            run = run or prefix     # only flags here: the command starts on a later line
-            continue
-        out.append((run or prefix) + " " + rest.lstrip(" \t"))
-        run = None
-    return "".join(out)

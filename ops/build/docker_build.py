@@ -96,12 +96,13 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     buildargs = {**extra, "GO_IMAGE": go_image, "RUNTIME_IMAGE": runtime_image,
                  "VERSION": version or git.describe, "REVISION": git.sha,
                  "CREATED": git.committed, "TASKY_IMAGE": settings.image}
-    image_labels = {ownership.MANAGED: "true", ownership.ROLE: "app", ownership.IMAGE: settings.image}
+    image_labels = {ownership.MANAGED: "true", ownership.ROLE: "app",
+                    ownership.IMAGE: settings.image}
     if tags is None:
         tags = [git.tag, "latest"] + ([extra_tag] if extra_tag else [])
     tags = list(dict.fromkeys(tags))
-    image_id, steps, builder = run_builder(engine, settings, tags, buildargs, image_labels,
-                                           nocache, pull, verbose, progress)
+    image_id, steps, builder = build_with_backend(engine, settings, tags, buildargs,
+                                                  image_labels, nocache, pull, verbose, progress)
     image = engine_api(engine).image(image_id)
     if image is None:
         raise OpsError(f"the image this build made ({image_id[7:19]}) is gone: something "
@@ -207,28 +208,25 @@ def modules_failure(error):
                     anchor="go-modules-offline", details=error.details)
 
 
-def run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
-                progress):
+def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
+                       progress):
     """Build with BuildKit when the engine can (Go caches survive a one-file change), else
     with the classic builder on the same Dockerfile minus its cache mounts.
 
     Returns (image id, {"total", "cached", "ran"}, which builder ran and why)."""
 
     try:
-        return _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull,
-                            verbose, progress)
+        return _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
+                                   pull, verbose, progress)
     except OpsError as error:
         raise (modules_failure(error) or error) from None
 
 
-def _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
-                 progress):
-    from ops.build import buildkit
+def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull,
+                        verbose, progress):
+    from ops.build import buildkit, dockerfile
     from ops.engine.socket_api import engine_api
 
-    if settings.builder not in ("classic", "buildkit", "auto"):
-        raise OpsError(f"unknown builder {settings.builder!r} (tasky.builder)",
-                       fix="set tasky.builder to classic, buildkit or auto", anchor="bad-config")
     if settings.builder == "classic":
         can, why = False, "tasky.builder is classic"
     else:
@@ -248,7 +246,7 @@ def _run_builder(engine, settings, tags, buildargs, image_labels, nocache, pull,
             why = exc.reason
     if settings.builder != "classic":
         progress(f"build: classic builder ({why}); cache mounts are left out")
-    text = buildkit.classic_dockerfile(settings.dockerfile_path.read_text())
+    text = dockerfile.classic_dockerfile(settings.dockerfile_path.read_text())
     api = engine_api(engine).sdk().api
     # The classic builder applies the first tag only when every step succeeded.
     stream = api.build(fileobj=context_tar(settings, text), custom_context=True,

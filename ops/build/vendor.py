@@ -45,7 +45,8 @@ def vendor(engine, settings, goproxy=None, progress=print):
         raise OpsError(f"no go.mod in {context}", fix="set tasky.context to the Go module's "
                        "folder", anchor="go-modules-offline")
     env = gomod.go_settings(goproxy)
-    volumes = {str(context): {"bind": "/src", "mode": "rw"}, **gomod.proxy_mounts(env.get("GOPROXY"))}
+    volumes = {str(context): {"bind": "/src", "mode": "rw"},
+               **gomod.proxy_mounts(env.get("GOPROXY"))}
     started = time.monotonic()
     image = go_image.choose(engine, settings, progress)
     progress(f"go mod vendor in {image} (GOPROXY: {gomod.shown_proxy(env.get('GOPROXY'))})")

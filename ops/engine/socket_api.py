@@ -217,7 +217,7 @@ def engine_api(engine):
     Many callers hold docker-py's client (dev, demo, doctor); inv build holds a SocketApi."""
     if isinstance(engine, SocketApi):
         return engine
-    import docker   # not the bare socket: the engine is docker-py's, already imported
+    import docker  # not the bare socket: the engine is docker-py's, already imported
 
     from ops.engine.sdk_api import SdkApi
 

@@ -46,19 +46,19 @@ def clean(engine, settings, everything=False, cache=False, include_bases=False, 
 def buildkit_cache(engine, settings, dry_run):
     """BuildKit's cache records made by this Dockerfile's RUN lines (Go module and build
     caches, RUN layers): one row with their count and size; other projects' stay."""
-    from ops.build import buildkit
+    from ops.build import build_cache, buildkit
 
     if not settings.dockerfile_path.is_file() or not buildkit.available(engine)[0]:
         return []
     text = settings.dockerfile_path.read_text()
-    records = buildkit.project_records(engine, text)
+    records = build_cache.project_records(engine, text)
     if not records:
         return []
     size = sum(record.get("Size") or 0 for record in records)
     if dry_run:
         status = f"would free {size / 1e6:.1f} MB"
     else:
-        freed = buildkit.prune(engine, dockerfile=text)
+        freed = build_cache.prune(engine, dockerfile=text)
         status = f"freed {freed['freed_bytes'] / 1e6:.1f} MB ({freed['deleted']} records)"
     return [{"kind": "BuildKit cache", "name": f"{len(records)} records of "
              f"{settings.dockerfile}'s RUN lines", "id": "-", "status": status}]

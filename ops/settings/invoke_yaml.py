@@ -1,6 +1,6 @@
 """invoke.yaml, read once: the project's settings and their defaults.
 
-Apart from ops/config.py (the dataclasses built on it) so that `inv --list` can check the
+Apart from ops/settings/config.py (the settings declared on it) so that `inv --list` can check the
 file, and say a malformed one in one line, without building the settings.
 """
 import functools

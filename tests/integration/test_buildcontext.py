@@ -1,4 +1,4 @@
-"""The Docker CLI as the oracle for ops/buildcontext, on the real engine.
+"""The Docker CLI as the oracle for ops/build/context_tar, on the real engine.
 
 For every .dockerignore of the unit table (tests/unit/test_buildcontext.py, over the same
 tree), what `DOCKER_BUILDKIT=1 /usr/bin/docker build` copies with `FROM scratch` +

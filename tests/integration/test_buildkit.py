@@ -53,11 +53,11 @@ def settings(engine):
 def cache_cleanup(engine):
     """Remove the BuildKit cache records this module made that can be told apart: those
     of its Dockerfiles' RUN lines and its build contexts. Images go with the session."""
-    from ops.build import buildkit
+    from ops.build import build_cache
 
     before = {r["ID"] for r in engine.api.df().get("BuildCache") or []}
     yield
-    ours = {r["ID"] for r in buildkit.project_records(engine, DOCKERFILE + TEST_DOCKERFILE)}
+    ours = {r["ID"] for r in build_cache.project_records(engine, DOCKERFILE + TEST_DOCKERFILE)}
     for record in engine.api.df().get("BuildCache") or []:
         if record["ID"] not in before and (
                 record["ID"] in ours or record["Description"].startswith(BUILD_CONTEXT)):
@@ -145,7 +145,7 @@ def test_the_classic_builder_rejects_the_mounts_and_builds_classic_dockerfile(
         engine, inv, settings, tmp_path):
     import docker
 
-    from ops.build import buildkit, docker_build
+    from ops.build import docker_build, dockerfile
 
     def classic_build(s, tag):
         return engine.images.build(fileobj=docker_build.context_tar(s), custom_context=True,
@@ -155,29 +155,29 @@ def test_the_classic_builder_rejects_the_mounts_and_builds_classic_dockerfile(
     with pytest.raises(docker.errors.BuildError, match="--mount"):
         classic_build(copy_of_project(tmp_path / "a", settings, DOCKERFILE), "mounts")
     classic_build(copy_of_project(tmp_path / "b", settings,
-                                  buildkit.classic_dockerfile(DOCKERFILE)), "classic")
+                                  dockerfile.classic_dockerfile(DOCKERFILE)), "classic")
     proc = inv("verify", "--tag", "classic")
     assert proc.returncode == 0, proc.output
 
 
 def test_a_project_prune_frees_its_cache_mounts_and_leaves_others(engine, settings, tmp_path):
-    from ops.build import buildkit
+    from ops.build import build_cache
 
     # The build stage only: the release stage's records are shared with real builds.
     build_stage = TEST_DOCKERFILE.split("# ---- Stage 2")[0]
     copy = copy_of_project(tmp_path, settings, TEST_DOCKERFILE)
     build(engine, copy, "prune")
-    mine = buildkit.project_records(engine, build_stage)
+    mine = build_cache.project_records(engine, build_stage)
     mounts = [r for r in mine if r["Type"] == "exec.cachemount"]
     assert {r["Description"].split()[2] for r in mounts} >= {"/go/pkg/mod",
                                                              "/root/.cache/go-build"}
     others = {r["ID"] for r in engine.api.df()["BuildCache"]} - {r["ID"] for r in mine}
 
-    report = buildkit.prune(engine, dockerfile=build_stage)
+    report = build_cache.prune(engine, dockerfile=build_stage)
     assert report["scope"] == "project" and report["freed_bytes"] > 1_000_000
     assert {r["ID"] for r in mounts} <= set(report["ids"])
     assert not set(report["ids"]) & others
-    assert buildkit.project_records(engine, build_stage) == []
+    assert build_cache.project_records(engine, build_stage) == []
 
 
 def buildkit_switched_off(head):

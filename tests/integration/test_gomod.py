@@ -144,7 +144,7 @@ def test_fixture_builds_with_our_dockerfile_and_runs_as_upstream_does(engine, bu
     context = tmp_path / "app"
     shutil.copytree(FIXTURE, context)
     tag = f"{IMAGE}-gomod-app:test"
-    from ops.build.buildkit import classic_dockerfile
+    from ops.build.dockerfile import classic_dockerfile
 
     classic = tmp_path / "Dockerfile.classic"   # docker-py speaks to the classic builder only
     classic.write_text(classic_dockerfile((ROOT / "Dockerfile").read_text()))

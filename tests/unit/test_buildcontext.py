@@ -1,4 +1,4 @@
-"""ops/buildcontext: .dockerignore read and matched as the Docker 20.10 CLI does, and the
+"""ops/build/context_tar: .dockerignore read and matched as the Docker 20.10 CLI does, and the
 context tar it sends. The expected sets below were first read off the real CLI
 (tests/integration/test_buildcontext.py keeps checking the same semantics there)."""
 import os

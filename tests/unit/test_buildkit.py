@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from ops.build import buildkit, buildkit_trace
+from ops.build import build_cache, buildkit, buildkit_trace, dockerfile
 from ops.core.errors import OpsError
 from ops.engine.protocol import ApiError
 from ops.engine.socket_api import SocketApi
@@ -384,7 +384,7 @@ class PruneApi:
 RECORDS = [
     # As BuildKit describes the cache of our Dockerfile's download step (its RUN command).
     {"ID": "mod", "Size": 10, "Description": "cached mount /go/pkg/mod from exec /bin/sh -c "
-     + next(cmd for cmd in buildkit.run_commands((ROOT / "Dockerfile").read_text())
+     + next(cmd for cmd in dockerfile.run_commands((ROOT / "Dockerfile").read_text())
             if "go mod download" in cmd)},
     {"ID": "gobuild", "Size": 57, "Description": "cached mount /root/.cache/go-build from exec "
      "/bin/sh -c CGO_ENABLED=0 GOOS=linux GOARCH=${GOARCH}     go build -trimpath -ldflags "
@@ -399,7 +399,7 @@ RECORDS = [
 
 def test_a_project_prune_removes_only_records_its_run_lines_made_one_id_at_a_time():
     api = PruneApi(RECORDS)
-    report = buildkit.prune(FakeEngine(api), dockerfile=(ROOT / "Dockerfile").read_text())
+    report = build_cache.prune(FakeEngine(api), dockerfile=(ROOT / "Dockerfile").read_text())
     assert sorted(report["ids"]) == ["gobuild", "layer", "mod"]
     assert report["freed_bytes"] == 72 and report["scope"] == "project"
     assert [call["filters"] for call in api.calls] == [{"id": "mod"}, {"id": "gobuild"},
@@ -409,7 +409,7 @@ def test_a_project_prune_removes_only_records_its_run_lines_made_one_id_at_a_tim
 
 def test_an_engine_prune_passes_filters_and_keep_storage_through():
     api = PruneApi(RECORDS)
-    report = buildkit.prune(FakeEngine(api), keep_storage=1000, filters={"until": "24h"})
+    report = build_cache.prune(FakeEngine(api), keep_storage=1000, filters={"until": "24h"})
     assert api.calls == [{"filters": {"until": "24h"}, "keep_storage": 1000}]
     assert report["freed_bytes"] == 82 and report["deleted"] == 5
     assert report["scope"] == "engine"
@@ -417,19 +417,19 @@ def test_an_engine_prune_passes_filters_and_keep_storage_through():
 
 def test_keep_storage_cannot_be_scoped_to_a_project():
     with pytest.raises(OpsError, match="keep_storage"):
-        buildkit.prune(FakeEngine(PruneApi(RECORDS)), keep_storage=1, dockerfile="RUN true\n")
+        build_cache.prune(FakeEngine(PruneApi(RECORDS)), keep_storage=1, dockerfile="RUN true\n")
 
 
 # -- classic_dockerfile -------------------------------------------------------------
 
 def test_our_dockerfile_loses_its_mounts_and_nothing_else():
     text = (ROOT / "Dockerfile").read_text()
-    classic = buildkit.classic_dockerfile(text)
+    classic = dockerfile.classic_dockerfile(text)
     assert "--mount" in text and "--mount" not in classic
     assert "RUN case \" ${GOFLAGS} \" in \\\n" in classic
     assert "*) go mod download ;;" in classic
     assert "RUN CGO_ENABLED=0 GOOS=linux GOARCH=${GOARCH} \\\n    go build" in classic
-    assert buildkit.run_commands(classic) == buildkit.run_commands(text)
+    assert dockerfile.run_commands(classic) == dockerfile.run_commands(text)
     def top_level(dockerfile):   # every line but RUN instructions and continuations
         return [line for line in dockerfile.splitlines() if not line.startswith((" ", "RUN"))]
 
@@ -448,4 +448,4 @@ def test_our_dockerfile_loses_its_mounts_and_nothing_else():
      "RUN echo --mount=not-a-flag\nCOPY --from=build /a /b\n"),
 ])
 def test_mount_flags_are_removed_wherever_they_sit(before, after):
-    assert buildkit.classic_dockerfile(before) == after
+    assert dockerfile.classic_dockerfile(before) == after

@@ -6,9 +6,8 @@ import docker
 import pytest
 
 from ops.engine.protocol import EngineApi
-from ops.engine.socket_api import engine_api
 from ops.engine.sdk_api import SdkApi
-from ops.engine.socket_api import SocketApi
+from ops.engine.socket_api import SocketApi, engine_api
 
 
 @pytest.mark.parametrize("implementation", [SocketApi, SdkApi])
