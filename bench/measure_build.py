@@ -69,8 +69,8 @@ def git(context, *args):
 
 def build_args(target):
     """The build args `inv build` passes, computed as ops/build/gitinfo.py and
-    ops/build/docker_build.py do: git of the context, the bases, the image name, and the Go variables (this shell's, and
-    GOFLAGS=-mod=vendor for a vendored context)."""
+    ops/build/docker_build.py do: git of the context, the bases, the image name, and the Go
+    variables (this shell's, and GOFLAGS=-mod=vendor for a vendored context)."""
     head = git(target.context, "log", "-1", "--format=%H%n%h%n%cI").split()
     if len(head) != 3:
         raise BenchError(f"git cannot name a commit in {target.context}: the build args need one")
