@@ -98,7 +98,7 @@ def run(c, env=None, env_file=None, dev=False, name=None, port=None, tag="latest
     from ops.settings import envvars
     s = settings(c, container=name, port=port)
     reference.tag(tag, "--tag")
-    variables = envvars.collect(env, env_file, s.env_file_path)
+    variables = envvars.for_container(env, env_file, s)
     emit(containers.run(engine(s), s, tag=tag, env=variables, dev=dev), json,
          containers.render_run)
 
@@ -130,7 +130,7 @@ def verify(c, tag="latest", env=None, env_file=None, json=False):
     from ops.settings import envvars
     s = settings(c)
     reference.tag(tag, "--tag")
-    variables = envvars.collect(env, env_file, s.env_file_path)
+    variables = envvars.for_container(env, env_file, s)
     result = emit(checks.verify(engine(s), s, f"{s.image}:{tag}", env=variables), json,
                   checks.render)
     if not result["passed"]:
@@ -440,6 +440,6 @@ def dev(c, env=None, env_file=None, name=None, port=None, offline=False, json=Fa
     from ops.flows import dev as inner_loop
     from ops.settings import envvars
     s = settings(c, container=name, port=port)
-    variables = envvars.collect(env, env_file, s.env_file_path)
+    variables = envvars.for_container(env, env_file, s)
     inner_loop.dev(engine(s), s, env=variables, offline=offline, as_json=json,
                    progress=progress)

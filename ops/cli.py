@@ -15,6 +15,9 @@ from ops.core import signals
 from ops.core.console import STDOUT
 from ops.core.errors import OpsError, foreign
 
+# AWS material a task may be handed in its environment: never printed, whatever prints it.
+AWS_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
 
 def check_configuration():
     """invoke.yaml and INVOKE_TASKY_* checked before any task runs, even `inv --list`: a
@@ -31,35 +34,50 @@ def check_configuration():
 
 
 def reported(body):
-    """Turn a known failure into its one-line message and exit 1, never a traceback.
+    """Run a task inside the one way out (ops/core/output.py: every byte through the redactor)
+    and turn a known failure into its one-line message and exit 1, never a traceback.
 
     With --json the same failure is also printed on stdout as an object, so a machine
     reading stdout always gets JSON. TASKY_DEBUG=1 keeps library tracebacks for bug reports.
     """
     @functools.wraps(body)
     def wrapper(c, *args, **kwargs):
+        from ops.core.output import Redacted   # here, not above: `inv --list` stays light
+        from ops.core.redact import SECRETS
+
         STDOUT.has_result = False
         signals.install()   # SIGTERM and SIGHUP clean up as Ctrl-C does
+        for name in AWS_SECRETS:
+            SECRETS.add(os.environ.get(name))
         try:
-            try:
-                return body(c, *args, **kwargs)
-            except Exception as exc:
-                translated = foreign(exc)
-                if translated is None or os.environ.get("TASKY_DEBUG"):
-                    raise
-                raise translated from exc
-        except OpsError as error:
-            for line in error.details:
-                print("  | " + line, file=sys.stderr)
-            if kwargs.get("json") and not STDOUT.has_result:   # else the report says it all
-                print(json.dumps({"ok": False, "error": error.message, "fix": error.fix,
-                                  "anchor": error.anchor}, indent=2))
-            raise Exit("error: " + error.line(), code=1) from None
-        except KeyboardInterrupt as exc:   # also SIGTERM and SIGHUP (ops.core.signals)
-            name, code = signals.received(exc)
-            raise Exit(f"interrupted ({name}); what this task had made is removed",
-                       code=code) from None
+            with Redacted():
+                return _run(body, c, args, kwargs)
+        except Exit as ending:   # Invoke prints it after the streams are given back
+            raise Exit(SECRETS.redact(ending.message) if ending.message else ending.message,
+                       code=ending.code) from None
     return wrapper
+
+
+def _run(body, c, args, kwargs):
+    try:
+        try:
+            return body(c, *args, **kwargs)
+        except Exception as exc:
+            translated = foreign(exc)
+            if translated is None or os.environ.get("TASKY_DEBUG"):
+                raise
+            raise translated from exc
+    except OpsError as error:
+        for line in error.details:
+            print("  | " + line, file=sys.stderr)
+        if kwargs.get("json") and not STDOUT.has_result:   # else the report says it all
+            print(json.dumps({"ok": False, "error": error.message, "fix": error.fix,
+                              "anchor": error.anchor}, indent=2))
+        raise Exit("error: " + error.line(), code=1) from None
+    except KeyboardInterrupt as exc:   # also SIGTERM and SIGHUP (ops.core.signals)
+        name, code = signals.received(exc)
+        raise Exit(f"interrupted ({name}); what this task had made is removed",
+                   code=code) from None
 
 
 def ops_task(*args, **kwargs):

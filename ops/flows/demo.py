@@ -29,7 +29,7 @@ def demo(engine, settings, git, progress=print):
                   f"({built['cached_steps']}/{built['steps']} steps cached"
                   f"{', offline bases' if offline else ''})")
 
-    env = envvars.collect(profile_file=settings.env_file_path)
+    env = envvars.for_container((), None, settings)
     envvars.require(env, settings.app.required_env, task="demo")
     previous = containers.stop(engine, settings)
     ran = containers.run(engine, settings, tag=built["tags"][0], env=env)

@@ -32,8 +32,18 @@ def passed_env(container):
 
 
 def masker(container, settings):
-    """What may be printed of this container's output: passed values masked by value."""
-    return redact.Masker(passed_env(container), settings.app.public_env)
+    """What may be printed of this container's output. Its passed values are made known to
+    the redactor every byte goes out through; the Masker hides them in text a report keeps."""
+    passed = passed_env(container)
+    for key, value in passed.items():
+        if not envvars.public(key, settings.app):
+            redact.SECRETS.add(value)
+    return redact.Masker(passed, shown_names(passed, settings))
+
+
+def shown_names(env, settings):
+    """The names whose values may be shown: public, and not declared secret."""
+    return [key for key in env if envvars.public(key, settings.app)]
 
 
 def tail_logs(container, settings, lines=20):
@@ -104,8 +114,8 @@ def run(engine, settings, tag="latest", env=None, dev=False):
     return {"container": name, "id": container.short_id, "image": ref, "port": port,
             "url": f"http://localhost:{port}/", "app": "answering" if app_probe.answered(app)
             else app.get("error"),
-            "env": redact.masked(env or {}, settings.app.public_env), "dev_mount": bool(dev),
-            "seconds": round(time.monotonic() - started, 2)}
+            "env": redact.masked(env or {}, shown_names(env or {}, settings)),
+            "dev_mount": bool(dev), "seconds": round(time.monotonic() - started, 2)}
 
 
 def _start_failed(exc, ref, settings):

@@ -3,6 +3,7 @@ import os
 import re
 from pathlib import Path
 
+from ops.core import redact
 from ops.core.errors import OpsError
 
 KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -80,7 +81,30 @@ def collect(assignments=(), env_file=None, profile_file=None):
     return env
 
 
-# --- masking by value: what the app prints about the values it was given --------------
+def for_container(assignments, env_file, settings):
+    """The container's variables (collect), each value the redactor must hide made known to
+    it: every one whose name is not public (a name in secret_env never is). A value too
+    short to mask in text without hiding ordinary words is refused, by name only."""
+    env = collect(assignments, env_file, settings.env_file_path)
+    for key, value in env.items():
+        if public(key, settings.app):
+            continue
+        if 0 < len(value) < redact.MIN_MASKED:
+            raise OpsError(f"{key}'s value is {len(value)} characters: too short to hide in "
+                           "output (masking it would mask every such word in a log)",
+                           fix=f"use a value of {redact.MIN_MASKED} or more characters, or, if it "
+                               f"is no secret, add {key} to tasky.app.public_env",
+                           anchor="bad-env")
+        redact.SECRETS.add(value)
+    return env
+
+
+def public(name, app):
+    """A variable whose value may be printed: named in public_env and not in secret_env."""
+    upper = name.upper()
+    return (upper in {n.upper() for n in app.public_env}
+            and upper not in {n.upper() for n in app.secret_env})
+
 
 def require(env, names, task="run"):
     """Refuse to start a container without the variables the app needs (tasky.app)."""
