@@ -19,17 +19,26 @@ from ops.core.errors import OpsError, foreign
 AWS_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
-def check_configuration():
-    """invoke.yaml and INVOKE_TASKY_* checked before any task runs, even `inv --list`: a
-    malformed file or variable is one line, not Invoke's traceback."""
+def check_configuration(argv=None, environ=None):
+    """invoke.yaml, the `-f` file and INVOKE_TASKY_* checked before any task runs, even
+    `inv --list`: a malformed file or variable is one line (and, with --json, a JSON
+    object on stdout), not Invoke's traceback. Invoke loads `-f` after this, unchecked."""
     from ops.settings import invoke_yaml
 
+    argv = sys.argv if argv is None else argv
+    environ = os.environ if environ is None else environ
     try:
         invoke_yaml.tasky_section()
-        if any(name.startswith("INVOKE_TASKY_") for name in os.environ):
+        runtime = invoke_yaml.runtime_file(argv, environ)
+        if runtime is not None:
+            invoke_yaml.check_runtime_file(runtime)
+        if any(name.startswith("INVOKE_TASKY_") for name in environ):
             from ops.settings import load
-            load.check_environment()   # else Invoke casts them itself, with a traceback
+            load.check_environment(environ)   # else Invoke casts them, with a traceback
     except OpsError as error:
+        if "--json" in argv:
+            print(json.dumps({"ok": False, "error": error.message, "fix": error.fix,
+                              "anchor": error.anchor}, indent=2))
         raise Exit("error: " + error.line(), code=1) from None
 
 

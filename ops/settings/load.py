@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ops.core.errors import OpsError, refuse
 from ops.settings import config
-from ops.settings.invoke_yaml import CONFIG_FILE
+from ops.settings.invoke_yaml import CONFIG_FILE, runtime_file
 
 ENV_PREFIX = "INVOKE_TASKY_"
 KINDS = {str: "text", int: "a whole number", float: "a number", tuple: "a list of names"}
@@ -22,7 +22,12 @@ def load(c, **flags):
 
     `flags` maps a setting's field name to the value its task flag gave (None: not given;
     0 and "" are values), e.g. load(c, port="9090", container=None)."""
-    section = dict(c.config.get("tasky", {}) or {})
+    section = c.config.get("tasky", {}) or {}
+    if not isinstance(section, dict):
+        raise OpsError(f"tasky in {where_written((), section)} is a {type(section).__name__}, "
+                       "not a section of settings", fix="write the settings under `tasky:`",
+                       anchor="bad-config")
+    section = dict(section)
     unknown = set(flags) - {path[-1] for path, _, setting in config.declared() if setting.flag}
     if unknown:
         raise TypeError(f"no flag overrides {sorted(unknown)}")   # a bug in tasks.py
@@ -104,7 +109,12 @@ def where_written(path, value):
     from invoke.util import yaml
 
     keys = ["tasky", *path]
-    for candidate in (CONFIG_FILE, Path.home() / ".invoke.yaml", Path("/etc/invoke.yaml")):
+    import sys
+
+    runtime = runtime_file(sys.argv, os.environ)
+    files = ([Path(os.path.expanduser(runtime))] if runtime else []) + [
+        CONFIG_FILE, Path.home() / ".invoke.yaml", Path("/etc/invoke.yaml")]
+    for candidate in files:
         try:
             node = yaml.compose(candidate.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
