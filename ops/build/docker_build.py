@@ -2,7 +2,7 @@
 import re
 import time
 
-from ops.build import gitinfo, standins
+from ops.build import dockerfile, gitinfo, standins
 from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.engine import ownership
@@ -19,7 +19,7 @@ def context_tar(settings, dockerfile_text=None):
     from ops.build import context_tar
 
     check_inputs(settings)
-    text = settings.dockerfile_path.read_text() if dockerfile_text is None else dockerfile_text
+    text = dockerfile.read(settings.dockerfile_path) if dockerfile_text is None else dockerfile_text
     return context_tar.tar(settings.context_path, text)
 
 
@@ -168,19 +168,19 @@ def go_build_args(settings, extra, progress=print, environ=None):
 FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)
 
 
-def check_offline_froms(dockerfile):
+def check_offline_froms(path):
     """--offline swaps bases through the GO_IMAGE/RUNTIME_IMAGE build args: a FROM that
     names an image itself would go to Docker Hub anyway. Name the line and the fix."""
-    if not dockerfile.is_file():
+    if not path.is_file():
         return   # the build's own check names a missing Dockerfile
     stages = set()
-    for number, line in enumerate(dockerfile.read_text().splitlines(), start=1):
+    for number, line in enumerate(dockerfile.read(path).splitlines(), start=1):
         match = FROM.match(line)
         if not match:
             continue
         image, stage = match.group(1), match.group(2)
         if "$" not in image and image.lower() not in stages and image != "scratch":
-            raise OpsError(f"--offline cannot swap the base of {dockerfile.name} line {number} "
+            raise OpsError(f"--offline cannot swap the base of {path.name} line {number} "
                            f"(`FROM {image}`): it names the image instead of a build arg",
                            fix="declare `ARG GO_IMAGE=golang:1.19` (and RUNTIME_IMAGE) before "
                                "the first FROM and write `FROM ${GO_IMAGE}`, as the project's "
@@ -224,7 +224,7 @@ def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
 
 def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull,
                         verbose, progress):
-    from ops.build import buildkit, dockerfile
+    from ops.build import buildkit
     from ops.engine.socket_api import engine_api
 
     if settings.builder == "classic":
@@ -246,7 +246,7 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
             why = exc.reason
     if settings.builder != "classic":
         progress(f"build: classic builder ({why}); cache mounts are left out")
-    text = dockerfile.classic_dockerfile(settings.dockerfile_path.read_text())
+    text = dockerfile.classic_dockerfile(dockerfile.read(settings.dockerfile_path))
     api = engine_api(engine).sdk().api
     # The classic builder applies the first tag only when every step succeeded.
     stream = api.build(fileobj=context_tar(settings, text), custom_context=True,

@@ -45,3 +45,31 @@ def classic_dockerfile(text):
         out.append((run or prefix) + " " + rest.lstrip(" \t"))
         run = None
     return "".join(out)
+
+
+def read(path):
+    """The Dockerfile's text, read once the build has checked it is there: one line when it
+    is not a regular file or not UTF-8 (the line and byte named), never a traceback."""
+    import os
+    import stat
+
+    from ops.core.errors import OpsError
+
+    fix = "point tasky.dockerfile at the Dockerfile, a UTF-8 text file"
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise OpsError(f"{path} is not a regular file, so it cannot be the Dockerfile",
+                           fix=fix, anchor="build-fails")
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise OpsError(f"cannot read the Dockerfile {path}: {exc.strerror}", fix=fix,
+                       anchor="build-fails") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise OpsError(f"the Dockerfile {path} is not UTF-8 text (line {line}, byte "
+                       f"{exc.start})", fix="save it as UTF-8 (iconv -t UTF-8)",
+                       anchor="build-fails") from None

@@ -285,3 +285,29 @@ def test_build_checks_the_image_name_before_any_engine_work(monkeypatch):
     refused = build_task(monkeypatch)
     assert refused.code == 1 and "INVOKE_TASKY_IMAGE is 'Not/Valid'" in refused.message
     assert refused.message.endswith("RUNBOOK.md#bad-config")
+
+
+@pytest.mark.parametrize("content, said", [
+    (b"FROM scratch\n# caf\xe9\n", "is not UTF-8 text (line 2, byte 18)"),
+    (b"\xff\xfeF\x00R\x00", "is not UTF-8 text (line 1, byte 0)"),
+])
+def test_a_dockerfile_that_is_not_utf8_is_one_line_naming_line_and_byte(tmp_path, content, said):
+    from ops.build import dockerfile
+
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(content)
+    with pytest.raises(OpsError) as caught:
+        dockerfile.read(path)
+    assert said in caught.value.message and caught.value.anchor == "build-fails"
+
+
+def test_a_dockerfile_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    from ops.build import dockerfile
+
+    path = tmp_path / "Dockerfile"
+    os.mkfifo(path)
+    with pytest.raises(OpsError) as caught:
+        dockerfile.read(path)   # opening a FIFO for reading would block until a writer came
+    assert "is not a regular file" in caught.value.message
