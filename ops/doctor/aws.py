@@ -49,7 +49,7 @@ def aws_rows(settings):
         identity = ecr.client(settings, "sts", TIMEOUT, attempts=1).get_caller_identity()
     except (bc.BotoCoreError, bc.ClientError) as exc:
         return [failure("credentials", exc, settings, "STS"), region_checked, *skipped]
-    if region not in ecr.session(settings).get_available_regions("ecr"):
+    if region not in ecr.shared_session(settings).get_available_regions("ecr"):
         region_checked = row("aws", "region", "warn", f"{region} is not an ECR region this "
                              "botocore knows", "set AWS_REGION (or tasky.ecr.region) to the "
                              "repository's region", anchor="aws-credentials")
