@@ -48,26 +48,23 @@ def enhanced(finding):
 
 
 class Scanner:
-    """The ECR calls of one gate, through one client, every failure translated."""
+    """The ECR calls of one gate, on one client (the cached one unless given)."""
+
+    # Answers that are states of the scan or the image, not failures of the call.
+    ANSWERS = ("ScanNotFoundException", "UnsupportedImageTypeException",
+               "LimitExceededException", "ImageNotFoundException")
 
     def __init__(self, settings, client=None):
-        self.settings = settings
-        self.client = client or ecr.client(settings)
+        self.settings, self.client = settings, client
 
     def call(self, method, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
-            return getattr(self.client, method)(repositoryName=self.settings.ecr.repository,
-                                                **kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("ScanNotFoundException", "UnsupportedImageTypeException",
-                        "LimitExceededException", "ImageNotFoundException"):
-                return {"error": code, "message": exc.response["Error"].get("Message", "")}
-            raise ecr.translate(exc, self.settings) from exc
-        except BotoCoreError as exc:
-            raise ecr.translate(exc, self.settings) from exc
+            return ecr.call(self.settings, method, api=self.client,
+                            repositoryName=self.settings.ecr.repository, **kwargs)
+        except ecr.AwsError as error:
+            if error.code in self.ANSWERS:
+                return {"error": error.code, "message": error.reply}
+            raise
 
     def findings(self, ident):
         """Every page of findings; the first page's status and counts."""

@@ -1,5 +1,7 @@
-"""AWS calls against moto's server on loopback: one boto3 Session per process (per profile
-and region), and cached clients."""
+"""Every AWS call through ops.registry.ecr, against moto's server on loopback: one boto3
+Session per process (per profile and region), cached clients, and botocore's failures
+translated in that one place, paginators included."""
+import ast
 import dataclasses
 import uuid
 from unittest import mock
@@ -11,6 +13,8 @@ from ops.core.errors import OpsError
 from ops.registry import ecr, listing
 from ops.settings import config
 from tests.integration.stand_ins import Moto
+from tests.support import free_port
+from tests.unit.unit_support import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +91,46 @@ def test_forgetting_the_sessions_builds_a_new_one(settings, sessions):
     ecr.forget_sessions()
     ecr.call(settings, "describe_repositories")
     assert sessions.call_count == 2
+
+
+def test_a_failure_inside_a_paginator_is_one_translated_line(settings):
+    with pytest.raises(ecr.AwsError) as caught:   # the repository was never created
+        listing.from_ecr(settings)
+    error = caught.value
+    assert error.anchor == "ecr-repository-missing" and error.code == "RepositoryNotFoundException"
+    assert error.message == (f"ECR repository {settings.ecr.repository} does not exist in "
+                             "us-east-1")
+    assert "\n" not in error.line() and "inv push --create-repo" in error.fix
+    assert type(error.__cause__).__module__.startswith("botocore")
+
+
+def test_an_unreachable_endpoint_is_translated_and_marked(settings, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", f"http://127.0.0.1:{free_port()}")
+    quick = ecr.client(settings, "ecr", timeout=1, attempts=1)
+    with pytest.raises(ecr.AwsError) as caught:
+        ecr.call(settings, "describe_repositories", api=quick)
+    assert caught.value.unreachable and caught.value.anchor == "registry-unreachable"
+    assert caught.value.message.startswith("cannot reach the ECR API in us-east-1")
+
+
+def test_an_unknown_profile_is_translated_where_the_session_is_made(settings):
+    with pytest.raises(ecr.AwsError) as caught:
+        ecr.call(elsewhere(settings, profile="nobody"), "describe_repositories")
+    assert caught.value.message == "AWS profile 'nobody' not found"
+
+
+def test_only_the_translation_point_touches_boto3_and_botocore():
+    """Anything else calls ecr.call / ecr.pages and catches ecr.AwsError."""
+    strays = []
+    for path in sorted((ROOT / "ops").rglob("*.py")):
+        if path == ROOT / "ops" / "registry" / "ecr.py":
+            continue
+        text = path.read_text()
+        for node in ast.walk(ast.parse(text)):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            strays += [f"{path.relative_to(ROOT)} imports {name}" for name in names
+                       if name.split(".")[0] in ("boto3", "botocore")]
+        strays += [f"{path.relative_to(ROOT)} names {word}"
+                   for word in ("BotoCoreError", "ClientError") if word in text]
+    assert strays == []
