@@ -18,6 +18,8 @@ Measures, each N times (median reported):
   7. the third-party fixture: inv vendor, a cold build, the no-change   target ratio <= 1.3
      build as in 2, both apps' layers
   8. promote against docker pull + tag + push (info)
+  9. a release's ECR calls in one process (moto's server): one cached  target ratio <= 0.5
+     boto3 session against a new session per call, the old behaviour
 
 Performance is never asserted: a missed target prints MISSED and the exit code stays 0.
 Exit 2 only when nothing can be measured (no engine, no stand-in bases).
@@ -39,6 +41,7 @@ from pathlib import Path
 
 import measure_build
 import measure_buildkit
+import measure_ecr
 import measure_profile
 import measure_promote
 import measure_push
@@ -62,11 +65,13 @@ from common import (
     tabulate,
 )
 
-MEASUREMENTS = ["list", "build", "health", "size", "push", "change", "realapp", "promote"]
+MEASUREMENTS = ["list", "build", "health", "size", "push", "change", "realapp", "promote",
+                "ecr"]
 TITLES = {"list": "1. inv --list", "build": "2. no-change build",
           "health": "3. time to verified healthy", "size": "4. image size",
           "push": "5. no-change push", "change": "6. one Go file changed",
-          "realapp": "7. third-party fixture", "promote": "8. promote"}
+          "realapp": "7. third-party fixture", "promote": "8. promote",
+          "ecr": "9. a release's ECR calls"}
 # Each measurement: (its summary rows, its section), in the order they are printed.
 REPORTS = {"list": (runtime.list_rows, runtime.list_render),
            "build": (measure_build.rows, measure_build.render),
@@ -76,9 +81,11 @@ REPORTS = {"list": (runtime.list_rows, runtime.list_render),
            "push": (None, measure_push.render),
            "change": (measure_buildkit.rows, measure_buildkit.render),
            "realapp": (measure_realapp.rows, measure_realapp.render),
-           "promote": (measure_promote.rows, measure_promote.render)}
+           "promote": (measure_promote.rows, measure_promote.render),
+           "ecr": (measure_ecr.rows, measure_ecr.render)}
 # What needs tasky-bench:latest built first when row 2 does not run.
 NEEDS_IMAGE = {"health", "size", "push", "promote"}
+NEEDS_NO_ENGINE = {"ecr"}   # moto's server only: measurable without an engine or the bases
 
 
 def attempt(results, key, measure):
@@ -182,12 +189,14 @@ def measure_all(opts, results, refs, ids, created, workdir):
         attempt(results, "change", lambda: measure_buildkit.measure(n, workdir))
     if "realapp" in only:
         attempt(results, "realapp", lambda: measure_realapp.measure(n, refs, ids, workdir))
+    if "ecr" in only:
+        attempt(results, "ecr", lambda: measure_ecr.measure(n))
 
 
 def main(argv=None):
     opts = parse_args(argv)
     try:
-        server = preflight()
+        server = preflight() if opts.only - NEEDS_NO_ENGINE else "not needed"
     except Unmeasurable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

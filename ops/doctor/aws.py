@@ -17,39 +17,29 @@ def region_row(settings):
     return region, row("aws", "region", "ok", f"{region} ({source})")
 
 
-def unreachable(exc):
-    from botocore import exceptions as bc
-
-    return isinstance(exc, (bc.EndpointConnectionError, bc.ConnectTimeoutError,
-                            bc.ReadTimeoutError, bc.ConnectionClosedError))
-
-
-def failure(check, exc, settings, service):
-    """A row for a failed AWS call: unreachable endpoints here, the rest as ops.registry.ecr says."""
-    from ops.registry import ecr
-
-    if unreachable(exc):
+def failure(check, error, settings, service):
+    """A row for a failed AWS call (an ops.registry.ecr.AwsError): an unreachable endpoint is
+    named here with doctor's own timeout; the rest as ops.registry.ecr translated it."""
+    if error.unreachable:
         return row("aws", check, "fail", f"cannot reach {service} in "
                    f"{settings.ecr.resolved_region} within {TIMEOUT:g}s: no network, or a proxy "
                    "is needed", "check the network (HTTPS_PROXY), or check only this machine: "
                    "inv doctor --no-aws", anchor="aws-credentials")
-    error = ecr.translate(exc, settings)
     return row("aws", check, "fail", error.message, error.fix, error.anchor)
 
 
 def aws_rows(settings):
-    from botocore import exceptions as bc
-
     from ops.registry import ecr
 
     region, region_checked = region_row(settings)
     skipped = [row("aws", check, "skip", "needs working credentials")
                for check in ("ECR repository", "ECR token")]
     try:
-        identity = ecr.client(settings, "sts", TIMEOUT, attempts=1).get_caller_identity()
-    except (bc.BotoCoreError, bc.ClientError) as exc:
-        return [failure("credentials", exc, settings, "STS"), region_checked, *skipped]
-    if region not in ecr.session(settings).get_available_regions("ecr"):
+        sts = ecr.client(settings, "sts", TIMEOUT, attempts=1)
+        identity = ecr.call(settings, "get_caller_identity", service="sts", api=sts)
+    except ecr.AwsError as error:
+        return [failure("credentials", error, settings, "STS"), region_checked, *skipped]
+    if region not in ecr.shared_session(settings).get_available_regions("ecr"):
         region_checked = row("aws", "region", "warn", f"{region} is not an ECR region this "
                              "botocore knows", "set AWS_REGION (or tasky.ecr.region) to the "
                              "repository's region", anchor="aws-credentials")
@@ -58,16 +48,17 @@ def aws_rows(settings):
     api = ecr.client(settings, "ecr", TIMEOUT, attempts=1)
     name = settings.ecr.repository
     try:
-        repo = api.describe_repositories(repositoryNames=[name])["repositories"][0]
+        repo = ecr.call(settings, "describe_repositories", api=api,
+                        repositoryNames=[name])["repositories"][0]
         rows.append(row("aws", "ECR repository", "ok", f"{repo['repositoryUri']} "
                         f"({repo.get('imageTagMutability', 'MUTABLE').lower()} tags)"))
-    except (bc.BotoCoreError, bc.ClientError) as exc:
-        rows.append(failure("ECR repository", exc, settings, "ECR"))
+    except ecr.AwsError as error:
+        rows.append(failure("ECR repository", error, settings, "ECR"))
     try:
-        data = api.get_authorization_token()["authorizationData"][0]
+        data = ecr.call(settings, "get_authorization_token", api=api)["authorizationData"][0]
         expires = data.get("expiresAt")
         rows.append(row("aws", "ECR token", "ok", f"obtained for {data.get('proxyEndpoint')}"
                         + (f", valid until {expires:%Y-%m-%d %H:%M %Z}" if expires else "")))
-    except (bc.BotoCoreError, bc.ClientError) as exc:
-        rows.append(failure("ECR token", exc, settings, "ECR"))
+    except ecr.AwsError as error:
+        rows.append(failure("ECR token", error, settings, "ECR"))
     return rows

@@ -70,22 +70,17 @@ def identity_rows(settings, identity, host, source):
 UNANSWERED = "unanswered"
 
 
-def probe(client, method, **kwargs):
-    """None when the call is allowed, UNANSWERED when the service failed, else the error."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
+def probe(settings, client, method, **kwargs):
+    """None when the call is allowed, UNANSWERED when the service failed, else the AwsError."""
     try:
-        getattr(client, method)(**kwargs)
+        ecr.call(settings, method, api=client, **kwargs)
         return None
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("RepositoryNotFoundException", "ImageNotFoundException"):
+    except ecr.AwsError as error:
+        if error.code in ("RepositoryNotFoundException", "ImageNotFoundException"):
             return None    # allowed to ask; the answer is about the data
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+        if error.status >= 500:
             return UNANSWERED   # says nothing about the permission
-        return exc
-    except BotoCoreError as exc:
-        return exc
+        return error
 
 
 def permission_rows(settings, client):
@@ -100,18 +95,17 @@ def permission_rows(settings, client):
                   "repositoryName": name, "layerDigests": [PROBE_LAYER]})]
     missing, other, unanswered = [], [], []
     for action, method, kwargs in probes:
-        error = probe(client, method, **kwargs)
+        error = probe(settings, client, method, **kwargs)
         if error is None:
             continue
         if error is UNANSWERED:
             unanswered.append(action)
             continue
-        message = str(getattr(error, "response", {}).get("Error", {}).get("Message") or error)
-        named = denied_action(message)
-        if named or "AccessDenied" in message or "AccessDenied" in str(error):
+        named = denied_action(error.reply)
+        if named or "AccessDenied" in error.code or "AccessDenied" in error.reply:
             missing.append(named or action)
         else:
-            other.append(ecr.translate(error, settings))
+            other.append(error)
     if missing:
         return [row("registry", "IAM permissions", "fail", "denied: " + ", ".join(missing),
                     f"grant {', '.join(missing)}; push needs {', '.join(PUSH_ACTIONS)}; "
@@ -181,22 +175,14 @@ def stored_token_row(host, path, auth, shadowed):
 
 
 def rows(settings, session=None):
-    """Every registry row; a failure becomes a row, never an exception."""
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    region = settings.ecr.resolved_region
-    config = Config(connect_timeout=TIMEOUT, read_timeout=TIMEOUT, region_name=region,
-                    retries={"total_max_attempts": 1})
-    session = session or boto3.Session(profile_name=settings.ecr.profile or None,
-                                       region_name=region)
-    client = session.client("ecr", config=config)
+    """Every registry row; a failure becomes a row, never an exception. `session`: a boto3
+    Session of other credentials to check instead of the configured ones."""
     try:
-        identity = session.client("sts", config=config).get_caller_identity()
+        client = ecr.client(settings, "ecr", TIMEOUT, attempts=1, session=session)
+        sts = ecr.client(settings, "sts", TIMEOUT, attempts=1, session=session)
+        identity = ecr.call(settings, "get_caller_identity", service="sts", api=sts)
         host, source = registry_host(settings, client)
-    except (BotoCoreError, ClientError) as exc:
-        error = ecr.translate(exc, settings)
+    except ecr.AwsError as error:
         return [row("registry", "registry host", "skip", f"needs working credentials "
                     f"({error.message})")]
     return (identity_rows(settings, identity, host, source) + permission_rows(settings, client)
@@ -211,5 +197,5 @@ def registry_host(settings, client):
         return settings.ecr.registry, "tasky.ecr.registry"
     if os.environ.get("ECR_REGISTRY"):
         return os.environ["ECR_REGISTRY"], "ECR_REGISTRY"
-    data = client.get_authorization_token()["authorizationData"][0]
+    data = ecr.call(settings, "get_authorization_token", api=client)["authorizationData"][0]
     return data["proxyEndpoint"].split("//")[-1].rstrip("/"), "the token's endpoint"

@@ -1,7 +1,8 @@
 """`inv scan --ecr`: ECR's own scan of a pushed image as the release gate.
 
-Polls describe_image_scan_findings itself (boto3's image_scan_complete waiter gives up
-on FAILED with an unhelpful WaiterError and knows nothing of our deadline), starts a scan
+Polls describe_image_scan_findings in the project's one poll loop (ops.core.waiting), not
+boto3's image_scan_complete waiter (it gives up on FAILED with an unhelpful WaiterError and
+knows nothing of our deadline); every call goes through ops.registry.ecr. It starts a scan
 when scan on push did not run, and reads basic and enhanced (Inspector) findings. A scan
 that did not finish never passes the gate.
 """
@@ -9,6 +10,7 @@ import time
 
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.core.waiting import wait_until
 from ops.gates import scan
 from ops.registry import ecr
 
@@ -23,11 +25,8 @@ def image_id(ref):
 
 
 def parse_severities(text):
-    wanted = [s.strip().upper() for s in (text or "").split(",") if s.strip()]
-    if not wanted or any(s not in RANK for s in wanted):
-        raise OpsError(f"bad --severity {text!r}", fix="a comma list of CRITICAL, HIGH, MEDIUM, "
-                       "LOW, INFORMATIONAL, UNDEFINED", anchor="bad-flag")
-    return wanted
+    """ECR's severities through the one parser; kept while tasks.py still calls it here."""
+    return scan.parse_severities(text, RANK)
 
 
 def basic(finding):
@@ -48,26 +47,23 @@ def enhanced(finding):
 
 
 class Scanner:
-    """The ECR calls of one gate, through one client, every failure translated."""
+    """The ECR calls of one gate, on one client (the cached one unless given)."""
+
+    # Answers that are states of the scan or the image, not failures of the call.
+    ANSWERS = ("ScanNotFoundException", "UnsupportedImageTypeException",
+               "LimitExceededException", "ImageNotFoundException")
 
     def __init__(self, settings, client=None):
-        self.settings = settings
-        self.client = client or ecr.client(settings)
+        self.settings, self.client = settings, client
 
     def call(self, method, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
-            return getattr(self.client, method)(repositoryName=self.settings.ecr.repository,
-                                                **kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("ScanNotFoundException", "UnsupportedImageTypeException",
-                        "LimitExceededException", "ImageNotFoundException"):
-                return {"error": code, "message": exc.response["Error"].get("Message", "")}
-            raise ecr.translate(exc, self.settings) from exc
-        except BotoCoreError as exc:
-            raise ecr.translate(exc, self.settings) from exc
+            return ecr.call(self.settings, method, api=self.client,
+                            repositoryName=self.settings.ecr.repository, **kwargs)
+        except ecr.AwsError as error:
+            if error.code in self.ANSWERS:
+                return {"error": error.code, "message": error.reply}
+            raise
 
     def findings(self, ident):
         """Every page of findings; the first page's status and counts."""
@@ -95,39 +91,63 @@ def ecr_scan(settings, digest_or_tag="latest", wait_seconds=0, severity="CRITICA
     severities = parse_severities(severity)
     ident = image_id(digest_or_tag)
     scanner = Scanner(settings, client)
-    deadline = clock() + float(wait_seconds or 0)
-    started = False
-    while True:
+    wait = float(wait_seconds or 0)
+    deadline = clock() + wait
+    seen = {"status": None, "started": False}
+
+    def finished():
+        """(page, findings, status) once the scan is done; None while it runs."""
         page, findings = scanner.findings(ident)
-        error = page.get("error")
-        if error == "ImageNotFoundException":
-            raise missing_image(settings, digest_or_tag)
-        if error == "ScanNotFoundException" and not started:
-            progress(f"ecr scan: no scan of {digest_or_tag} yet (scan on push off?); starting one")
-            begun = scanner.call("start_image_scan", imageId=ident)
-            if begun.get("error") == "UnsupportedImageTypeException":
-                raise unsupported(settings, digest_or_tag, begun["message"])
-            if begun.get("error") == "ImageNotFoundException":
-                raise missing_image(settings, digest_or_tag)
-            started = True   # LimitExceeded means a scan ran today: read it
-            continue
-        status = (page.get("imageScanStatus") or {}).get("status", "IN_PROGRESS")
-        description = (page.get("imageScanStatus") or {}).get("description", "")
+        if page.get("error") == "ScanNotFoundException" and not seen["started"]:
+            start_scan(settings, scanner, ident, digest_or_tag, progress)
+            seen["started"] = True   # LimitExceeded means a scan ran today: read it
+            page, findings = scanner.findings(ident)
+        status = running_status(settings, digest_or_tag, page)
         if status in DONE:
-            return result(settings, digest_or_tag, page, findings, severities, status)
-        if status == "UNSUPPORTED_IMAGE":
-            raise unsupported(settings, digest_or_tag, description)
-        if status not in WAITING and error is None:
-            raise OpsError(f"ECR scan of {digest_or_tag} ended {status}: {description}",
-                           fix="start it again (aws ecr start-image-scan) or scan locally: "
-                               "inv scan", anchor="ecr-scan-gate")
+            return page, findings, status
+        seen["status"] = status
         left = deadline - clock()
-        if left <= 0:
-            raise OpsError(f"ECR scan of {digest_or_tag} is still {status} after "
-                           f"{float(wait_seconds or 0):g}s; an unfinished scan does not pass",
-                           fix="wait longer: inv scan --ecr --wait 300", anchor="ecr-scan-gate")
-        progress(f"ecr scan: {status}, {left:.0f}s left")
-        sleep(min(POLL_SECONDS, left))
+        if left > 0:
+            progress(f"ecr scan: {status}, {left:.0f}s left")
+        return None
+
+    # Polled at a steady POLL_SECONDS and no heartbeat of the loop's own: each poll prints
+    # its line, and each ECR call inside has ecr.call's heartbeat.
+    waited = wait_until(finished, timeout=wait, what=f"ECR scan of {digest_or_tag}",
+                        first=POLL_SECONDS, most=POLL_SECONDS, clock=clock, sleep=sleep,
+                        heartbeat=False)
+    if waited.timed_out:
+        raise OpsError(f"ECR scan of {digest_or_tag} is still {seen['status']} after "
+                       f"{wait:g}s; an unfinished scan does not pass",
+                       fix="wait longer: inv scan --ecr --wait 300", anchor="ecr-scan-gate")
+    page, findings, status = waited.value
+    return result(settings, digest_or_tag, page, findings, severities, status)
+
+
+def start_scan(settings, scanner, ident, ref, progress):
+    """Start the scan that scan on push did not run; an image ECR cannot scan stops here."""
+    progress(f"ecr scan: no scan of {ref} yet (scan on push off?); starting one")
+    begun = scanner.call("start_image_scan", imageId=ident)
+    if begun.get("error") == "UnsupportedImageTypeException":
+        raise unsupported(settings, ref, begun["message"])
+    if begun.get("error") == "ImageNotFoundException":
+        raise missing_image(settings, ref)
+
+
+def running_status(settings, ref, page):
+    """The scan's status from a findings page; raises when the scan can never pass."""
+    error = page.get("error")
+    if error == "ImageNotFoundException":
+        raise missing_image(settings, ref)
+    status = (page.get("imageScanStatus") or {}).get("status", "IN_PROGRESS")
+    description = (page.get("imageScanStatus") or {}).get("description", "")
+    if status == "UNSUPPORTED_IMAGE":
+        raise unsupported(settings, ref, description)
+    if status not in DONE and status not in WAITING and error is None:
+        raise OpsError(f"ECR scan of {ref} ended {status}: {description}",
+                       fix="start it again (aws ecr start-image-scan) or scan locally: "
+                           "inv scan", anchor="ecr-scan-gate")
+    return status
 
 
 def unsupported(settings, ref, description):

@@ -30,12 +30,14 @@ def pick_scanner(choice):
                    fix=INSTALL, anchor="scan-gate-failed")
 
 
-def parse_severities(text):
-    wanted = [s.strip().upper() for s in text.split(",") if s.strip()]
-    unknown = [s for s in wanted if s not in RANK]
-    if not wanted or unknown:
-        raise OpsError(f"bad --severity {text!r}", fix="a comma list of CRITICAL, HIGH, MEDIUM, "
-                       "LOW, UNKNOWN", anchor="bad-flag")
+def parse_severities(text, known=RANK):
+    """--severity as a list of upper-case names; `known` is the scanner's ranks (ECR's gate
+    passes its own, which adds INFORMATIONAL, UNDEFINED and UNTRIAGED)."""
+    wanted = [s.strip().upper() for s in (text or "").split(",") if s.strip()]
+    if not wanted or any(s not in known for s in wanted):
+        names = ", ".join(sorted(known, key=lambda name: -known[name]))   # most severe first
+        raise OpsError(f"bad --severity {text!r}", fix=f"a comma list of {names}",
+                       anchor="bad-flag")
     return wanted
 
 

@@ -64,16 +64,12 @@ def check(document):
 
 def current(settings):
     """The policy document in force, or None when the repository has none."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
-        found = ecr.client(settings).get_lifecycle_policy(repositoryName=settings.ecr.repository)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "LifecyclePolicyNotFoundException":
+        found = ecr.call(settings, "get_lifecycle_policy", repositoryName=settings.ecr.repository)
+    except ecr.AwsError as error:
+        if error.code == "LifecyclePolicyNotFoundException":
             return None
-        raise ecr.translate(exc, settings) from exc
-    except BotoCoreError as exc:
-        raise ecr.translate(exc, settings) from exc
+        raise
     return json.loads(found["lifecyclePolicyText"])
 
 

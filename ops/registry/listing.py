@@ -44,16 +44,9 @@ def images(settings, registry_kind="ecr", limit=20, extra_tags=()):
 
 def from_ecr(settings):
     """Every image in the repository via describe_images, page by page."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    pages = ecr.client(settings).get_paginator("describe_images")
-    out = []
-    try:
-        for page in pages.paginate(repositoryName=settings.ecr.repository):
-            out += [ecr_row(detail) for detail in page.get("imageDetails", [])]
-    except (BotoCoreError, ClientError) as exc:
-        raise ecr.translate(exc, settings) from exc
-    return out
+    details = ecr.pages(settings, "describe_images", "imageDetails",
+                        repositoryName=settings.ecr.repository)
+    return [ecr_row(detail) for detail in details]
 
 
 def ecr_row(detail):

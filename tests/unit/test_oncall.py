@@ -180,3 +180,17 @@ def test_proposed_policy_is_valid_and_protects_release_and_history_tags(settings
         "only one rule may select untagged images"]
     with pytest.raises(OpsError):
         ecr_policy.proposal(settings, keep=0)
+
+
+def test_one_severity_parser_with_each_scanners_names():
+    from ops.gates import scan
+
+    assert scan.parse_severities(" critical,High ") == ["CRITICAL", "HIGH"]
+    assert ecr_scan.parse_severities("informational") == ["INFORMATIONAL"]
+    for text, parse in (("INFORMATIONAL", scan.parse_severities), (None, scan.parse_severities),
+                        ("SEVERE", ecr_scan.parse_severities), (",", ecr_scan.parse_severities)):
+        with pytest.raises(OpsError) as caught:
+            parse(text)
+        assert caught.value.message == f"bad --severity {text!r}"
+        assert caught.value.fix.startswith("a comma list of CRITICAL, HIGH, MEDIUM, LOW")
+    assert "UNDEFINED" in caught.value.fix and caught.value.anchor == "bad-flag"
