@@ -317,15 +317,11 @@ def scan(c, tag="latest", severity="CRITICAL,HIGH", scanner="auto", skip_db_upda
     if region:   # checked even where unused
         validate.region(region, "--region")
     (reference.tag_or_digest if ecr else reference.tag)(tag, "--tag")
-    if ecr:
-        from ops.gates import ecr_scan
-        ecr_scan.parse_severities(severity)
-    else:
-        scans.parse_severities(severity)
+    from ops.gates import ecr_scan
+    scans.parse_severities(severity, ecr_scan.RANK if ecr else scans.RANK)
     validate.choice(scanner, "--scanner", ("auto", "trivy", "grype"))
     wait = validate.number(wait or 0, "--wait")
     if ecr:
-        from ops.gates import ecr_scan
         result = emit(ecr_scan.ecr_scan(s, tag, wait_seconds=wait,
                                         severity=severity, progress=progress), json,
                       ecr_scan.render)

@@ -24,11 +24,6 @@ def image_id(ref):
     return {"imageDigest": ref} if ref.startswith("sha256:") else {"imageTag": ref}
 
 
-def parse_severities(text):
-    """ECR's severities through the one parser; kept while tasks.py still calls it here."""
-    return scan.parse_severities(text, RANK)
-
-
 def basic(finding):
     attrs = {a["key"]: a.get("value") for a in finding.get("attributes") or []}
     return {"id": finding.get("name"), "severity": finding.get("severity", "UNDEFINED"),
@@ -88,7 +83,7 @@ def missing_image(settings, ref):
 def ecr_scan(settings, digest_or_tag="latest", wait_seconds=0, severity="CRITICAL,HIGH",
              client=None, sleep=time.sleep, clock=time.monotonic, progress=print):
     """ECR's scan of the image as a gate; the same result shape as ops.gates.scan.scan."""
-    severities = parse_severities(severity)
+    severities = scan.parse_severities(severity, RANK)
     ident = image_id(digest_or_tag)
     scanner = Scanner(settings, client)
     wait = float(wait_seconds or 0)

@@ -186,11 +186,11 @@ def test_one_severity_parser_with_each_scanners_names():
     from ops.gates import scan
 
     assert scan.parse_severities(" critical,High ") == ["CRITICAL", "HIGH"]
-    assert ecr_scan.parse_severities("informational") == ["INFORMATIONAL"]
-    for text, parse in (("INFORMATIONAL", scan.parse_severities), (None, scan.parse_severities),
-                        ("SEVERE", ecr_scan.parse_severities), (",", ecr_scan.parse_severities)):
+    assert scan.parse_severities("informational", ecr_scan.RANK) == ["INFORMATIONAL"]
+    for text, known in (("INFORMATIONAL", scan.RANK), (None, scan.RANK),
+                        ("SEVERE", ecr_scan.RANK), (",", ecr_scan.RANK)):
         with pytest.raises(OpsError) as caught:
-            parse(text)
+            scan.parse_severities(text, known)
         assert caught.value.message == f"bad --severity {text!r}"
         assert caught.value.fix.startswith("a comma list of CRITICAL, HIGH, MEDIUM, LOW")
     assert "UNDEFINED" in caught.value.fix and caught.value.anchor == "bad-flag"
