@@ -14,6 +14,7 @@ import os
 import threading
 
 from ops.core.errors import OpsError
+from ops.core.redact import SECRETS
 
 # A token is reused only while it has more than this left; ECR tokens last 12 hours.
 TOKEN_MARGIN = datetime.timedelta(minutes=10)
@@ -163,7 +164,23 @@ def shared_session(settings):
     with _LOCK, translated(settings):   # an unknown profile fails here
         if key not in _SESSIONS:
             _SESSIONS[key] = boto3.Session(profile_name=key[0], region_name=key[1])
+            _known_to_the_redactor(_SESSIONS[key])
         return _SESSIONS[key]
+
+
+def _known_to_the_redactor(session):
+    """The secret key and session token this process signs with, from whatever source
+    (profile file, SSO cache, instance role): never printed, whatever prints them."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        found = session.get_credentials()
+    except BotoCoreError:
+        return   # the first call says why there are none, translated
+    if found is not None:
+        frozen = found.get_frozen_credentials()
+        SECRETS.add(frozen.secret_key)
+        SECRETS.add(frozen.token)
 
 
 def client(settings, service="ecr", timeout=10.0, attempts=2, session=None):
@@ -221,6 +238,7 @@ def _heartbeat(settings, service, method):
 def fetch_token(settings):
     data = call(settings, "get_authorization_token")["authorizationData"][0]
     username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    SECRETS.add_login(username, password)   # the token and the authorizationToken itself
     expires = data.get("expiresAt")
     if expires is not None and expires.tzinfo is None:
         expires = expires.replace(tzinfo=datetime.timezone.utc)

@@ -134,3 +134,16 @@ def test_only_the_translation_point_touches_boto3_and_botocore():
         strays += [f"{path.relative_to(ROOT)} names {word}"
                    for word in ("BotoCoreError", "ClientError") if word in text]
     assert strays == []
+
+
+def test_the_token_and_the_signing_key_become_known_to_the_redactor(settings, env):
+    import base64
+
+    from ops.core.redact import SECRETS
+
+    token = ecr.fetch_token(settings)
+    login = base64.b64encode(f"{token.username}:{token.password}".encode()).decode()
+    said = SECRETS.redact(f"token {token.password} basic {login} "
+                          f"key {env['AWS_SECRET_ACCESS_KEY']}")
+    assert token.password not in said and login not in said
+    assert env["AWS_SECRET_ACCESS_KEY"] not in said
