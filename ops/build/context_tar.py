@@ -87,14 +87,15 @@ def _ignore_text(patterns, matcher, dockerfile_name):
     return "".join(line + "\n" for line in lines)
 
 
-def tar(context_dir, dockerfile_text, dockerfile_name="Dockerfile"):
+def tar(context_dir, dockerfile_text, dockerfile_name="Dockerfile", leave_out=()):
     """The build context as a seekable tar at position 0, as the Docker CLI would send it.
 
     First `dockerfile_name` (the given text) and a .dockerignore of the context's patterns
     plus those two names: short names first keep the opening header a plain tar header, as
     BuildKit's sniff of the first bytes needs. Then every path the patterns keep, in walk
     order, owned by 0:0 with no user or group names and whole-second mtimes, GNU format;
-    context files of those two names are replaced.
+    context files of those two names are replaced. `leave_out` names paths (relative to the
+    context) never sent, whatever .dockerignore says: the app's env file, .git.
     """
     import tarfile
     import tempfile
@@ -114,7 +115,8 @@ def tar(context_dir, dockerfile_text, dockerfile_name="Dockerfile"):
                 info.size = len(data)
                 archive.addfile(info, io.BytesIO(data))
             links = {}
-            for rel, path, info in _entries(root, matcher, skip={name for name, _ in extras}):
+            skip = {name for name, _ in extras} | set(leave_out)
+            for rel, path, info in _entries(root, matcher, skip=skip):
                 _add(archive, rel, path, info, links)
     except BaseException:
         out.close()
@@ -169,3 +171,22 @@ def _add(archive, rel, path, st, links):
         except FileNotFoundError:
             return
     archive.addfile(info)
+
+
+def left_out(settings):
+    """What the context never carries to the engine, .dockerignore or not: the app's env file
+    (its database password; the profile's file and the one in the app's own folder) and
+    .git. Relative paths inside the context that exist."""
+    context = settings.context_path.resolve()
+    candidates = [context / ".git"]
+    if settings.app.env_file:
+        candidates += [context / settings.app.env_file, settings.env_file_path.resolve()]
+    found = []
+    for path in candidates:
+        try:
+            relative = path.relative_to(context).as_posix()
+        except ValueError:
+            continue   # outside the context: never sent anyway
+        if relative not in found and (path.exists() or path.is_symlink()):
+            found.append(relative)
+    return found

@@ -20,7 +20,8 @@ def context_tar(settings, dockerfile_text=None):
 
     check_inputs(settings)
     text = dockerfile.read(settings.dockerfile_path) if dockerfile_text is None else dockerfile_text
-    return context_tar.tar(settings.context_path, text)
+    return context_tar.tar(settings.context_path, text,
+                           leave_out=context_tar.left_out(settings))
 
 
 def check_inputs(settings):
@@ -82,10 +83,15 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     docker-py unless the build needs a pull, a stand-in or the classic builder). `git` is
     a GitInfo, or a gitinfo.PendingGitInfo (git still running), answered once the bases are checked.
     `tags` replaces those (inv dev tags only its own, so latest stays the last real build)."""
+    from ops.build import context_tar
     from ops.engine.socket_api import engine_api
 
     extra = parse_build_args(build_args, settings)
     check_inputs(settings)
+    kept_back = context_tar.left_out(settings)
+    if kept_back:
+        progress(f"build: kept out of the context: {', '.join(kept_back)} (the app's env "
+                 "file and git's folder never reach the engine)")
     if offline:
         check_offline_froms(settings.dockerfile_path)
     started = time.monotonic()

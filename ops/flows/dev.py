@@ -11,7 +11,7 @@ import dataclasses
 import json
 import time
 
-from ops.build import docker_build
+from ops.build import context_tar, docker_build, dockerignore
 from ops.core.errors import OpsError
 from ops.engine import ownership
 from ops.engine.connection import EngineUnavailable
@@ -202,11 +202,13 @@ def dev(engine, settings, env=None, offline=False, as_json=False, progress=print
     interrupted = False
     try:
         batches = dev_changes.watch(settings.context_path) if changes is None else changes
+        kept_back = [dockerignore.LITERAL.sub(r"\\\1", path)   # the env file, .git
+                     for path in context_tar.left_out(settings)]
         report(loop.rebuild(None))   # a failed first build or start: fix, save, next cycle
         progress(f"dev: watching {settings.context_path} (Ctrl-C stops and removes the "
                  "container)")
         for paths in batches:
-            patterns = dev_changes.ignore_patterns(settings.context_path)
+            patterns = dev_changes.ignore_patterns(settings.context_path) + kept_back
             found = dev_changes.classify(paths, settings.context_path, patterns)
             if found["rebuild"]:
                 report(loop.rebuild(found["rebuild"]))

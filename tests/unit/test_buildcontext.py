@@ -9,6 +9,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ops.build import context_tar, dockerignore
 from ops.core.errors import OpsError
@@ -313,3 +315,44 @@ def test_the_projects_context_packs_what_its_dockerignore_allows():
     paths = context_tar.context_paths(ROOT / "app")
     assert "main.go" in paths and "assets/" in paths
     assert "README.md" not in paths and not any(p.startswith(".git") for p in paths)
+
+
+# --- what the context never carries -----------------------------------------------------
+
+PATTERNS = st.lists(st.sampled_from(["*", "!*", ".env", "!.env", "**", "!**/.env", ".git",
+                                     "!.git", "!.git/**", "*.go", "!main.go", "app.env",
+                                     "!app.env", "**/*.env"]), max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(patterns=PATTERNS, dockerignore=st.booleans())
+def test_the_env_file_and_git_never_reach_the_engine_whatever_dockerignore_says(
+        tmp_path_factory, patterns, dockerignore):
+    import tarfile
+
+    from ops.build import context_tar as tars
+    from ops.settings.config import Settings
+
+    root = tmp_path_factory.mktemp("checkout")
+    app = root / "app"
+    (app / ".git" / "objects").mkdir(parents=True)
+    (app / ".git" / "config").write_text("[core]\n")
+    (app / ".env").write_text("DB_PASSWORD=canary\n")
+    (app / "main.go").write_text("package main\n")
+    if dockerignore:
+        (app / ".dockerignore").write_text("\n".join(patterns) + "\n")
+    settings = Settings(root=root, context="app")
+    assert tars.left_out(settings) == [".git", ".env"]
+    packed = tars.tar(app, "FROM scratch\n", leave_out=tars.left_out(settings))
+    names = tarfile.open(fileobj=packed).getnames()
+    assert not [n for n in names if n == ".env" or n == ".git" or n.startswith(".git/")]
+
+
+def test_a_profile_env_file_inside_the_context_is_left_out_by_its_own_name(tmp_path):
+    from ops.build import context_tar as tars
+    from ops.settings.config import App, Settings
+
+    (tmp_path / "svc" / "conf").mkdir(parents=True)
+    (tmp_path / "svc" / "conf" / "prod.env").write_text("X=1\n")
+    settings = Settings(root=tmp_path, context="svc", app=App(env_file="svc/conf/prod.env"))
+    assert tars.left_out(settings) == ["conf/prod.env"]
