@@ -157,7 +157,8 @@ def logs(c, name=None, tail=None, follow=False):
     s = settings(c)
     name = name and validate.container_name(name, "--name")
     tail = validate.number(100 if tail is None else tail, "--tail", whole=True)
-    for line in containers.logs(engine(s), s, name=name, tail=tail, follow=follow):
+    for line in containers.logs(engine(s), s, name=name, tail=tail, follow=follow,
+                                progress=progress):
         print(line)
 
 

@@ -28,7 +28,8 @@ LOCAL_CHECKS = (("python", input_checks.python_packages), ("docker", engine_chec
                 ("docker", engine_checks.build_backend),
                 ("build", input_checks.base_images), ("build", input_checks.git_state),
                 ("build", input_checks.go_modules), ("run", run_checks.host_port),
-                ("run", run_checks.container), ("run", run_checks.variables))
+                ("run", run_checks.container), ("run", run_checks.variables),
+                ("run", run_checks.app_log))
 # Where a check that broke unexpectedly sends the reader.
 AREA_ANCHORS = {"python": "python-packages", "docker": "docker-daemon-not-running",
                 "build": "build-fails", "run": "container-wont-start"}

@@ -202,3 +202,24 @@ def variables(engine, settings):
         else:
             rows.append(row("run", key, "ok", where))
     return rows or [row("run", "variables", "ok", "the app profile (tasky.app) names none")]
+
+
+def app_log(engine, settings):
+    """Does the app print a secret it was given? Its raw log goes to every log shipper."""
+    import docker
+
+    if engine is None:
+        return [needs_engine("run", "app log")]
+    try:
+        found = engine.containers.get(settings.container)
+    except docker.errors.NotFound:
+        return []   # the container row says there is none
+    text = found.logs(tail=500).decode("utf-8", "replace")
+    names = containers.raw_log_secrets(found, settings, text)
+    if not names:
+        return [row("run", "app log", "ok", "the app's own log holds none of the secret values "
+                    "it was given")]
+    return [row("run", "app log", "warn", f"the app prints the value of {', '.join(names)} in "
+                "its own log (docker logs and log shippers see it unmasked)",
+                "make the app redact it before logging, rebuild, run again",
+                anchor="app-logs-a-secret")]

@@ -115,7 +115,9 @@ def run(engine, settings, tag="latest", env=None, dev=False):
             "url": f"http://localhost:{port}/", "app": "answering" if app_probe.answered(app)
             else app.get("error"),
             "env": redact.masked(env or {}, shown_names(env or {}, settings)),
-            "dev_mount": bool(dev), "seconds": round(time.monotonic() - started, 2)}
+            "dev_mount": bool(dev), "seconds": round(time.monotonic() - started, 2),
+            "raw_log_secrets": raw_log_secrets(
+                container, settings, container.logs(tail=200).decode("utf-8", "replace"))}
 
 
 def _start_failed(exc, ref, settings):
@@ -177,14 +179,45 @@ def _watch_start(container, settings, port):
     return waited.value if waited else last["app"]
 
 
-def logs(engine, settings, name=None, tail=100, follow=False, write=print):
+def logs(engine, settings, name=None, tail=100, follow=False, write=print, progress=None):
+    """The container's log, masked; a warning (once a variable) when the raw log holds a
+    secret's value, which `docker logs` and every log shipper get unmasked."""
+    from ops.core.console import progress as to_stderr
+
+    progress = progress or to_stderr
     container = get(engine, name or settings.container)
+    warned = set()
+
+    def check(text):
+        names = [n for n in raw_log_secrets(container, settings, text) if n not in warned]
+        if names:
+            warned.update(names)
+            progress(raw_log_warning(names))
+
     if not follow:
+        check(container.logs(tail=tail).decode("utf-8", "replace"))
         return tail_logs(container, settings, lines=tail)
     shown = masker(container, settings)
     for chunk in container.logs(stream=True, follow=True, tail=tail):
-        write(shown.text(chunk.decode("utf-8", "replace").rstrip("\n")))
+        text = chunk.decode("utf-8", "replace").rstrip("\n")
+        check(text)
+        write(shown.text(text))
     return []
+
+
+def raw_log_secrets(container, settings, text):
+    """The names of the secret variables passed to the container whose value, in any form,
+    the app itself printed: the raw log holds them; only tasky-ops's own output masks them."""
+    return sorted(key for key, value in passed_env(container).items()
+                  if value and not envvars.public(key, settings.app)
+                  and any(form in text for form in redact.forms(value)))
+
+
+def raw_log_warning(names):
+    listed = ", ".join(names)
+    return (f"warning: the app prints the value of {listed} in its own log: `docker logs` and "
+            "any log shipper see it unmasked (tasky-ops masks only its own output); make the "
+            "app redact it before logging (RUNBOOK.md#app-logs-a-secret)")
 
 
 def stop(engine, settings, name=None, force=False):
@@ -205,9 +238,11 @@ def stop(engine, settings, name=None, force=False):
 
 
 def render_run(result):
-    return table([result], [("container", "container"), ("id", "id"), ("image", "image"),
+    text = table([result], [("container", "container"), ("id", "id"), ("image", "image"),
                             ("url", "url"), ("app", "app"), ("env", "env (masked)"),
                             ("seconds", "seconds")])
+    names = result.get("raw_log_secrets")
+    return text + ("\n" + raw_log_warning(names) if names else "")
 
 
 def render_stop(result):

@@ -72,6 +72,7 @@ def test_no_canary_leaves_by_any_task_table_or_json_success_or_failure(
                                      env={**shell, "INVOKE_TASKY_WIZEXERCISE": "other"}),
         "verify (fails)": inv("verify", "--tag", leaky, *given,
                               env={**shell, "INVOKE_TASKY_WIZEXERCISE": "other"}),
+        "doctor": inv("doctor", "--no-aws", "--json", env=shell),
         "stop": inv("stop", env=shell),
         "run (fails: a value too short to hide)": inv("run", "--tag", leaky, "-e", "PIN=123"),
     }
@@ -87,3 +88,20 @@ def test_no_canary_leaves_by_any_task_table_or_json_success_or_failure(
     assert "123" not in refused.stderr
     leaks = {name: shown(proc) for name, proc in runs.items() if shown(proc)}
     assert not leaks
+
+
+def test_the_app_printing_a_secret_is_said_by_name_in_run_logs_and_doctor(
+        inv, leaky, container_cleanup):
+    container_cleanup.append(inv.container)
+    ran = inv("run", "--tag", leaky, "-e", f"JWT_SECRET={JWT}", "-e", "TZ=UTC", "-e",
+              f"WEBHOOK_URL={WEBHOOK}")
+    assert ran.returncode == 0, ran.output
+    said = "warning: the app prints the value of JWT_SECRET, WEBHOOK_URL in its own log"
+    assert said in ran.stdout
+    logs = inv("logs")
+    assert logs.stderr.count(said) == 1 and "TZ" not in logs.stderr.split(said)[1][:20]
+    report = json.loads(inv("doctor", "--no-aws", "--json").stdout)
+    row = next(r for r in report["rows"] if r["check"] == "app log")
+    assert row["status"] == "warn" and "JWT_SECRET, WEBHOOK_URL" in row["detail"]
+    for proc in (ran, logs):
+        assert not shown(proc)

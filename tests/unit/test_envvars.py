@@ -256,3 +256,24 @@ def test_masked_keeps_every_key_and_hides_every_secret():
     assert shown["PORT"] == "8080"
     assert SECRET_VALUE not in repr(shown)
     assert "db.example.com/tasky" in shown["MONGODB_URI"]
+
+
+def test_raw_log_secrets_names_a_passed_value_the_app_printed_in_any_form_never_a_public_one():
+    from ops.run import containers
+    from ops.settings.config import App, Settings
+
+    class Image:
+        attrs = {"Config": {"Env": ["PATH=/bin"]}}
+
+    class Container:
+        image = Image()
+        attrs = {"Config": {"Env": ["PATH=/bin", "MONGODB_URI=mongodb://u:p%40ss-word@db/x",
+                                    "TZ=Europe/Paris", "API_KEY=key-12345"]}}
+
+    settings = Settings(app=App(public_env=("TZ",), secret_env=()))
+    log = "connected with p@ss-word to db; zone Europe/Paris"
+    assert containers.raw_log_secrets(Container(), settings, log) == ["MONGODB_URI"]
+    assert containers.raw_log_secrets(Container(), settings, "nothing here") == []
+    # A name in secret_env is never public, even when public_env lists it too.
+    both = Settings(app=App(public_env=("TZ",), secret_env=("TZ",)))
+    assert containers.raw_log_secrets(Container(), both, log) == ["MONGODB_URI", "TZ"]
