@@ -15,20 +15,30 @@ def parse_assignment(text, source="-e"):
     if not KEY.fullmatch(key):
         # Echo only the part that could be a name: "DB_PASSWORD:hunter2" must not print hunter2.
         if sep:
-            shown = key + "=..."
-        else:
-            prefix = re.match(r"[A-Za-z0-9_-]*", key).group()
-            shown = key if prefix == key else prefix + "..."
-        raise OpsError(f"malformed {source} value {shown!r}: expected KEY=VALUE with KEY made "
+            shown = repr(key + "=...")
+        else:   # no '=': it may be a bare value, so only a conventional NAME's start is shown
+            prefix = re.match(r"[A-Za-z0-9_]*", key).group()
+            shown = repr(prefix + "...") if looks_like_a_name(prefix) else "(not shown)"
+        raise OpsError(f"malformed {source} value {shown}: expected KEY=VALUE with KEY made "
                        "of letters, digits and '_' (not starting with a digit)",
                        fix=(f"write it as {source} NAME=value" if source.startswith("-")
                             else "write the line as NAME=value"), anchor="bad-env")
     if not sep:
         if key not in os.environ:
+            if not looks_like_a_name(key):   # perhaps a value given without its NAME=
+                raise OpsError(f"{source} has a value without '=' that names no variable set "
+                               "in this shell (not shown: it may be a secret)",
+                               fix=f"write it as {source} NAME=value", anchor="bad-env")
             raise OpsError(f"{source} {key} has no value and {key} is not set in this shell",
                            fix=f"write -e {key}=value, or export {key} first", anchor="bad-env")
         value = os.environ[key]
     return key, value
+
+
+def looks_like_a_name(text):
+    """An environment variable's conventional name (DB_PASSWORD): safe to echo. Anything else
+    given without '=' may be the value itself, typed without its name."""
+    return bool(re.fullmatch(r"[A-Z_][A-Z0-9_]*", text)) and any(c.isalpha() for c in text)
 
 
 def read_env_file(path):

@@ -1,5 +1,9 @@
 """Container environment: parsed strictly like docker -e / --env-file, shown only masked."""
+import os
+
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from ops.core import redact
 from ops.core.errors import OpsError
@@ -277,3 +281,26 @@ def test_raw_log_secrets_names_a_passed_value_the_app_printed_in_any_form_never_
     # A name in secret_env is never public, even when public_env lists it too.
     both = Settings(app=App(public_env=("TZ",), secret_env=("TZ",)))
     assert containers.raw_log_secrets(Container(), both, log) == ["MONGODB_URI", "TZ"]
+
+
+@given(text=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="="),
+                    min_size=4, max_size=30))
+def test_a_value_given_without_its_name_is_never_echoed(text):
+    """`-e s3cr3t-value` (the NAME= forgotten): nothing of it reaches the error, unless what
+    precedes the first odd character is a conventional NAME, which alone is shown."""
+    import re
+
+    prefix = re.match(r"[A-Za-z0-9_]*", text).group()
+    windows = {text[i:i + 4] for i in range(len(text) - 3)}
+    # Words of the messages themselves ("with", "name") say nothing of the value.
+    template = " ".join(refusal(example) for example in ("(x", "zz9"))
+    assume(text not in os.environ and not envvars.looks_like_a_name(prefix))
+    assume(not any(window in template for window in windows))
+    said = refusal(text)
+    assert not [window for window in windows if window in said]
+
+
+def refusal(text):
+    with pytest.raises(OpsError) as caught:
+        envvars.parse_assignment(text)
+    return caught.value.line()
