@@ -181,7 +181,8 @@ def rows(settings, session=None):
         client = ecr.client(settings, "ecr", TIMEOUT, attempts=1, session=session)
         sts = ecr.client(settings, "sts", TIMEOUT, attempts=1, session=session)
         identity = ecr.call(settings, "get_caller_identity", service="sts", api=sts)
-        host, source = registry_host(settings, client)
+        host, source = ecr.push_host(settings, lambda: token_endpoint(settings, client),
+                                     "the token's endpoint")
     except ecr.AwsError as error:
         return [row("registry", "registry host", "skip", f"needs working credentials "
                     f"({error.message})")]
@@ -189,13 +190,7 @@ def rows(settings, session=None):
             + docker_config_rows(host))
 
 
-def registry_host(settings, client):
-    """The host pushes go to and where that name came from."""
-    import os
-
-    if settings.ecr.registry:
-        return settings.ecr.registry, "tasky.ecr.registry"
-    if os.environ.get("ECR_REGISTRY"):
-        return os.environ["ECR_REGISTRY"], "ECR_REGISTRY"
+def token_endpoint(settings, client):
+    """The host of the token's proxy endpoint: where a push would go, lacking any setting."""
     data = ecr.call(settings, "get_authorization_token", api=client)["authorizationData"][0]
-    return data["proxyEndpoint"].split("//")[-1].rstrip("/"), "the token's endpoint"
+    return data["proxyEndpoint"].split("//")[-1].rstrip("/")

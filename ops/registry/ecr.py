@@ -263,13 +263,14 @@ def repository(settings, create=False):
             "created": created, "account": repo.get("registryId", "")}
 
 
-def registry_host(settings, repository_uri):
-    """Where layers go: config, then ECR_REGISTRY (as the document's CI sets), then the URI."""
-    from ops.settings import validate
-
+def push_host(settings, fallback, fallback_source="the repository's URI"):
+    """(host, where the name came from) of the registry pushes go to: tasky.ecr.registry, then
+    ECR_REGISTRY (as the document's CI sets), then `fallback` (a host, or a function giving
+    one only when asked: doctor's costs a token). Lowercased: LOCALHOST is local. Both
+    settings were checked at the boundary."""
     for value, source in ((settings.ecr.registry, "tasky.ecr.registry"),
-                          (os.environ.get("ECR_REGISTRY"), "ECR_REGISTRY"),
-                          (repository_uri.split("/", 1)[0], "the repository's URI")):
+                          (os.environ.get("ECR_REGISTRY"), "ECR_REGISTRY")):
         if value:
-            return validate.registry_host(value, source)   # lowercased: LOCALHOST is local
-    return None
+            return value.lower(), source
+    found = fallback() if callable(fallback) else fallback
+    return (found.lower() if found else None), fallback_source

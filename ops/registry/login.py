@@ -45,7 +45,7 @@ def store_for_docker_cli(host, token):
 def login(settings, docker_config=False, now=None):
     token = ecr.fetch_token(settings)
     endpoint_host = token.endpoint.split("//")[-1].rstrip("/")
-    host = ecr.registry_host(settings, endpoint_host)
+    host, _ = ecr.push_host(settings, endpoint_host)
     http_api.check_login(host, token.auth_config())
     now = now or ecr.utcnow()
     expires = token.expires_at

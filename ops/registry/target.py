@@ -27,7 +27,8 @@ def resolve_target(settings, registry_kind, create_repo, tokens):
         return Target(settings.ecr.local_registry, settings.ecr.repository, None, "MUTABLE")
     repo = ecr.repository(settings, create=create_repo)
     token = tokens.get()
-    return Target(ecr.registry_host(settings, repo["uri"]), settings.ecr.repository,
+    return Target(ecr.push_host(settings, repo["uri"].split("/", 1)[0])[0],
+                  settings.ecr.repository,
                   token.auth_config(), repo["mutability"], repo["created"])
 
 
@@ -40,13 +41,13 @@ def preflight(settings, registry_kind, create_repo, tokens):
         return f"{host}/{settings.ecr.repository} answers"
     try:
         repo = ecr.repository(settings, create=False)
-        host, state = ecr.registry_host(settings, repo["uri"]), "exists"
+        host, state = ecr.push_host(settings, repo["uri"].split("/", 1)[0])[0], "exists"
     except OpsError as error:
         if error.anchor != "ecr-repository-missing" or not create_repo:
             raise
         host, state = None, "missing: --create-repo creates it at push time"
     token = tokens.get()
-    host = host or ecr.registry_host(settings, token.endpoint.split("//")[-1].rstrip("/"))
+    host = host or ecr.push_host(settings, token.endpoint.split("//")[-1].rstrip("/"))[0]
     http_api.check_login(host, token.auth_config())
     return f"{host}/{settings.ecr.repository} {state}; token accepted"
 
