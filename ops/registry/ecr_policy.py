@@ -39,7 +39,7 @@ def proposal(settings, keep=30, untagged_days=14):
     return {"rules": rules}
 
 
-def check(document):
+def rule_problems(document):
     """ECR's own rules for a policy document; problems as a list of lines (empty: valid)."""
     problems, priorities, untagged = [], set(), 0
     rules = document.get("rules") or []
@@ -78,7 +78,7 @@ def ecr_policy(settings, apply=False, keep=30, untagged_days=14):
     ecr.repository(settings)   # a missing repository is one clear line, not a botocore error
     before = current(settings)
     proposed = proposal(settings, keep, untagged_days)
-    problems = check(proposed)
+    problems = rule_problems(proposed)
     if problems:   # our own bug; never send ECR a document it would refuse or misread
         raise OpsError("the proposed lifecycle policy is invalid", fix="report it",
                        anchor="ecr-lifecycle", details=problems)

@@ -188,19 +188,19 @@ def logs(engine, settings, name=None, tail=100, follow=False, write=print, progr
     container = get(engine, name or settings.container)
     warned = set()
 
-    def check(text):
+    def warn_once(text):
         names = [n for n in raw_log_secrets(container, settings, text) if n not in warned]
         if names:
             warned.update(names)
             progress(raw_log_warning(names))
 
     if not follow:
-        check(container.logs(tail=tail).decode("utf-8", "replace"))
+        warn_once(container.logs(tail=tail).decode("utf-8", "replace"))
         return tail_logs(container, settings, lines=tail)
     shown = masker(container, settings)
     for chunk in container.logs(stream=True, follow=True, tail=tail):
         text = chunk.decode("utf-8", "replace").rstrip("\n")
-        check(text)
+        warn_once(text)
         write(shown.text(text))
     return []
 

@@ -169,10 +169,10 @@ def test_history_helpers():
 
 def test_proposed_policy_is_valid_and_protects_release_and_history_tags(settings):
     document = ecr_policy.proposal(settings, keep=5, untagged_days=3)
-    assert ecr_policy.check(document) == []
+    assert ecr_policy.rule_problems(document) == []
     first = [r["selection"].get("tagPrefixList") for r in document["rules"][:2]]
     assert first == [["latest"], ["previous-"]]
-    assert ecr_policy.check({"rules": [
+    assert ecr_policy.rule_problems({"rules": [
         {"rulePriority": 1, "selection": {"tagStatus": "tagged"}},
         {"rulePriority": 1, "selection": {"tagStatus": "untagged"}},
         {"rulePriority": 3, "selection": {"tagStatus": "untagged"}}]}) == [
