@@ -34,7 +34,7 @@ def setup(c, json=False):
                 "json": JSON_HELP})
 def bases(c, force=False, json=False):
     """Build offline stand-ins for golang:1.19 and alpine:3.17.0."""
-    from ops.build import standins
+    from ops.image import standins
     s = settings(c)
     emit(standins.ensure(engine(s), s.bases, force=force, progress=progress), json,
          standins.render)
@@ -55,8 +55,8 @@ def bases(c, force=False, json=False):
 def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, quiet=False,
           verbose=False, build_arg=None, json=False):
     """Build the image, tagged by git SHA and latest."""
-    from ops.build import docker_build as builds
-    from ops.build import gitinfo
+    from ops.image import docker_build as builds
+    from ops.image import gitinfo
     from ops.core import reference
     from ops.settings import validate
     s = settings(c)   # a typo costs nothing: every input is checked before any connection
@@ -78,7 +78,7 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
                 "json": JSON_HELP})
 def vendor(c, goproxy=None, json=False):
     """Vendor the app's Go modules for offline builds."""
-    from ops.build import vendor
+    from ops.image import vendor
     s = settings(c)
     emit(vendor.vendor(engine(s), s, goproxy=goproxy, progress=progress), json, vendor.render)
 
@@ -141,7 +141,7 @@ def verify(c, tag="latest", env=None, env_file=None, json=False):
 def layers(c, tag="latest", json=False):
     """List layer sizes and totals against the size budget."""
     from ops.core import reference
-    from ops.build import layers as image_layers
+    from ops.image import layers as image_layers
     s = settings(c)
     reference.tag(tag, "--tag")
     emit(image_layers.layers(engine(s), f"{s.image}:{tag}", s.size_budget_mb), json,

@@ -131,7 +131,7 @@ def info_row(metric, ours, base=None):
 
 
 def image_labels(image):
-    """The labels `inv build` puts on an image named `image` (ops/build/docker_build.py)."""
+    """The labels `inv build` puts on an image named `image` (ops/image/docker_build.py)."""
     return {**LABELS, "org.tasky-ops.image": image}
 
 

@@ -68,8 +68,8 @@ def git(context, *args):
 
 
 def build_args(target):
-    """The build args `inv build` passes, computed as ops/build/gitinfo.py and
-    ops/build/docker_build.py do: git of the context, the bases, the image name, and the Go
+    """The build args `inv build` passes, computed as ops/image/gitinfo.py and
+    ops/image/docker_build.py do: git of the context, the bases, the image name, and the Go
     variables (this shell's, and GOFLAGS=-mod=vendor for a vendored context)."""
     head = git(target.context, "log", "-1", "--format=%H%n%h%n%cI").split()
     if len(head) != 3:
@@ -79,7 +79,7 @@ def build_args(target):
     describe = git(target.context, "describe", "--tags", "--always", "--dirty") or short
     if dirty and not describe.endswith("-dirty"):
         describe += "-dirty"  # untracked files change the image too
-    from ops.build.docker_build import go_build_args
+    from ops.image.docker_build import go_build_args
 
     go = go_build_args(types.SimpleNamespace(context_path=target.context), {},
                        progress=lambda line: None, environ=target.env)

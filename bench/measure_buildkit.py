@@ -76,7 +76,7 @@ class Context:
             self.target = measure_build.target_for("our app", self.image, repo / "app")
         self.edit()
         self.args = measure_build.build_args(self.target)
-        from ops.build import dockerfile
+        from ops.image import dockerfile
 
         self.classic = self.top / "Dockerfile.classic"
         self.classic.write_text(dockerfile.classic_dockerfile((ROOT / "Dockerfile").read_text()))

@@ -10,20 +10,20 @@ ENGINE_PHASES = [
     ("    engine(): import docker + from_env + ping", "ops/engine/connection.py", "client"),
     ("      docker.from_env", "docker/client.py", "from_env"),
     ("      ping", "docker/api/daemon.py", "ping"),
-    ("    git_info(): gitinfo.read", "ops/build/gitinfo.py", "read"),
+    ("    git_info(): gitinfo.read", "ops/image/gitinfo.py", "read"),
 ]
 BUILD_PHASES = [   # the build path speaks to the engine through socket_api, not docker-py
     PROGRAM,
     ("  task body: tasks.build", TASKS_PY, "build"),
     # "connect" there is also UnixConnection.connect: calls counts the sockets opened too
     ("    socket_api.connect (precheck + ping)", "ops/engine/socket_api.py", "connect"),
-    ("    git_info(): gitinfo.read", "ops/build/gitinfo.py", "read"),
-    ("    build.build", "ops/build/docker_build.py", "build"),
-    ("      context_tar (ops/build/context_tar.py)", "ops/build/docker_build.py", "context_tar"),
-    ("      choose_bases (stand-in checks)", "ops/build/docker_build.py", "choose_bases"),
-    ("      buildkit.build (POST /build?version=2)", "ops/build/buildkit.py", "build"),
-    ("        _recognisable (gzip the context)", "ops/build/buildkit.py", "_recognisable"),
-    ("        _follow (read the trace stream)", "ops/build/buildkit.py", "_follow"),
+    ("    git_info(): gitinfo.read", "ops/image/gitinfo.py", "read"),
+    ("    build.build", "ops/image/docker_build.py", "build"),
+    ("      context_tar (ops/image/context_tar.py)", "ops/image/docker_build.py", "context_tar"),
+    ("      choose_bases (stand-in checks)", "ops/image/docker_build.py", "choose_bases"),
+    ("      buildkit.build (POST /build?version=2)", "ops/image/buildkit.py", "build"),
+    ("        _recognisable (gzip the context)", "ops/image/buildkit.py", "_recognisable"),
+    ("        _follow (read the trace stream)", "ops/image/buildkit.py", "_follow"),
     ("    SocketApi.request (all engine requests)", "ops/engine/socket_api.py", "request"),
     ("    console.table (tabulate)", "ops/core/console.py", "table"),
 ]

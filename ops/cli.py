@@ -126,6 +126,6 @@ def link(s):
 
 def git_info(s):
     """What git says of the app's repository (the build context's, not this project's)."""
-    from ops.build import gitinfo
+    from ops.image import gitinfo
 
     return gitinfo.read(s.context_path)

@@ -207,7 +207,7 @@ def disk_space(engine, settings):
 
 def build_backend(engine, settings):
     """Which builder `inv build` will use, and why (tasky.builder, the engine's answer)."""
-    from ops.build import buildkit
+    from ops.image import buildkit
 
     if engine is None:
         return [needs_engine("docker", "builder")]

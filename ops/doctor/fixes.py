@@ -24,7 +24,7 @@ def fix_docker_group(settings, progress):
 
 
 def fix_bases(settings, progress):
-    from ops.build import standins
+    from ops.image import standins
 
     engine, _ = engine_checks.connect(timeout=settings.docker_timeout)   # imports are long
     built = standins.ensure(engine, settings.bases, only_missing=True, progress=progress)

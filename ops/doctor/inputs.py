@@ -4,9 +4,9 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from ops.build import gitinfo
-from ops.build.gomod import parse_go_mod
-from ops.build.standins import local_image
+from ops.image import gitinfo
+from ops.image.gomod import parse_go_mod
+from ops.image.standins import local_image
 from ops.core.errors import OpsError
 from ops.doctor.rows import from_error, needs_engine, row
 
@@ -122,8 +122,8 @@ def display_path(path, root):
 def go_modules(engine, settings):
     """Can the build get the modules go.mod requires? Decided by what the build will do:
     vendor/ when present, else one real download in the builder image with the same Go
-    variables (ops.build.gomod.module_access)."""
-    from ops.build import docker_build, gomod, vendor
+    variables (ops.image.gomod.module_access)."""
+    from ops.image import docker_build, gomod, vendor
 
     context = settings.context_path
     shown = display_path(context, settings.root)

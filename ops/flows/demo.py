@@ -1,5 +1,5 @@
 """The main job end to end: build, run, wait for health, verify."""
-from ops.build import docker_build
+from ops.image import docker_build
 from ops.core.console import Steps, table
 from ops.core.errors import OpsError
 from ops.gates import verify

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import time
 
-from ops.build import context_tar, docker_build, dockerignore
+from ops.image import context_tar, docker_build, dockerignore
 from ops.core.errors import OpsError
 from ops.engine import ownership
 from ops.engine.connection import EngineUnavailable
@@ -165,7 +165,7 @@ def choose_offline(engine, settings, offline, progress):
 def git_or_none(settings):
     """What git says of the context, read once; a context outside git builds as "dev"
     (the loop names its images by cycle, not by SHA)."""
-    from ops.build import gitinfo
+    from ops.image import gitinfo
 
     try:
         return gitinfo.read(settings.context_path)

@@ -10,7 +10,7 @@ ALWAYS_IGNORED = ("Dockerfile",)
 
 def ignore_patterns(context):
     """The context's .dockerignore patterns: files they match never reach the image."""
-    from ops.build import dockerignore
+    from ops.image import dockerignore
 
     return dockerignore.read_dockerignore(context / ".dockerignore")
 
@@ -22,7 +22,7 @@ def classify(paths, context, patterns):
     paths relative to the context: mounted files are served live, ignored ones are outside
     the context or excluded by .dockerignore, anything else is copied into the image.
     """
-    from ops.build import dockerignore
+    from ops.image import dockerignore
 
     matcher = dockerignore.Matcher([*patterns, *ALWAYS_IGNORED])
     found = {"rebuild": set(), "mounted": set(), "ignored": set()}

@@ -1,5 +1,5 @@
 """`inv release`: build, verify, push the SHA tag (and latest); stop at the first failure."""
-from ops.build import docker_build
+from ops.image import docker_build
 from ops.core.console import Steps, table
 from ops.core.errors import OpsError
 from ops.gates import ecr_scan, scan, verify

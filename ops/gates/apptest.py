@@ -1,7 +1,7 @@
 """`inv app-test`: the Go app's vet and unit tests, run inside the builder image."""
 import time
 
-from ops.build.go_image import run_in_builder
+from ops.image.go_image import run_in_builder
 from ops.core.console import table
 from ops.core.errors import OpsError
 

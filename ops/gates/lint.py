@@ -4,7 +4,7 @@ import shutil
 import subprocess
 import sys
 
-from ops.build.go_image import run_in_builder
+from ops.image.go_image import run_in_builder
 from ops.core.console import table
 from ops.core.errors import OpsError
 

@@ -46,7 +46,7 @@ def clean(engine, settings, everything=False, cache=False, include_bases=False, 
 def buildkit_cache(engine, settings, dry_run):
     """BuildKit's cache records made by this Dockerfile's RUN lines (Go module and build
     caches, RUN layers): one row with their count and size; other projects' stay."""
-    from ops.build import build_cache, buildkit, dockerfile
+    from ops.image import build_cache, buildkit, dockerfile
 
     if not settings.dockerfile_path.is_file() or not buildkit.available(engine)[0]:
         return []

@@ -1,4 +1,4 @@
-"""The Docker CLI as the oracle for ops/build/context_tar, on the real engine.
+"""The Docker CLI as the oracle for ops/image/context_tar, on the real engine.
 
 For every .dockerignore of the unit table (tests/unit/test_buildcontext.py, over the same
 tree), what `DOCKER_BUILDKIT=1 /usr/bin/docker build` copies with `FROM scratch` +
@@ -16,7 +16,7 @@ import tarfile
 
 import pytest
 
-from ops.build import buildkit, context_tar
+from ops.image import buildkit, context_tar
 from ops.core.errors import OpsError
 from tests.integration.helpers import IMAGE, docker_required
 from tests.unit.test_buildcontext import CASES, make_tree

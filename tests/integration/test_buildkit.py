@@ -41,7 +41,7 @@ TEST_DOCKERFILE = cache_test_dockerfile()
 
 @pytest.fixture(scope="module")
 def settings(engine):
-    from ops.build import standins as bases
+    from ops.image import standins as bases
     from ops.settings.config import Settings
 
     s = Settings()
@@ -53,7 +53,7 @@ def settings(engine):
 def cache_cleanup(engine):
     """Remove the BuildKit cache records this module made that can be told apart: those
     of its Dockerfiles' RUN lines and its build contexts. Images go with the session."""
-    from ops.build import build_cache
+    from ops.image import build_cache
 
     before = {r["ID"] for r in engine.api.df().get("BuildCache") or []}
     yield
@@ -72,7 +72,7 @@ def copy_of_project(tmp_path, settings, dockerfile):
 
 
 def build(engine, settings, tag, **kwargs):
-    from ops.build import buildkit, docker_build
+    from ops.image import buildkit, docker_build
 
     shown = []
     result = buildkit.build(engine, docker_build.context_tar(settings), tags=[f"{IMAGE}:{tag}"],
@@ -145,7 +145,7 @@ def test_the_classic_builder_rejects_the_mounts_and_builds_classic_dockerfile(
         engine, inv, settings, tmp_path):
     import docker
 
-    from ops.build import docker_build, dockerfile
+    from ops.image import docker_build, dockerfile
 
     def classic_build(s, tag):
         return engine.images.build(fileobj=docker_build.context_tar(s), custom_context=True,
@@ -161,7 +161,7 @@ def test_the_classic_builder_rejects_the_mounts_and_builds_classic_dockerfile(
 
 
 def test_a_project_prune_frees_its_cache_mounts_and_leaves_others(engine, settings, tmp_path):
-    from ops.build import build_cache
+    from ops.image import build_cache
 
     # The build stage only: the release stage's records are shared with real builds.
     build_stage = TEST_DOCKERFILE.split("# ---- Stage 2")[0]

@@ -1,12 +1,12 @@
-"""Go modules with no network: the Debian-built proxy, `ops.build.gomod.vendor` and
-`ops.build.gomod.module_access`, on a copy of the third-party fixture, in the real builder image."""
+"""Go modules with no network: the Debian-built proxy, `ops.image.gomod.vendor` and
+`ops.image.gomod.module_access`, on a copy of the third-party fixture, in the real builder image."""
 import os
 import shutil
 import subprocess
 
 import pytest
 
-from ops.build import vendor
+from ops.image import vendor
 from ops.core.errors import OpsError
 from ops.settings.config import Settings
 from tests.integration import goproxy
@@ -22,7 +22,7 @@ CANARY = "pw-gomod-" + IMAGE[-8:]
 
 @pytest.fixture(scope="module")
 def builder(engine):
-    from ops.build import standins as bases
+    from ops.image import standins as bases
 
     bases.ensure(engine, Settings().bases, only_missing=True, progress=lambda line: None)
     return BUILDER
@@ -144,7 +144,7 @@ def test_fixture_builds_with_our_dockerfile_and_runs_as_upstream_does(engine, bu
     context = tmp_path / "app"
     shutil.copytree(FIXTURE, context)
     tag = f"{IMAGE}-gomod-app:test"
-    from ops.build.dockerfile import classic_dockerfile
+    from ops.image.dockerfile import classic_dockerfile
 
     classic = tmp_path / "Dockerfile.classic"   # docker-py speaks to the classic builder only
     classic.write_text(classic_dockerfile((ROOT / "Dockerfile").read_text()))

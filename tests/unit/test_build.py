@@ -3,7 +3,7 @@ import tarfile
 
 import pytest
 
-from ops.build import docker_build as builds
+from ops.image import docker_build as builds
 from ops.core.errors import OpsError
 from ops.settings.config import Settings
 from tests.unit.unit_support import ROOT
@@ -292,7 +292,7 @@ def test_build_checks_the_image_name_before_any_engine_work(monkeypatch):
     (b"\xff\xfeF\x00R\x00", "is not UTF-8 text (line 1, byte 0)"),
 ])
 def test_a_dockerfile_that_is_not_utf8_is_one_line_naming_line_and_byte(tmp_path, content, said):
-    from ops.build import dockerfile
+    from ops.image import dockerfile
 
     path = tmp_path / "Dockerfile"
     path.write_bytes(content)
@@ -304,7 +304,7 @@ def test_a_dockerfile_that_is_not_utf8_is_one_line_naming_line_and_byte(tmp_path
 def test_a_dockerfile_that_is_a_fifo_is_refused_without_blocking(tmp_path):
     import os
 
-    from ops.build import dockerfile
+    from ops.image import dockerfile
 
     path = tmp_path / "Dockerfile"
     os.mkfifo(path)

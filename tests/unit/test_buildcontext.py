@@ -1,4 +1,4 @@
-"""ops/build/context_tar: .dockerignore read and matched as the Docker 20.10 CLI does, and the
+"""ops/image/context_tar: .dockerignore read and matched as the Docker 20.10 CLI does, and the
 context tar it sends. The expected sets below were first read off the real CLI
 (tests/integration/test_buildcontext.py keeps checking the same semantics there)."""
 import os
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ops.build import context_tar, dockerignore
+from ops.image import context_tar, dockerignore
 from ops.core.errors import OpsError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -304,7 +304,7 @@ def test_an_unreadable_directory_is_a_build_failure(tmp_path, monkeypatch):
 
 
 def test_packing_the_projects_context_never_imports_docker_py():
-    code = ("import sys; from ops.build import context_tar; "
+    code = ("import sys; from ops.image import context_tar; "
             "context_tar.tar('app', 'FROM scratch\\n').read(); print('docker' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, check=True)
@@ -330,7 +330,7 @@ def test_the_env_file_and_git_never_reach_the_engine_whatever_dockerignore_says(
         tmp_path_factory, patterns, dockerignore):
     import tarfile
 
-    from ops.build import context_tar as tars
+    from ops.image import context_tar as tars
     from ops.settings.config import Settings
 
     root = tmp_path_factory.mktemp("checkout")
@@ -349,7 +349,7 @@ def test_the_env_file_and_git_never_reach_the_engine_whatever_dockerignore_says(
 
 
 def test_a_profile_env_file_inside_the_context_is_left_out_by_its_own_name(tmp_path):
-    from ops.build import context_tar as tars
+    from ops.image import context_tar as tars
     from ops.settings.config import App, Settings
 
     (tmp_path / "svc" / "conf").mkdir(parents=True)

@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from ops.build import build_cache, buildkit, buildkit_trace, dockerfile
+from ops.image import build_cache, buildkit, buildkit_trace, dockerfile
 from ops.core.errors import OpsError
 from ops.engine.protocol import ApiError
 from ops.engine.socket_api import SocketApi
@@ -276,7 +276,7 @@ def test_the_request_asks_for_buildkit_with_every_tag_and_json_args():
 
 
 def test_our_own_context_tar_goes_as_it_is_without_gzip(tmp_path):
-    from ops.build import context_tar
+    from ops.image import context_tar
 
     (tmp_path / "main.go").write_text("package main\n")
     ours = context_tar.tar(tmp_path, "FROM scratch\n")

@@ -331,7 +331,7 @@ def fenced_blocks(text, language):
 def test_dockerfile_excerpts_are_the_dockerfiles_own_lines(section):
     """The doc quotes the Dockerfile: every instruction it shows is there, word for word
     once BuildKit's cache-mount flags (which the document's builder never had) are off."""
-    from ops.build.dockerfile import classic_dockerfile
+    from ops.image.dockerfile import classic_dockerfile
 
     text = classic_dockerfile((ROOT / "Dockerfile").read_text())
     dockerfile = {line.strip() for line in text.splitlines()}

@@ -10,7 +10,7 @@ from invoke.parser import Parser, ParserContext
 
 import tasks
 from ops import doctor
-from ops.build import gomod
+from ops.image import gomod
 from ops.doctor import aws as doctor_aws
 from ops.doctor import engine as doctor_engine
 from ops.doctor import fixes as doctor_fixes
@@ -228,7 +228,7 @@ def test_a_vendored_tree_git_ignores_is_a_warning(module):
 
 
 def test_the_build_takes_the_shells_go_variables_but_not_a_file_proxy(module):
-    from ops.build import docker_build
+    from ops.image import docker_build
 
     said = []
     env = {"GOPROXY": "file:///srv/goproxy", "GONOSUMDB": "example.com", "PATH": "/bin"}

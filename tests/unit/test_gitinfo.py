@@ -1,7 +1,7 @@
 """The git SHA that names the image, read from real repositories made in tmp_path."""
 import pytest
 
-from ops.build import gitinfo
+from ops.image import gitinfo
 from ops.core.errors import OpsError
 from tests.unit.unit_support import git
 

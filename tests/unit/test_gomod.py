@@ -1,9 +1,9 @@
-"""ops.build.gomod's pure parts, and the proxy builder's hashing and file selection."""
+"""ops.image.gomod's pure parts, and the proxy builder's hashing and file selection."""
 import subprocess
 
 import pytest
 
-from ops.build import gomod, vendor
+from ops.image import gomod, vendor
 from ops.core import redact
 from ops.core.errors import OpsError
 from ops.settings.config import Settings

@@ -11,7 +11,7 @@ import tasks
 from tests.unit.unit_support import ROOT
 
 OPS = ROOT / "ops"
-ORDER = ["core", "settings", "engine", "build", "run", "registry", "gates", "flows", "doctor",
+ORDER = ["core", "settings", "engine", "image", "run", "registry", "gates", "flows", "doctor",
          "cli"]
 ROW = re.compile(r"^\| `(ops/[^`]+)` \| ([^|]+) \|([^|]*)\|$")
 MAX_LINES = 320   # "about 300": a file read at once

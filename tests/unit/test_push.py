@@ -3,7 +3,7 @@ import datetime
 
 import pytest
 
-from ops.build.gitinfo import GitInfo
+from ops.image.gitinfo import GitInfo
 from ops.core.errors import OpsError
 from ops.registry import ecr, push, target
 

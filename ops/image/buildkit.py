@@ -14,7 +14,7 @@ import json
 import re
 import shutil
 
-from ops.build import buildkit_trace, dockerfile
+from ops.image import buildkit_trace, dockerfile
 from ops.core.errors import OpsError
 
 MIN_API = (1, 39)   # BuildKit outside experimental mode: Engine 18.09
@@ -88,7 +88,7 @@ def _recognisable(tar):
 
     The frontend sniffs only the first 1024 bytes for a tar header, and reads a PAX
     header or a GNU long-name record there as a Dockerfile ("unknown instruction:
-    ././@PAXHEADER"). Our own tars (ops/build/context_tar.py) open with a plain header and go
+    ././@PAXHEADER"). Our own tars (ops/image/context_tar.py) open with a plain header and go
     as they are; any other is gzipped (gzip's magic is recognised), which for a 100 MB
     context costs 1.6 s and its size in memory, so only when needed.
     """

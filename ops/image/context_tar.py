@@ -1,4 +1,4 @@
-"""The build context as the Docker CLI selects it (ops/build/dockerignore.py), packed as a
+"""The build context as the Docker CLI selects it (ops/image/dockerignore.py), packed as a
 tar with the standard library only: `inv build` must not pay for importing docker-py
 (about 90 ms) on its path.
 """
@@ -7,7 +7,7 @@ import io
 import os
 import stat
 
-from ops.build.dockerignore import ANCHOR, IGNORE_FILE, LITERAL, Matcher, read_lines
+from ops.image.dockerignore import ANCHOR, IGNORE_FILE, LITERAL, Matcher, read_lines
 from ops.core.errors import OpsError
 
 SPOOL_BYTES = 16 * 1024 * 1024   # contexts above this are spooled to a temporary file

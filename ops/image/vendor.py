@@ -7,7 +7,7 @@ bind-mounted read-only at the same path, so one value works on the host and insi
 import time
 from pathlib import Path
 
-from ops.build import go_image, gomod
+from ops.image import go_image, gomod
 from ops.core import redact
 from ops.core.errors import OpsError
 from ops.engine import throwaway

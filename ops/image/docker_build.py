@@ -2,7 +2,7 @@
 import re
 import time
 
-from ops.build import dockerfile, gitinfo, standins
+from ops.image import dockerfile, gitinfo, standins
 from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.engine import ownership
@@ -16,7 +16,7 @@ def context_tar(settings, dockerfile_text=None):
     """The build context as a tar, with the Dockerfile inside and .dockerignore honoured
     as the Docker CLI honours it (ops/context_tar.py; docker-py's helper would import
     the whole SDK and matches names case-insensitively)."""
-    from ops.build import context_tar
+    from ops.image import context_tar
 
     check_inputs(settings)
     text = dockerfile.read(settings.dockerfile_path) if dockerfile_text is None else dockerfile_text
@@ -83,7 +83,7 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     docker-py unless the build needs a pull, a stand-in or the classic builder). `git` is
     a GitInfo, or a gitinfo.PendingGitInfo (git still running), answered once the bases are checked.
     `tags` replaces those (inv dev tags only its own, so latest stays the last real build)."""
-    from ops.build import context_tar
+    from ops.image import context_tar
     from ops.engine.socket_api import engine_api
 
     extra = parse_build_args(build_args, settings)
@@ -153,7 +153,7 @@ def go_build_args(settings, extra, progress=print, environ=None):
     """The Go variables the build passes: --build-arg values, else this shell's (as
     `docker build --build-arg GOPROXY` would take them), and -mod=vendor for a vendored app.
     A file:// GOPROXY names a host folder the build cannot see: `inv vendor` reads it."""
-    from ops.build import gomod
+    from ops.image import gomod
 
     found = dict(extra)
     for name, value in gomod.go_settings(environ=environ).items():
@@ -202,7 +202,7 @@ GO_MODULE_FAILURE = re.compile(r"go mod download|module lookup disabled|dial tcp
 
 def modules_failure(error):
     """The Go-modules reading of a failed build, or None when modules were not the cause."""
-    from ops.build import gomod
+    from ops.image import gomod
 
     lines = [error.message, *error.details]
     if "go mod download" not in error.message and not GO_MODULE_FAILURE.search(error.message):
@@ -230,7 +230,7 @@ def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
 
 def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull,
                         verbose, progress):
-    from ops.build import buildkit
+    from ops.image import buildkit
     from ops.engine.socket_api import engine_api
 
     if settings.builder == "classic":
@@ -291,7 +291,7 @@ def _follow(stream, verbose, progress):
             failing = log[step_at:] if log else []
             details = log if not verbose else failing[:1] + failing[1:][-20:]
             step = log[step_at] if log else "before the first step"
-            from ops.build.buildkit_trace import ANSI  # Go and BuildKit colour their errors
+            from ops.image.buildkit_trace import ANSI  # Go and BuildKit colour their errors
             raise OpsError(f"build failed at {step}: {ANSI.sub('', item['error']).strip()}",
                            fix="read the step's output above, fix the cause, run inv build again",
                            anchor="build-fails", details=details)

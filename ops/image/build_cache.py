@@ -2,7 +2,7 @@
 --cache`) without touching another project's."""
 import re
 
-from ops.build import dockerfile as dockerfile_text
+from ops.image import dockerfile as dockerfile_text
 from ops.core.errors import OpsError
 
 # How BuildKit describes the record of a RUN step (20.10): the only handle on it.

@@ -1,5 +1,5 @@
 """The Go builder image as a tool: Go (vet, test, gofmt) on the app, no Go on the host."""
-from ops.build import standins
+from ops.image import standins
 from ops.engine import throwaway
 
 
