@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ops.build import modules_txt
 from ops.core import redact
 from ops.core.errors import OpsError
 
@@ -16,23 +17,7 @@ DETAIL_LINES = 8
 
 def parse_go_mod(text):
     """[(module, version)] a go.mod requires, from one-line and block `require`s."""
-    required, in_block = [], False
-    for raw in text.splitlines():
-        line = raw.split("//", 1)[0].strip()
-        if in_block and line.startswith(")"):
-            in_block = False
-            continue
-        if not in_block:
-            directive = re.match(r"require\b\s*(.*)", line)
-            if not directive:
-                continue
-            line = directive.group(1)
-            if line.startswith("("):
-                in_block, line = True, line[1:].strip()
-        parts = line.replace('"', "").split()
-        if len(parts) >= 2:
-            required.append((parts[0], parts[1]))
-    return required
+    return modules_txt.parse_go_mod(text).require
 
 
 # (pattern in Go's output, what it means, the fix), first match wins.
@@ -127,26 +112,24 @@ def last_error(lines):
 
 
 def vendored_versions(text):
-    """{module: version} recorded in vendor/modules.txt ('# path version [=> ...]')."""
-    found = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if line.startswith("# ") and len(parts) >= 3:
-            found[parts[1]] = parts[2]
-    return found
+    """{module: version} vendor/modules.txt lists as vendored: its module lines that a
+    `##` marker or a package follows, not the records of go.mod's replacements after them."""
+    return dict(modules_txt.read_modules_txt(text).listed)
 
 
 def vendor_state(context):
-    """(consistent: bool|None, detail): None when there is no vendor/modules.txt."""
-    modules_txt = Path(context) / "vendor" / "modules.txt"
-    if not modules_txt.is_file():
+    """(consistent: bool|None, detail): None when there is no vendor/modules.txt; False
+    when Go would refuse to build from it (modules_txt.problems)."""
+    modules_txt_path = Path(context) / "vendor" / "modules.txt"
+    if not modules_txt_path.is_file():
         return None, "no vendor/modules.txt"
-    required = parse_go_mod((Path(context) / "go.mod").read_text())
-    vendored = vendored_versions(modules_txt.read_text())
-    stale = [f"{m} {v}" for m, v in required if vendored.get(m) != v]
-    if stale:
-        return False, f"vendor/ is out of date with go.mod (lacks {', '.join(stale[:3])})"
-    return True, f"{len(vendored)} modules vendored (vendor/modules.txt matches go.mod)"
+    listed = modules_txt_path.read_text()
+    found = modules_txt.problems((Path(context) / "go.mod").read_text(), listed)
+    if found:
+        more = f"; {len(found) - 3} more" if len(found) > 3 else ""
+        return False, f"vendor/ is out of date with go.mod ({'; '.join(found[:3])}{more})"
+    count = len(vendored_versions(listed))
+    return True, f"{count} modules vendored (vendor/modules.txt matches go.mod)"
 
 
 def ignored_vendor(context):
