@@ -70,7 +70,7 @@ def python_packages(engine, settings):
 
 def git_state(engine, settings):
     try:
-        info = gitinfo.read(settings.root)
+        info = gitinfo.read(settings.context_path)   # the app's repository, as the build
     except OpsError as error:
         return [from_error("build", "git", error)]
     if info.dirty:
