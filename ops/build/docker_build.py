@@ -151,8 +151,9 @@ def parse_build_args(assignments, settings):
 
 def go_build_args(settings, extra, progress=print, environ=None):
     """The Go variables the build passes: --build-arg values, else this shell's (as
-    `docker build --build-arg GOPROXY` would take them), and -mod=vendor for a vendored app.
-    A file:// GOPROXY names a host folder the build cannot see: `inv vendor` reads it."""
+    `docker build --build-arg GOPROXY` would take them), and -mod=vendor for a vendored app
+    whose Dockerfile declares GOFLAGS. A file:// GOPROXY names a host folder the build
+    cannot see: `inv vendor` reads it."""
     from ops.build import gomod
 
     found = dict(extra)
@@ -164,10 +165,12 @@ def go_build_args(settings, extra, progress=print, environ=None):
                      "from it first: inv vendor")
             continue
         found[name] = value
-    if "GOFLAGS" not in found and (settings.context_path / "vendor" / "modules.txt").is_file():
-        found["GOFLAGS"] = "-mod=vendor"
-        progress("build: vendor/modules.txt found: building with GOFLAGS=-mod=vendor, no "
-                 "module download")
+    if "GOFLAGS" not in found:
+        flags, said = gomod.vendored_build(settings)
+        if flags:
+            found["GOFLAGS"] = flags
+        if said:
+            progress(said)
     return found
 
 
@@ -195,23 +198,11 @@ def check_offline_froms(path):
             stages.add(stage.lower())
 
 
-GO_MODULE_FAILURE = re.compile(r"go mod download|module lookup disabled|dial tcp|no such host|"
-                               r"GOPROXY|proxy\.golang|missing go\.sum entry|verifying \S+@",
-                               re.IGNORECASE)
-
-
-def modules_failure(error):
+def modules_failure(error, settings=None):
     """The Go-modules reading of a failed build, or None when modules were not the cause."""
     from ops.build import gomod
 
-    lines = [error.message, *error.details]
-    if "go mod download" not in error.message and not GO_MODULE_FAILURE.search(error.message):
-        return None
-    cause, fix = gomod.explain(lines)
-    return OpsError(f"build failed: Go modules could not be fetched ({cause}): "
-                    f"{gomod.last_error(error.details) if error.details else error.message}",
-                    fix=fix + "; or vendor them where they can be fetched: inv vendor",
-                    anchor="go-modules-offline", details=error.details)
+    return gomod.build_failure(error, settings)
 
 
 def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
@@ -225,7 +216,7 @@ def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
         return _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
                                    pull, verbose, progress)
     except OpsError as error:
-        raise (modules_failure(error) or error) from None
+        raise (modules_failure(error, settings) or error) from None
 
 
 def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull,

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ops.build import modules_txt
+from ops.build import dockerfile, modules_txt
 from ops.core import redact
 from ops.core.errors import OpsError
 
@@ -179,3 +179,79 @@ def shell_only(build_env, baked, environ=None):
         return None
     return (f"this shell's {', '.join(unseen)} is not passed to the build (the Dockerfile "
             "declares no such ARG)")
+
+
+# --- what the build does with them ------------------------------------------------------
+
+def download_steps(settings):
+    """(the Dockerfile declares ARG GOFLAGS, lines of its `go mod download` steps that no
+    guard skips for a vendored tree); (False, []) when there is no Dockerfile to read."""
+    path = settings.dockerfile_path
+    if not path.is_file():
+        return False, []
+    text = dockerfile.read(path)
+    return (dockerfile.declares_arg(text, "GOFLAGS"),
+            [number for number, guarded in dockerfile.module_downloads(text) if not guarded])
+
+
+def vendored_build(settings):
+    """(the GOFLAGS a vendored context is built with, or None; the line saying what the build
+    will do); (None, None) without vendor/modules.txt."""
+    if not (settings.context_path / "vendor" / "modules.txt").is_file():
+        return None, None
+    declared, unguarded = download_steps(settings)
+    name = settings.dockerfile_path.name
+    said = "build: vendor/modules.txt found: " + (
+        "building with GOFLAGS=-mod=vendor, " if declared else
+        f"{name} declares no ARG GOFLAGS (go build reads vendor/ by itself from go 1.14), ")
+    if unguarded:
+        said += (f"but {name} line {unguarded[0]} runs `go mod download` whatever vendor/ "
+                 "holds: that step needs the network")
+    else:
+        said += "no module download"
+    return ("-mod=vendor" if declared else None), said
+
+
+def unguarded_fix(settings):
+    """The two ways out of a `go mod download` that runs whatever vendor/ holds."""
+    import dataclasses
+
+    ours = next(f.default for f in dataclasses.fields(settings) if f.name == "dockerfile")
+    return ("guard that step as the project's Dockerfile does (declare ARG GOFLAGS and run "
+            "`go mod download` only when GOFLAGS lacks -mod=vendor), or build with the "
+            f"project's Dockerfile: INVOKE_TASKY_DOCKERFILE={settings.root / ours} "
+            "(tasky.dockerfile)")
+
+
+GO_MODULE_FAILURE = re.compile(r"go mod download|module lookup disabled|dial tcp|no such host|"
+                               r"GOPROXY|proxy\.golang|missing go\.sum entry|verifying \S+@",
+                               re.IGNORECASE)
+
+
+def build_failure(error, settings=None):
+    """The Go-modules reading of a failed build (an OpsError), or None when modules were not
+    the cause: vendor/ out of step with go.mod, a `go mod download` that should not have
+    run (a vendored tree, an unguarded step), or modules that could not be fetched."""
+    lines = [error.message, *error.details]
+    said = [line.strip() for line in lines if line.strip()]
+    at = next((i for i, line in enumerate(said) if "inconsistent vendoring" in line), None)
+    if at is not None:
+        why = f": {said[at + 1]}" if at + 1 < len(said) else ""
+        return OpsError(f"build failed: vendor/ does not match go.mod (Go: inconsistent "
+                        f"vendoring{why})", fix="vendor again: inv vendor (inv doctor names "
+                        "what differs), and commit vendor/", anchor="go-modules-offline",
+                        details=error.details)
+    if "go mod download" not in error.message and not GO_MODULE_FAILURE.search(error.message):
+        return None
+    cause, fix = explain(lines)
+    last = last_error(error.details) if error.details else error.message
+    if settings is not None and (settings.context_path / "vendor" / "modules.txt").is_file():
+        _, unguarded = download_steps(settings)
+        if unguarded:
+            return OpsError(f"build failed: {settings.dockerfile_path} line {unguarded[0]} runs "
+                            "`go mod download` although vendor/ holds the modules, and "
+                            f"{cause}: {last}", fix=unguarded_fix(settings),
+                            anchor="go-modules-offline", details=error.details)
+    return OpsError(f"build failed: Go modules could not be fetched ({cause}): {last}",
+                    fix=fix + "; or vendor them where they can be fetched: inv vendor",
+                    anchor="go-modules-offline", details=error.details)

@@ -3,10 +3,114 @@ file:// GOPROXY given to a build, its repository and its env file. No engine her
 same paths run against the real engine in tests/integration/test_realapp.py."""
 import dataclasses
 
+import pytest
+
+from ops.build import docker_build as builds
+from ops.build import dockerfile
+from ops.core.errors import OpsError
 from ops.settings.config import App, Settings
 from tests.unit.unit_support import ROOT, git
 
 FIXTURE = ROOT / "tests" / "fixtures" / "thirdparty-app"
+GUARDED = ("ARG GOFLAGS\nRUN --mount=type=cache,target=/go/pkg/mod \\\n"
+           "    case \" ${GOFLAGS} \" in *\" -mod=vendor \"*) ;; *) go mod download ;; esac\n")
+
+
+# --- the Dockerfile's `go mod download` -------------------------------------------------
+
+@pytest.mark.parametrize("text, found", [
+    ((ROOT / "Dockerfile").read_text(), [(38, True)]),
+    ((FIXTURE / "Dockerfile").read_text(), [(10, False)]),
+    ("FROM x\nRUN go mod download\n", [(2, False)]),
+    ('FROM x\nRUN ["go", "mod", "download"]\n', [(2, False)]),
+    ("FROM x\nRUN [ -d vendor ] || go mod download\n", [(2, True)]),
+    ("FROM x\nRUN test -f vendor/modules.txt || \\\n  # why\n  go mod download\n", [(2, True)]),
+    ("FROM x\nRUN go mod download && go mod vendor\n", [(2, False)]),
+    ("FROM x\n# RUN go mod download\nRUN go build .\n", []),
+    ("FROM x\n" + GUARDED, [(3, True)]),
+])
+def test_module_download_steps_and_their_guards(text, found):
+    assert dockerfile.module_downloads(text) == found
+
+
+def test_declared_args():
+    text = "ARG GO_IMAGE=golang:1.19\nFROM ${GO_IMAGE}\narg GOFLAGS\nARG A=1 B\n"
+    assert [dockerfile.declares_arg(text, name) for name in ("GOFLAGS", "B", "GO", "GO_IMAGE")] \
+        == [True, True, False, True]
+
+
+def project(tmp_path, dockerfile_text, vendored=True):
+    """The tool at tmp_path (its Dockerfile ours), the app in app/ with its own Dockerfile."""
+    app = tmp_path / "app"
+    (app / "vendor").mkdir(parents=True)
+    (app / "go.mod").write_text("module x\n\ngo 1.19\n")
+    if vendored:
+        (app / "vendor" / "modules.txt").write_text("")
+    (tmp_path / "Dockerfile").write_text((ROOT / "Dockerfile").read_text())
+    (app / "Dockerfile").write_text(dockerfile_text)
+    return Settings(root=tmp_path, context="app", dockerfile="app/Dockerfile")
+
+
+def build_args(settings):
+    said = []
+    args = builds.go_build_args(settings, {}, said.append, environ={})
+    return args, said
+
+
+def test_no_module_download_is_said_only_when_true(tmp_path):
+    ours = project(tmp_path / "ours", (ROOT / "Dockerfile").read_text())
+    assert build_args(ours) == ({"GOFLAGS": "-mod=vendor"}, [
+        "build: vendor/modules.txt found: building with GOFLAGS=-mod=vendor, no module "
+        "download"])
+    theirs = project(tmp_path / "theirs", (FIXTURE / "Dockerfile").read_text())
+    args, said = build_args(theirs)
+    assert args == {}     # undeclared, GOFLAGS would reach nothing
+    assert "no module download" not in said[0]
+    assert "Dockerfile line 10 runs `go mod download` whatever vendor/ holds" in said[0]
+    declared = project(tmp_path / "declared", "FROM x\nARG GOFLAGS\nRUN go mod download\n")
+    args, said = build_args(declared)
+    assert args == {"GOFLAGS": "-mod=vendor"} and "no module download" not in said[0]
+    assert build_args(project(tmp_path / "none", "FROM x\n", vendored=False)) == ({}, [])
+
+
+def failed_step(step, *output):
+    return OpsError(f"build failed at [build 4/6] RUN {step}: exit code: 1",
+                    fix="read the step's output above", anchor="build-fails",
+                    details=list(output))
+
+
+GO_DNS = ('go: github.com/felixge/httpsnoop@v1.0.1: Get "https://proxy.golang.org/github.com/'
+          'felixge/httpsnoop/@v/v1.0.1.mod": dial tcp: lookup proxy.golang.org on '
+          '10.255.255.53:53: no such host')
+
+
+def test_an_unguarded_download_in_a_vendored_app_names_the_line_and_the_two_fixes(tmp_path):
+    theirs = project(tmp_path, (FIXTURE / "Dockerfile").read_text())
+    error = builds.modules_failure(failed_step("go mod download", GO_DNS), theirs)
+    assert error.anchor == "go-modules-offline"
+    assert f"{tmp_path / 'app' / 'Dockerfile'} line 10 runs `go mod download`" in error.message
+    assert "cannot be reached" in error.message
+    assert "guard that step as the project's Dockerfile does" in error.fix
+    assert f"INVOKE_TASKY_DOCKERFILE={tmp_path / 'Dockerfile'} (tasky.dockerfile)" in error.fix
+    assert "inv vendor" not in error.fix      # vendor/ is there already
+    # Not vendored: the download was the build's only way, and vendoring is the fix.
+    (tmp_path / "app" / "vendor" / "modules.txt").unlink()
+    plain = builds.modules_failure(failed_step("go mod download", GO_DNS), theirs)
+    assert "Go modules could not be fetched" in plain.message and "inv vendor" in plain.fix
+
+
+def test_inconsistent_vendoring_is_named_with_gos_first_reason():
+    error = builds.modules_failure(failed_step(
+        "CGO_ENABLED=0 go build -o app .", "go: inconsistent vendoring in /go/src/tasky:",
+        "\tgithub.com/joho/godotenv@v1.5.2: is explicitly required in go.mod, but not marked "
+        "as explicit in vendor/modules.txt", "", "\tTo sync the vendor directory, run:",
+        "\t\tgo mod vendor"))
+    assert error.message == (
+        "build failed: vendor/ does not match go.mod (Go: inconsistent vendoring: "
+        "github.com/joho/godotenv@v1.5.2: is explicitly required in go.mod, but not marked as "
+        "explicit in vendor/modules.txt)")
+    assert error.fix.startswith("vendor again: inv vendor")
+    assert builds.modules_failure(failed_step("go build .", "main.go:3: syntax error")) is None
 
 
 # --- doctor reads the app's repository and env file -------------------------------------
