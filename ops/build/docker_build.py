@@ -131,6 +131,7 @@ def parse_build_args(assignments, settings):
     """--build-arg KEY=VALUE list -> dict, refusing what would go wrong later: a malformed
     value (never echoed), a name tasky-ops sets itself, or a secret (build args are kept in
     the image's history for anyone who pulls it)."""
+    from ops.build import gomod
     from ops.core import redact
     from ops.settings import envvars
 
@@ -146,6 +147,7 @@ def parse_build_args(assignments, settings):
                            fix=f"pass it when the container runs: inv run -e {key}=<value>",
                            anchor="bad-flag")
         found[key] = value
+    gomod.refuse_host_proxy(found.get("GOPROXY"))   # a host folder the build cannot see
     return found
 
 
@@ -161,8 +163,8 @@ def go_build_args(settings, extra, progress=print, environ=None):
         if name in found:
             continue
         if name == "GOPROXY" and any(e.startswith("file://") for e in gomod.proxy_entries(value)):
-            progress("build: GOPROXY is a file:// mirror, which the build cannot read; vendor "
-                     "from it first: inv vendor")
+            progress("build: this shell's GOPROXY is a file:// folder, which the build cannot "
+                     "read (not passed); vendor from it first: inv vendor")
             continue
         found[name] = value
     if "GOFLAGS" not in found:

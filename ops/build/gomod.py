@@ -24,8 +24,8 @@ def parse_go_mod(text):
 CAUSES = (
     (r"disabled by GOPROXY=off",
      "GOPROXY=off: the go command may not fetch modules",
-     "point GOPROXY at a reachable proxy or a file:// mirror (GOPROXY=file:///path), "
-     "then vendor"),
+     "vendor from a reachable proxy or a mirror folder: inv vendor --goproxy URL (or "
+     "file:///path), then build"),
     (r"SECURITY ERROR|checksum mismatch",
      "the proxy serves different files than go.sum records",
      "use the proxy go.sum was made with, or refresh go.sum from this one (go mod tidy) "
@@ -40,8 +40,8 @@ CAUSES = (
     (r"no such host|network is unreachable|server misbehaving|connection refused|"
      r"i/o timeout|TLS handshake timeout|dial tcp",
      "the module proxy cannot be reached from the builder (no network or DNS)",
-     "vendor where the proxy is reachable, or set GOPROXY to a file:// mirror "
-     "(GOPROXY=file:///path)"),
+     "vendor where the proxy is reachable, or from a mirror folder: inv vendor --goproxy "
+     "file:///path, then build"),
     (r"permission denied",
      "the go command runs as the context's owner, who may not read or write a file it needs",
      "give that user the context (a root-owned vendor/ from a sudo run: sudo chown -R) and "
@@ -182,6 +182,18 @@ def shell_only(build_env, baked, environ=None):
 
 
 # --- what the build does with them ------------------------------------------------------
+
+def refuse_host_proxy(goproxy, source="--build-arg GOPROXY"):
+    """A file:// GOPROXY names a folder on this host, and a build sees nothing but its
+    context: Go would call every module missing. Refused before any engine call."""
+    folders = [entry for entry in proxy_entries(goproxy) if entry.startswith("file://")]
+    if folders:
+        raise OpsError(f"{source} names {folders[0]}, a folder on this host, which a build "
+                       "cannot read (it sees only its context): every module would look "
+                       "missing from it",
+                       fix=f"vendor from it first: inv vendor --goproxy {folders[0]}, then "
+                           "inv build (vendor/ needs no network)", anchor="go-modules-offline")
+
 
 def download_steps(settings):
     """(the Dockerfile declares ARG GOFLAGS, lines of its `go mod download` steps that no

@@ -2,11 +2,12 @@
 file:// GOPROXY given to a build, its repository and its env file. No engine here; the
 same paths run against the real engine in tests/integration/test_realapp.py."""
 import dataclasses
+import re
 
 import pytest
 
 from ops.build import docker_build as builds
-from ops.build import dockerfile
+from ops.build import dockerfile, gomod
 from ops.core.errors import OpsError
 from ops.settings.config import App, Settings
 from tests.unit.unit_support import ROOT, git
@@ -111,6 +112,29 @@ def test_inconsistent_vendoring_is_named_with_gos_first_reason():
         "explicit in vendor/modules.txt)")
     assert error.fix.startswith("vendor again: inv vendor")
     assert builds.modules_failure(failed_step("go build .", "main.go:3: syntax error")) is None
+
+
+# --- a file:// GOPROXY and a build ------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["file:///srv/goproxy", "https://p.example,file:///srv/m"])
+def test_a_file_proxy_build_arg_is_refused_naming_the_route_that_works(tmp_path, value):
+    settings = project(tmp_path, "FROM x\n")
+    with pytest.raises(OpsError) as raised:
+        builds.parse_build_args([f"GOPROXY={value}"], settings)
+    error = raised.value
+    assert "a build cannot read" in error.message and error.anchor == "go-modules-offline"
+    assert error.fix.startswith(f"vendor from it first: inv vendor --goproxy "
+                                f"{value.split(',')[-1]}, then inv build")
+    assert len(error.line().splitlines()) == 1
+    assert builds.parse_build_args(["GOPROXY=https://p.example"], settings) == {
+        "GOPROXY": "https://p.example"}
+
+
+def test_no_go_failure_advice_sends_a_build_to_a_file_proxy():
+    for _, _, fix in gomod.CAUSES:
+        assert not re.search(r"GOPROXY( to a|=)\s*file", fix), fix
+        if "file:///path" in fix:
+            assert "inv vendor --goproxy" in fix
 
 
 # --- doctor reads the app's repository and env file -------------------------------------
