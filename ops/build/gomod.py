@@ -264,6 +264,7 @@ def build_failure(error, settings=None):
                             "`go mod download` although vendor/ holds the modules, and "
                             f"{cause}: {last}", fix=unguarded_fix(settings),
                             anchor="go-modules-offline", details=error.details)
+    if "inv vendor" not in fix:
+        fix += "; or vendor them where they can be fetched: inv vendor"
     return OpsError(f"build failed: Go modules could not be fetched ({cause}): {last}",
-                    fix=fix + "; or vendor them where they can be fetched: inv vendor",
-                    anchor="go-modules-offline", details=error.details)
+                    fix=fix, anchor="go-modules-offline", details=error.details)
