@@ -70,7 +70,7 @@ def python_packages(engine, settings):
 
 def git_state(engine, settings):
     try:
-        info = gitinfo.read(settings.root)
+        info = gitinfo.read(settings.context_path)   # the app's repository, as the build
     except OpsError as error:
         return [from_error("build", "git", error)]
     if info.dirty:
@@ -147,6 +147,9 @@ def go_modules(engine, settings):
         return [row("build", "go modules", "fail", f"{shown}/{detail}: go build fails with "
                     "`inconsistent vendoring`", f"inv vendor (or cd {shown} && go mod vendor)",
                     anchor="go-modules-offline")]
+    unguarded = gomod.download_steps(settings)[1] if consistent else []
+    if unguarded:   # vendor/ is fine, but the Dockerfile downloads anyway: can it?
+        return [_unguarded(engine, settings, env, detail, unguarded[0])]
     if consistent:
         ignored = gomod.ignore_warning(context)
         if ignored:
@@ -175,3 +178,23 @@ def go_modules(engine, settings):
                 f"fetch them: {access['reason']} ({access['source']})",
                 vendor_fix + ", or pass a reachable proxy: inv build --build-arg GOPROXY=URL",
                 anchor="go-modules-offline")]
+
+
+def _unguarded(engine, settings, env, detail, line):
+    """A vendored tree whose Dockerfile runs `go mod download` anyway: the build needs what
+    that download needs, so the probe decides, as for a tree without vendor/."""
+    from ops.image import gomod, vendor
+
+    step = (f"{detail}, but {settings.dockerfile_path.name} line {line} runs `go mod download` "
+            "whatever vendor/ holds")
+    if engine is None:
+        return row("build", "go modules", "warn", f"{step}: a build without network fails; the "
+                   "probe needs the Docker daemon", gomod.unguarded_fix(settings),
+                   anchor="go-modules-offline")
+    access = vendor.module_access(engine, settings, build_env=env, use_vendor=False)
+    if access["ok"]:
+        return row("build", "go modules", "ok", f"{step}, and it can fetch them: "
+                   f"{access['reason']} ({access['source']})")
+    return row("build", "go modules", "fail", f"{step}, and it cannot fetch them: "
+               f"{access['reason']} ({access['source']})", gomod.unguarded_fix(settings),
+               anchor="go-modules-offline")

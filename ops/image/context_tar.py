@@ -175,10 +175,11 @@ def _add(archive, rel, path, st, links):
 
 def left_out(settings):
     """What the context never carries to the engine, .dockerignore or not: the app's env file
-    (its database password; the profile's file and the one in the app's own folder) and
-    .git. Relative paths inside the context that exist."""
+    (its database password: the profile's file, the one of that name in the app's own folder,
+    and the app's conventional .env whatever the profile names) and .git. Relative paths
+    inside the context that exist."""
     context = settings.context_path.resolve()
-    candidates = [context / ".git"]
+    candidates = [context / ".git", context / ".env"]
     if settings.app.env_file:
         candidates += [context / settings.app.env_file, settings.env_file_path.resolve()]
     found = []

@@ -131,6 +131,7 @@ def parse_build_args(assignments, settings):
     """--build-arg KEY=VALUE list -> dict, refusing what would go wrong later: a malformed
     value (never echoed), a name tasky-ops sets itself, or a secret (build args are kept in
     the image's history for anyone who pulls it)."""
+    from ops.image import gomod
     from ops.core import redact
     from ops.settings import envvars
 
@@ -146,13 +147,15 @@ def parse_build_args(assignments, settings):
                            fix=f"pass it when the container runs: inv run -e {key}=<value>",
                            anchor="bad-flag")
         found[key] = value
+    gomod.refuse_host_proxy(found.get("GOPROXY"))   # a host folder the build cannot see
     return found
 
 
 def go_build_args(settings, extra, progress=print, environ=None):
     """The Go variables the build passes: --build-arg values, else this shell's (as
-    `docker build --build-arg GOPROXY` would take them), and -mod=vendor for a vendored app.
-    A file:// GOPROXY names a host folder the build cannot see: `inv vendor` reads it."""
+    `docker build --build-arg GOPROXY` would take them), and -mod=vendor for a vendored app
+    whose Dockerfile declares GOFLAGS. A file:// GOPROXY names a host folder the build
+    cannot see: `inv vendor` reads it."""
     from ops.image import gomod
 
     found = dict(extra)
@@ -160,14 +163,16 @@ def go_build_args(settings, extra, progress=print, environ=None):
         if name in found:
             continue
         if name == "GOPROXY" and any(e.startswith("file://") for e in gomod.proxy_entries(value)):
-            progress("build: GOPROXY is a file:// mirror, which the build cannot read; vendor "
-                     "from it first: inv vendor")
+            progress("build: this shell's GOPROXY is a file:// folder, which the build cannot "
+                     "read (not passed); vendor from it first: inv vendor")
             continue
         found[name] = value
-    if "GOFLAGS" not in found and (settings.context_path / "vendor" / "modules.txt").is_file():
-        found["GOFLAGS"] = "-mod=vendor"
-        progress("build: vendor/modules.txt found: building with GOFLAGS=-mod=vendor, no "
-                 "module download")
+    if "GOFLAGS" not in found:
+        flags, said = gomod.vendored_build(settings)
+        if flags:
+            found["GOFLAGS"] = flags
+        if said:
+            progress(said)
     return found
 
 
@@ -195,23 +200,11 @@ def check_offline_froms(path):
             stages.add(stage.lower())
 
 
-GO_MODULE_FAILURE = re.compile(r"go mod download|module lookup disabled|dial tcp|no such host|"
-                               r"GOPROXY|proxy\.golang|missing go\.sum entry|verifying \S+@",
-                               re.IGNORECASE)
-
-
-def modules_failure(error):
+def modules_failure(error, settings=None):
     """The Go-modules reading of a failed build, or None when modules were not the cause."""
     from ops.image import gomod
 
-    lines = [error.message, *error.details]
-    if "go mod download" not in error.message and not GO_MODULE_FAILURE.search(error.message):
-        return None
-    cause, fix = gomod.explain(lines)
-    return OpsError(f"build failed: Go modules could not be fetched ({cause}): "
-                    f"{gomod.last_error(error.details) if error.details else error.message}",
-                    fix=fix + "; or vendor them where they can be fetched: inv vendor",
-                    anchor="go-modules-offline", details=error.details)
+    return gomod.build_failure(error, settings)
 
 
 def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
@@ -225,7 +218,7 @@ def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
         return _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
                                    pull, verbose, progress)
     except OpsError as error:
-        raise (modules_failure(error) or error) from None
+        raise (modules_failure(error, settings) or error) from None
 
 
 def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull,

@@ -19,6 +19,50 @@ def run_commands(dockerfile):
     return commands
 
 
+def instructions(text):
+    """(first line number, keyword in upper case, the rest) of each instruction, its
+    continuation lines joined and the comment lines inside it left out."""
+    found, start, parts = [], None, []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if start is None:
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            start = number
+        elif line.lstrip().startswith("#"):
+            continue
+        continued = re.search(r"\\[ \t]*$", line)
+        parts.append(line[:continued.start()] if continued else line)
+        if not continued:
+            keyword, _, rest = " ".join(parts).strip().partition(" ")
+            found.append((start, keyword.upper(), rest.strip()))
+            start, parts = None, []
+    return found
+
+
+MODULE_DOWNLOAD = re.compile(r"\bgo\s+mod\s+download\b")
+# A step that reads GOFLAGS or tests for vendor/ decides for itself whether to download.
+VENDOR_GUARD = re.compile(r"\$\{?GOFLAGS\b|(?:\[\[?|\btest)\s+-[defs]\s+\S*vendor\b")
+
+
+def module_downloads(text):
+    """(line number, guarded) of each RUN that runs `go mod download`: guarded when the same
+    step reads GOFLAGS or tests for vendor/, as the project's Dockerfile does; an unguarded
+    one goes to the network whether vendor/ holds the modules or not."""
+    found = []
+    for number, keyword, rest in instructions(text):
+        command = MOUNT_FLAG.sub(" ", " " + rest)
+        # The exec form (["go", "mod", "download"]) read as the shell form.
+        if keyword == "RUN" and MODULE_DOWNLOAD.search(re.sub(r'[\[\]",]', " ", command)):
+            found.append((number, bool(VENDOR_GUARD.search(command))))
+    return found
+
+
+def declares_arg(text, name):
+    """True when an ARG instruction declares `name` (with or without a default)."""
+    return any(keyword == "ARG" and name in [word.split("=", 1)[0] for word in rest.split()]
+               for _, keyword, rest in instructions(text))
+
+
 def classic_dockerfile(text):
     """The Dockerfile without `RUN --mount=...` flags, for the classic builder.
 

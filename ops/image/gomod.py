@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ops.image import dockerfile, modules_txt
 from ops.core import redact
 from ops.core.errors import OpsError
 
@@ -16,31 +17,15 @@ DETAIL_LINES = 8
 
 def parse_go_mod(text):
     """[(module, version)] a go.mod requires, from one-line and block `require`s."""
-    required, in_block = [], False
-    for raw in text.splitlines():
-        line = raw.split("//", 1)[0].strip()
-        if in_block and line.startswith(")"):
-            in_block = False
-            continue
-        if not in_block:
-            directive = re.match(r"require\b\s*(.*)", line)
-            if not directive:
-                continue
-            line = directive.group(1)
-            if line.startswith("("):
-                in_block, line = True, line[1:].strip()
-        parts = line.replace('"', "").split()
-        if len(parts) >= 2:
-            required.append((parts[0], parts[1]))
-    return required
+    return modules_txt.parse_go_mod(text).require
 
 
 # (pattern in Go's output, what it means, the fix), first match wins.
 CAUSES = (
     (r"disabled by GOPROXY=off",
      "GOPROXY=off: the go command may not fetch modules",
-     "point GOPROXY at a reachable proxy or a file:// mirror (GOPROXY=file:///path), "
-     "then vendor"),
+     "vendor from a reachable proxy or a mirror folder: inv vendor --goproxy URL (or "
+     "file:///path), then build"),
     (r"SECURITY ERROR|checksum mismatch",
      "the proxy serves different files than go.sum records",
      "use the proxy go.sum was made with, or refresh go.sum from this one (go mod tidy) "
@@ -55,8 +40,8 @@ CAUSES = (
     (r"no such host|network is unreachable|server misbehaving|connection refused|"
      r"i/o timeout|TLS handshake timeout|dial tcp",
      "the module proxy cannot be reached from the builder (no network or DNS)",
-     "vendor where the proxy is reachable, or set GOPROXY to a file:// mirror "
-     "(GOPROXY=file:///path)"),
+     "vendor where the proxy is reachable, or from a mirror folder: inv vendor --goproxy "
+     "file:///path, then build"),
     (r"permission denied",
      "the go command runs as the context's owner, who may not read or write a file it needs",
      "give that user the context (a root-owned vendor/ from a sudo run: sudo chown -R) and "
@@ -127,26 +112,24 @@ def last_error(lines):
 
 
 def vendored_versions(text):
-    """{module: version} recorded in vendor/modules.txt ('# path version [=> ...]')."""
-    found = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if line.startswith("# ") and len(parts) >= 3:
-            found[parts[1]] = parts[2]
-    return found
+    """{module: version} vendor/modules.txt lists as vendored: its module lines that a
+    `##` marker or a package follows, not the records of go.mod's replacements after them."""
+    return dict(modules_txt.read_modules_txt(text).listed)
 
 
 def vendor_state(context):
-    """(consistent: bool|None, detail): None when there is no vendor/modules.txt."""
-    modules_txt = Path(context) / "vendor" / "modules.txt"
-    if not modules_txt.is_file():
+    """(consistent: bool|None, detail): None when there is no vendor/modules.txt; False
+    when Go would refuse to build from it (modules_txt.problems)."""
+    modules_txt_path = Path(context) / "vendor" / "modules.txt"
+    if not modules_txt_path.is_file():
         return None, "no vendor/modules.txt"
-    required = parse_go_mod((Path(context) / "go.mod").read_text())
-    vendored = vendored_versions(modules_txt.read_text())
-    stale = [f"{m} {v}" for m, v in required if vendored.get(m) != v]
-    if stale:
-        return False, f"vendor/ is out of date with go.mod (lacks {', '.join(stale[:3])})"
-    return True, f"{len(vendored)} modules vendored (vendor/modules.txt matches go.mod)"
+    listed = modules_txt_path.read_text()
+    found = modules_txt.problems((Path(context) / "go.mod").read_text(), listed)
+    if found:
+        more = f"; {len(found) - 3} more" if len(found) > 3 else ""
+        return False, f"vendor/ is out of date with go.mod ({'; '.join(found[:3])}{more})"
+    count = len(vendored_versions(listed))
+    return True, f"{count} modules vendored (vendor/modules.txt matches go.mod)"
 
 
 def ignored_vendor(context):
@@ -196,3 +179,92 @@ def shell_only(build_env, baked, environ=None):
         return None
     return (f"this shell's {', '.join(unseen)} is not passed to the build (the Dockerfile "
             "declares no such ARG)")
+
+
+# --- what the build does with them ------------------------------------------------------
+
+def refuse_host_proxy(goproxy, source="--build-arg GOPROXY"):
+    """A file:// GOPROXY names a folder on this host, and a build sees nothing but its
+    context: Go would call every module missing. Refused before any engine call."""
+    folders = [entry for entry in proxy_entries(goproxy) if entry.startswith("file://")]
+    if folders:
+        raise OpsError(f"{source} names {folders[0]}, a folder on this host, which a build "
+                       "cannot read (it sees only its context): every module would look "
+                       "missing from it",
+                       fix=f"vendor from it first: inv vendor --goproxy {folders[0]}, then "
+                           "inv build (vendor/ needs no network)", anchor="go-modules-offline")
+
+
+def download_steps(settings):
+    """(the Dockerfile declares ARG GOFLAGS, lines of its `go mod download` steps that no
+    guard skips for a vendored tree); (False, []) when there is no Dockerfile to read."""
+    path = settings.dockerfile_path
+    if not path.is_file():
+        return False, []
+    text = dockerfile.read(path)
+    return (dockerfile.declares_arg(text, "GOFLAGS"),
+            [number for number, guarded in dockerfile.module_downloads(text) if not guarded])
+
+
+def vendored_build(settings):
+    """(the GOFLAGS a vendored context is built with, or None; the line saying what the build
+    will do); (None, None) without vendor/modules.txt."""
+    if not (settings.context_path / "vendor" / "modules.txt").is_file():
+        return None, None
+    declared, unguarded = download_steps(settings)
+    name = settings.dockerfile_path.name
+    said = "build: vendor/modules.txt found: " + (
+        "building with GOFLAGS=-mod=vendor, " if declared else
+        f"{name} declares no ARG GOFLAGS (go build reads vendor/ by itself from go 1.14), ")
+    if unguarded:
+        said += (f"but {name} line {unguarded[0]} runs `go mod download` whatever vendor/ "
+                 "holds: that step needs the network")
+    else:
+        said += "no module download"
+    return ("-mod=vendor" if declared else None), said
+
+
+def unguarded_fix(settings):
+    """The two ways out of a `go mod download` that runs whatever vendor/ holds."""
+    import dataclasses
+
+    ours = next(f.default for f in dataclasses.fields(settings) if f.name == "dockerfile")
+    return ("guard that step as the project's Dockerfile does (declare ARG GOFLAGS and run "
+            "`go mod download` only when GOFLAGS lacks -mod=vendor), or build with the "
+            f"project's Dockerfile: INVOKE_TASKY_DOCKERFILE={settings.root / ours} "
+            "(tasky.dockerfile)")
+
+
+GO_MODULE_FAILURE = re.compile(r"go mod download|module lookup disabled|dial tcp|no such host|"
+                               r"GOPROXY|proxy\.golang|missing go\.sum entry|verifying \S+@",
+                               re.IGNORECASE)
+
+
+def build_failure(error, settings=None):
+    """The Go-modules reading of a failed build (an OpsError), or None when modules were not
+    the cause: vendor/ out of step with go.mod, a `go mod download` that should not have
+    run (a vendored tree, an unguarded step), or modules that could not be fetched."""
+    lines = [error.message, *error.details]
+    said = [line.strip() for line in lines if line.strip()]
+    at = next((i for i, line in enumerate(said) if "inconsistent vendoring" in line), None)
+    if at is not None:
+        why = f": {said[at + 1]}" if at + 1 < len(said) else ""
+        return OpsError(f"build failed: vendor/ does not match go.mod (Go: inconsistent "
+                        f"vendoring{why})", fix="vendor again: inv vendor (inv doctor names "
+                        "what differs), and commit vendor/", anchor="go-modules-offline",
+                        details=error.details)
+    if "go mod download" not in error.message and not GO_MODULE_FAILURE.search(error.message):
+        return None
+    cause, fix = explain(lines)
+    last = last_error(error.details) if error.details else error.message
+    if settings is not None and (settings.context_path / "vendor" / "modules.txt").is_file():
+        _, unguarded = download_steps(settings)
+        if unguarded:
+            return OpsError(f"build failed: {settings.dockerfile_path} line {unguarded[0]} runs "
+                            "`go mod download` although vendor/ holds the modules, and "
+                            f"{cause}: {last}", fix=unguarded_fix(settings),
+                            anchor="go-modules-offline", details=error.details)
+    if "inv vendor" not in fix:
+        fix += "; or vendor them where they can be fetched: inv vendor"
+    return OpsError(f"build failed: Go modules could not be fetched ({cause}): {last}",
+                    fix=fix, anchor="go-modules-offline", details=error.details)

@@ -63,13 +63,14 @@ def vendor(engine, settings, goproxy=None, progress=print):
             "vendor": str(context / "vendor"), "warning": gomod.ignore_warning(context)}
 
 
-def module_access(engine, settings, timeout=20, build_env=None):
+def module_access(engine, settings, timeout=20, build_env=None, use_vendor=True):
     """Whether the build's `go mod download` can get the modules go.mod requires.
 
     ``build_env``: the Go variables the build passes to the builder image (build args the
     Dockerfile declares); by default none, as our Dockerfile declares none, so the image's
-    own environment decides. Returns {"ok": bool, "reason": str, "source": str}, source
-    being "none", "vendor" or "GOPROXY=<value, masked>".
+    own environment decides. ``use_vendor=False``: probe even when vendor/ exists (a
+    Dockerfile that downloads whatever vendor/ holds). Returns {"ok": bool, "reason": str,
+    "source": str}, source being "none", "vendor" or "GOPROXY=<value, masked>".
     """
     context = Path(settings.context_path)
     try:
@@ -80,7 +81,7 @@ def module_access(engine, settings, timeout=20, build_env=None):
         return {"ok": True, "reason": "go.mod requires no modules (standard library only)",
                 "source": "none"}
     consistent, detail = gomod.vendor_state(context)
-    if consistent is not None:
+    if consistent is not None and use_vendor:
         return {"ok": consistent, "reason": detail, "source": "vendor"}
 
     if engine is None:

@@ -140,7 +140,12 @@ class Settings:
 
     @property
     def env_file_path(self):
-        return self.root / self.app.env_file if self.app.env_file else None
+        """The app's env file: a relative tasky.app.env_file in the app's own folder (the
+        context) when it is there, else beside invoke.yaml; run and doctor read this one."""
+        if not self.app.env_file:
+            return None
+        in_app = self.context_path / self.app.env_file
+        return in_app if in_app.exists() else self.root / self.app.env_file
 
     def with_region(self, region):
         return dataclasses.replace(self, ecr=dataclasses.replace(self.ecr,

@@ -323,6 +323,36 @@ def test_goproxy_off_with_a_dependency_and_no_vendor_directory(inv, engine, tmp_
     assert rows["go modules"]["status"] == "ok", rows["go modules"]
 
 
+def test_rows_about_the_app_read_its_repository_and_its_env_file(inv, tmp_path):
+    """The app in a repository of its own, at another SHA, with a change: doctor's git row
+    names that repository's state (the build's tag), and the variables rows its own .env."""
+    fixture = ROOT / "tests" / "fixtures" / "thirdparty-app"
+    repo = tmp_path / "repo"
+    shutil.copytree(fixture, repo)
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
+                               "user.email=t@t", "-c", "commit.gpgsign=false", *args],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "the user's app")
+    (repo / "main.go").write_text((repo / "main.go").read_text() + "// changed\n")
+    short = git("rev-parse", "--short", "HEAD")
+    ours = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    _, rows, proc = run_doctor(inv, "--no-aws", env={"INVOKE_TASKY_CONTEXT": str(repo)})
+    assert rows["git"]["status"] == "warn" and rows["git"]["anchor"] == "dirty-tag"
+    assert rows["git"]["detail"].startswith(f"{short} with uncommitted changes: images built "
+                                            f"now are tagged {short}-dirty")
+    assert ours not in rows["git"]["detail"]
+    for name in ("MONGODB_URI", "SECRET_KEY"):    # the fixture's .env sets both
+        assert rows[name]["status"] == "ok"
+        assert rows[name]["detail"].startswith(f"set in {repo / '.env'}"), rows[name]
+    assert "fixture-db-pw-2f9c1e" not in proc.output
+
+
 # --- AWS, against the moto server -------------------------------------------------------
 
 @pytest.fixture(scope="module")

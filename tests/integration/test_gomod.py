@@ -179,3 +179,83 @@ def test_fixture_builds_with_our_dockerfile_and_runs_as_upstream_does(engine, bu
         assert "MONGODB_URI must be set" in failed.logs().decode()
     finally:
         failed.remove(force=True)
+
+
+def variants(go_mod, modules_txt):
+    """{name: (go.mod, modules.txt)}: the vendored fixture, and ways it drifts from go.mod."""
+    import re
+
+    def swap(text, old, new):
+        assert old in text, old
+        return text.replace(old, new, 1)
+
+    unmarked = re.sub(r"## explicit.*\n", "", modules_txt)
+    return {
+        "as vendored": (go_mod, modules_txt),
+        "require bumped, not re-vendored": (swap(go_mod, "godotenv v1.5.1\n)",
+                                                 "godotenv v1.5.2\n)"), modules_txt),
+        "replace dropped": (re.sub(r"\tgithub.com/gorilla/sessions v1.2.1 => .*\n", "",
+                                   go_mod), modules_txt),
+        "wildcard replace dropped": (re.sub(r"\tgithub.com/gorilla/mux => .*\n", "", go_mod),
+                                     modules_txt),
+        "replace retargeted": (swap(go_mod, "=> github.com/gorilla/handlers v1.5.1",
+                                    "=> github.com/gorilla/handlers v1.5.0"), modules_txt),
+        "marker dropped": (go_mod, swap(modules_txt, "sessions v1.2.1\n## explicit\n",
+                                        "sessions v1.2.1\n")),
+        "indirect require dropped": (re.sub(r"\tgithub.com/gorilla/securecookie v1.1.1 "
+                                            r"// indirect\n", "", go_mod), modules_txt),
+        "replacement record dropped": (go_mod, re.sub(r"# github.com/joho/godotenv => .*\n",
+                                                      "", modules_txt)),
+        "stray replacement record": (go_mod, modules_txt + "# example.com/x => example.com/x "
+                                     "v1.0.0\n"),
+        "go 1.13, no markers": (swap(go_mod, "go 1.19", "go 1.13"), unmarked),
+        "go 1.13, version drift": (swap(swap(go_mod, "go 1.19", "go 1.13"), "godotenv v1.5.1\n)",
+                                        "godotenv v1.5.2\n)"), unmarked),
+        "no go line, no markers": (swap(go_mod, "go 1.19\n", ""), unmarked),
+    }
+
+
+def test_doctors_vendor_verdict_is_gos_on_every_variant(engine, builder, proxy, app, tmp_path):
+    """The fixture replaces every module (both `=>` forms); vendored, then changed in the
+    ways a tree drifts: for each, `go build -mod=vendor` in the builder image with the
+    network off, and doctor's reading (gomod.vendor_state), must say the same."""
+    from ops.image import gomod
+
+    done = vendor.vendor(engine, Settings(context=str(app)), goproxy=f"file://{proxy}",
+                         progress=lambda line: None)
+    listed = (app / "vendor" / "modules.txt").read_text()
+    heads = [line for line in listed.splitlines() if line.startswith("# ")]
+    assert "# github.com/gorilla/mux v1.8.0 => github.com/gorilla/mux v1.8.0" in heads
+    assert "# github.com/gorilla/mux => github.com/gorilla/mux v1.8.0" in heads
+    assert len(heads) == 10 and done["modules"] == 6     # modules, not `# ` lines
+
+    cases = tmp_path / "cases"
+    expected = {}
+    for number, (name, (go_mod, modules_txt)) in enumerate(
+            variants((app / "go.mod").read_text(), listed).items()):
+        tree = cases / str(number)
+        shutil.copytree(app, tree, ignore=shutil.ignore_patterns(".env"))
+        (tree / "go.mod").write_text(go_mod)
+        (tree / "vendor" / "modules.txt").write_text(modules_txt)
+        expected[str(number)] = (name, gomod.vendor_state(tree))
+    script = ("for d in /cases/*; do cd $d; if go build -mod=vendor -o /tmp/app . "
+              ">/tmp/log 2>&1; then echo \"$(basename $d) built\"; else echo \"$(basename $d) "
+              "$(grep -c 'inconsistent vendoring' /tmp/log)\"; fi; done")
+    container = engine.containers.run(builder, ["/bin/sh", "-c", script], detach=True,
+                                      network_mode="none",
+                                      environment={"HOME": "/tmp", "GOCACHE": "/tmp/gocache",
+                                                   "GOPROXY": "off"},
+                                      volumes={str(cases): {"bind": "/cases", "mode": "ro"}},
+                                      name=f"{IMAGE}-go-{os.urandom(3).hex()}")
+    try:
+        assert container.wait(timeout=300)["StatusCode"] == 0
+        said = dict(line.split(" ", 1) for line in container.logs().decode().splitlines())
+    finally:
+        container.remove(force=True)
+    assert sorted(said) == sorted(expected)
+    for number, (name, (consistent, detail)) in expected.items():
+        go_built = said[number] == "built"
+        assert go_built or said[number] == "1", (name, said[number])  # built, or Go's words
+        assert consistent is go_built, (name, detail)
+    # As vendored, and the two pre-1.14 trees whose versions agree (no markers needed).
+    assert sum(said[n] == "built" for n in said) == 3

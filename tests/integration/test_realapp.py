@@ -64,6 +64,7 @@ def test_without_vendor_or_proxy_build_and_doctor_name_the_cause(realapp):
     assert built.returncode == 1
     assert "Go modules could not be fetched" in built.stderr
     assert "RUNBOOK.md#go-modules-offline" in built.stderr and "inv vendor" in built.stderr
+    assert "GOPROXY=file" not in built.output    # a build cannot read a host folder
     doctor = realapp.run("doctor", "--no-aws", "--json")
     checked = rows(doctor)["go modules"]
     assert checked["status"] == "fail" and checked["anchor"] == "go-modules-offline"
@@ -159,3 +160,114 @@ def test_clean_cache_names_this_projects_build_cache_only(realapp, inv, tmp_path
                       "INVOKE_TASKY_DOCKERFILE": str(other)})
     assert theirs.returncode == 0, theirs.output
     assert not [row for row in json.loads(theirs.stdout) if row["kind"] == "BuildKit cache"]
+
+
+# --- the app's own tree: replace lines, its own Dockerfile, a file:// proxy -------------
+
+SECRET_IN_FIXTURE = "fixture-db-pw-2f9c1e"   # tests/fixtures/thirdparty-app/.env
+GUARD = ('ARG GOFLAGS\nRUN case " ${GOFLAGS} " in *" -mod=vendor "*) ;; '
+         '*) go mod download ;; esac\n')
+
+
+@pytest.fixture
+def vendored(tmp_path, proxy, inv):
+    """The fixture (every module replaced, its own Dockerfile and .env) in a fresh
+    repository, vendored through `inv vendor --goproxy file://...` and committed."""
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURE, repo)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "the user's app")
+    name = f"{IMAGE}-own"
+    env = {"INVOKE_TASKY_CONTEXT": str(repo), "INVOKE_TASKY_IMAGE": name,
+           "INVOKE_TASKY_CONTAINER": f"{name}-app"}
+
+    def run(*args, extra=None):
+        proc = inv(*args, env={**env, **(extra or {})})
+        assert "Traceback" not in proc.output, proc.output
+        assert SECRET_IN_FIXTURE not in proc.output
+        return proc
+
+    done = run("vendor", "--goproxy", f"file://{proxy}", "--json")
+    assert done.returncode == 0, done.output
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "vendor")
+    return type("Vendored", (), {"repo": repo, "run": staticmethod(run), "proxy": proxy,
+                                 "modules": json.loads(done.stdout)["modules"]})
+
+
+def test_doctor_and_the_build_agree_on_a_vendored_tree_with_replace_lines(vendored):
+    heads = [line for line in (vendored.repo / "vendor" / "modules.txt").read_text()
+             .splitlines() if line.startswith("# ")]
+    assert len(heads) == 10 and any(" => " in line for line in heads)
+    assert vendored.modules == 6        # the modules, not the `# M => M v` records
+
+    checked = rows(vendored.run("doctor", "--no-aws", "--json"))["go modules"]
+    assert checked["status"] == "ok", checked
+    assert "6 modules vendored (vendor/modules.txt matches go.mod)" in checked["detail"]
+    built = vendored.run("build", "--offline", "--json")
+    assert built.returncode == 0, built.output
+    assert "building with GOFLAGS=-mod=vendor, no module download" in built.stderr
+    assert "kept out of the context: .git, .env" in built.stderr
+
+    go_mod = vendored.repo / "go.mod"      # bumped without vendoring again
+    go_mod.write_text(go_mod.read_text().replace("godotenv v1.5.1\n)", "godotenv v1.5.2\n)", 1))
+    git(vendored.repo, "commit", "-q", "-am", "bump godotenv")
+    checked = rows(vendored.run("doctor", "--no-aws", "--json"))["go modules"]
+    assert checked["status"] == "fail" and checked["anchor"] == "go-modules-offline"
+    assert "go.mod requires github.com/joho/godotenv v1.5.2, vendor/ has v1.5.1" in \
+        checked["detail"]
+    assert checked["fix"].startswith("inv vendor")
+    built = vendored.run("build", "--offline")
+    assert built.returncode == 1
+    assert "inconsistent vendoring" in built.stderr
+    error = built.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: build failed: vendor/ does not match go.mod")
+    assert "inv vendor" in error and error.endswith("RUNBOOK.md#go-modules-offline")
+
+
+def test_the_apps_own_dockerfile_is_told_its_download_line_and_the_two_fixes(vendored,
+                                                                           tmp_path):
+    theirs = vendored.repo / "Dockerfile"
+    # Upstream names its bases: --offline says what to declare before anything runs.
+    upstream = tmp_path / "Dockerfile.upstream"
+    upstream.write_text(theirs.read_text().replace("FROM ${GO_IMAGE}", "FROM golang:1.19"))
+    refused = vendored.run("build", "--offline", extra={"INVOKE_TASKY_DOCKERFILE": str(upstream)})
+    assert refused.returncode == 1 and "declare `ARG GO_IMAGE" in refused.stderr
+
+    own = {"INVOKE_TASKY_DOCKERFILE": str(theirs)}
+    failed = vendored.run("build", "--offline", extra=own)
+    assert failed.returncode == 1
+    assert "no module download" not in failed.output
+    assert "Dockerfile line 10 runs `go mod download` whatever vendor/ holds" in failed.stderr
+    error = failed.stderr.strip().splitlines()[-1]
+    assert f"{theirs} line 10 runs `go mod download` although vendor/ holds" in error
+    assert "cannot be reached" in error                  # the true cause: no network
+    assert "guard that step as the project's Dockerfile does" in error
+    assert f"INVOKE_TASKY_DOCKERFILE={ROOT / 'Dockerfile'}" in error
+    assert "inv vendor" not in error                     # done already
+    checked = rows(vendored.run("doctor", "--no-aws", "--json", extra=own))["go modules"]
+    assert checked["status"] == "fail", checked
+    assert "Dockerfile line 10 runs `go mod download`" in checked["detail"]
+    assert "cannot fetch them" in checked["detail"]
+    assert checked["fix"].startswith("guard that step")
+
+    theirs.write_text(theirs.read_text().replace("RUN go mod download\n", GUARD))
+    git(vendored.repo, "commit", "-q", "-am", "download only without vendor/")
+    built = vendored.run("build", "--offline", extra=own)
+    assert built.returncode == 0, built.output
+    assert "building with GOFLAGS=-mod=vendor, no module download" in built.stderr
+    assert rows(vendored.run("doctor", "--no-aws", "--json", extra=own))["go modules"][
+        "status"] == "ok"
+
+
+def test_a_file_proxy_for_a_build_is_refused_before_the_engine_is_asked(vendored):
+    proxy = f"file://{vendored.proxy}"
+    proc = vendored.run("build", "--offline", "--build-arg", f"GOPROXY={proxy}",
+                        extra={"DOCKER_HOST": "unix:///nonexistent/tasky-it/docker.sock"})
+    assert proc.returncode == 1
+    [error] = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert f"--build-arg GOPROXY names {proxy}, a folder on this host" in error
+    assert f"inv vendor --goproxy {proxy}, then inv build" in error
+    assert "engine" not in error and "does not have a required module" not in error
+    assert error.endswith("RUNBOOK.md#go-modules-offline")

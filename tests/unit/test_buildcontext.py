@@ -356,3 +356,13 @@ def test_a_profile_env_file_inside_the_context_is_left_out_by_its_own_name(tmp_p
     (tmp_path / "svc" / "conf" / "prod.env").write_text("X=1\n")
     settings = Settings(root=tmp_path, context="svc", app=App(env_file="svc/conf/prod.env"))
     assert tars.left_out(settings) == ["conf/prod.env"]
+
+
+def test_the_apps_own_env_is_left_out_even_when_the_profile_names_a_file_elsewhere(tmp_path):
+    from ops.image import context_tar as tars
+    from ops.settings.config import App, Settings
+
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / ".env").write_text("DB_PASSWORD=x\n")
+    settings = Settings(root=tmp_path, context="svc", app=App(env_file="/etc/tasky/prod.env"))
+    assert tars.left_out(settings) == [".env"]

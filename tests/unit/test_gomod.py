@@ -153,7 +153,8 @@ def test_module_access_needs_no_engine_for_stdlib_or_vendored_modules(tmp_path):
     stdlib.mkdir()
     (stdlib / "go.mod").write_text("module example.com/s\n\ngo 1.19\n")
     assert vendor.module_access(None, Settings(context=str(stdlib)))["ok"] is True
-    vendored = write_module(tmp_path / "v", "# github.com/gorilla/mux v1.8.0\n")
+    # As Go writes it: a require without `## explicit` is "inconsistent vendoring".
+    vendored = write_module(tmp_path / "v", "# github.com/gorilla/mux v1.8.0\n## explicit\n")
     assert vendor.module_access(None, Settings(context=str(vendored))) == {
         "ok": True, "source": "vendor",
         "reason": "1 modules vendored (vendor/modules.txt matches go.mod)"}
