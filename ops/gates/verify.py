@@ -13,7 +13,7 @@ import time
 
 from ops.core.console import table
 from ops.core.errors import OpsError
-from ops.core.waiting import wait_until
+from ops.core.waiting import wait_until, within
 from ops.engine import ownership
 from ops.engine.connection import image_or_fail
 
@@ -46,22 +46,30 @@ def process_user(container):
     return uid, names.get(uid, str(uid))
 
 
-def wait_healthy(container, timeout):
-    """Docker's own verdict: poll State.Health until healthy, unhealthy or timeout (when it
-    is still "starting")."""
-    def verdict():
-        container.reload()
-        state = container.attrs["State"]
-        if state["Status"] != "running":
-            return f"{state['Status']} (exit {state['ExitCode']})"
-        status = (state.get("Health") or {}).get("Status")
-        if status is None:
-            return "no HEALTHCHECK"
-        return None if status == "starting" else status
+def wait_healthy(container, settings, timeout):
+    """(healthy, why): poll until the rule (ops.run.health.verdict) says healthy with Docker's
+    own status confirming it, until waiting cannot change that (health.final), or for
+    timeout seconds in all, probes included."""
+    from ops.run import health
 
-    waited = wait_until(verdict, timeout=timeout,
+    deadline = time.monotonic() + timeout
+    last = {}
+
+    def settled():
+        left = deadline - time.monotonic()
+        report = within(left, lambda: health.health_report(container, settings, confirmed=True,
+                                                          limit=left))
+        if report is None:
+            return None
+        last["report"] = report
+        return report if report["healthy"] or health.final(report, confirmed=True) else None
+
+    waited = wait_until(settled, timeout=timeout,
                         what="verify: waiting for Docker's health verdict")
-    return waited.value if waited else "starting"
+    report = waited.value or last.get("report")
+    if report is None:
+        return False, f"no probe finished in {timeout:g}s"
+    return report["healthy"], ("healthy" if report["healthy"] else report["why"])
 
 
 def outcome(name, expected, actual, passed):
@@ -95,9 +103,9 @@ def verify(engine, settings, ref, env=None):
         else:
             rows.append(outcome("process user", f"{settings.app_user} (not root)",
                               f"not running ({container.status})", False))
-        status = wait_healthy(container, settings.health_timeout)
-        rows.append(outcome("becomes healthy", "healthy", status, status == "healthy"))
-        if status != "healthy":   # why, in the app's own (masked) words
+        healthy, status = wait_healthy(container, settings, settings.health_timeout)
+        rows.append(outcome("becomes healthy", "healthy", status, healthy))
+        if not healthy:   # why, in the app's own (masked) words
             log = containers.tail_logs(container, settings, lines=10)
     size_mb = round(image.attrs["Size"] / 1e6, 2)
     rows.append(outcome("image size", f"<= {settings.size_budget_mb:g} MB", f"{size_mb} MB",
