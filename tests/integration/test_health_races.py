@@ -1,11 +1,13 @@
 """Trust at 3 a.m., against the real engine: health verdicts that never say healthy while
-Docker says unhealthy, a probe that outlives its timeout, a probe that flips.
+Docker says unhealthy, a probe that outlives its timeout, a probe that flips; and two tasks
+racing for one container name.
 
 The health images are built FROM the offline runtime stand-in (no app, `sleep` as PID 1) with
 a HEALTHCHECK of their own; containers carry our labels and the session's name prefix.
 """
 import io
 import json
+import subprocess
 import time
 
 import pytest
@@ -119,3 +121,61 @@ def test_a_flipping_probe_is_never_called_healthy_while_docker_says_unhealthy(
             assert proc.stderr.count("error: ") == 1
         verdicts.append(report["healthy"])
     print(f"flip: in-process {seen}; inv health verdicts {verdicts}")
+
+
+# --- races: one container name, two tasks -------------------------------------------------
+
+def test_two_runs_on_one_name_at_once_exactly_one_wins_and_the_other_names_it(
+        inv, engine, built, container_cleanup):
+    name = f"{IMAGE}-race"
+    container_cleanup.append(name)
+    # An app that never answers its probe path keeps `inv run` in its start watch (and on the
+    # name) for the whole grace, so the two runs surely overlap.
+    env = {**inv.env, "INVOKE_TASKY_APP_PROBE_PATH": "/never-there",
+           "INVOKE_TASKY_START_GRACE": "4"}
+    procs = [subprocess.Popen(inv.command("run", "--name", name, "--port", "0"), cwd=inv.cwd,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    results = [(proc.pid, proc.wait(timeout=120), *proc.communicate()) for proc in procs]
+    winners = [r for r in results if r[1] == 0]
+    losers = [r for r in results if r[1] != 0]
+    assert len(winners) == 1 and len(losers) == 1, results
+    (winner_pid, _, _, _), (_, code, stdout, stderr) = winners[0], losers[0]
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert code == 1 and len(errors) == 1, stderr
+    assert errors[0].startswith(f"error: container name {name} is in use by pid {winner_pid} "
+                                "(inv run)"), errors[0]
+    assert "RUNBOOK.md#name-in-use" in errors[0] and stdout == ""
+    survivors = engine.containers.list(all=True, filters={"name": name})
+    assert [c.status for c in survivors] == ["running"]   # the winner's, untouched
+
+
+def test_a_second_dev_demo_or_run_on_the_name_of_a_running_dev_stops_at_once(
+        inv, engine, built, container_cleanup, tmp_path):
+    import shutil
+
+    from tests.integration.helpers import ROOT
+    from tests.integration.test_dev import Dev
+
+    context = tmp_path / "app"
+    shutil.copytree(ROOT / "app", context, ignore=shutil.ignore_patterns("vendor"))
+    container_cleanup.append(inv.container)
+    first = Dev(inv, context)
+    try:
+        assert first.next()["action"] == "started"
+        serving = engine.containers.get(inv.container).id
+        # (demo reads git first: it builds the project's own app, same container name)
+        for argv, env in ((["dev", "--offline"], {"INVOKE_TASKY_CONTEXT": str(context)}),
+                          (["demo"], {}), (["run"], {})):
+            started = time.monotonic()
+            proc = inv(*argv, env=env)
+            errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+            assert proc.returncode == 1 and len(errors) == 1, proc.output
+            assert f"is in use by pid {first.proc.pid} (inv dev)" in errors[0], errors[0]
+            assert time.monotonic() - started < 10, argv    # at once: no build, no wait
+            # The first loop's container is untouched: same one, still running.
+            container = engine.containers.get(inv.container)
+            assert (container.id, container.status) == (serving, "running"), argv
+        assert first.interrupt() == 130
+    finally:
+        first.kill()
