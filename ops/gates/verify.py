@@ -61,7 +61,8 @@ def wait_healthy(container, settings, timeout):
                                                           limit=left))
         if report is None:
             return None
-        last["report"] = report
+        if not report["live_probe"].get("cut") or "report" not in last:
+            last["report"] = report   # the last probe that finished decides
         return report if report["healthy"] or health.final(report, confirmed=True) else None
 
     waited = wait_until(settled, timeout=timeout,

@@ -42,7 +42,7 @@ def probe(container, limit=None):
 
     A run longer than the HEALTHCHECK's --timeout fails, as Docker fails it ("timed_out"); it
     is abandoned then (the command may go on in the container, as Docker leaves it). `limit`
-    (seconds) can cut the wait shorter: a caller's own deadline.
+    (seconds) can cut the wait shorter, a caller's own deadline: "cut" then says so.
     """
     test = (container.attrs["Config"].get("Healthcheck") or {}).get("Test") or []
     if not test or test[0] == "NONE":
@@ -54,10 +54,10 @@ def probe(container, limit=None):
     result = within(bound, lambda: container.exec_run(command, demux=False))
     seconds = round(time.monotonic() - started, 3)
     if result is None:
+        cut = bound < allowed   # the caller's deadline came first: no verdict on the probe
         said = "the health command gave no answer within " + (
-            f"the HEALTHCHECK's {allowed:g}s timeout" if bound == allowed
-            else f"the {bound:.3g}s left to wait")
-        return {"ok": False, "exit_code": None, "timed_out": True, "output": said,
+            f"the {bound:.1f}s left to wait" if cut else f"the HEALTHCHECK's {allowed:g}s timeout")
+        return {"ok": False, "exit_code": None, "timed_out": True, "cut": cut, "output": said,
                 "seconds": seconds}
     output = (result.output or b"").decode("utf-8", "replace").strip()
     return {"ok": result.exit_code == 0, "exit_code": result.exit_code, "output": output,

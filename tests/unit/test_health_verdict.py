@@ -127,3 +127,23 @@ def test_no_other_module_decides_healthy():
                     isinstance(node.slice, ast.Constant) and node.slice.value == "healthy":
                 offenders.append(f"{path.name}:{node.lineno}")
     assert not offenders
+
+
+def test_the_wait_ends_naming_the_last_probe_that_finished_not_one_the_deadline_cut(
+        monkeypatch):
+    import dataclasses
+
+    import pytest
+
+    from ops.core.errors import OpsError
+    from ops.run import containers
+
+    container = Container(running("starting"), probes=[0], seconds=0.6, timeout_ns=500_000_000)
+    monkeypatch.setattr(containers, "get", lambda engine, name: container)
+    monkeypatch.setattr(containers, "tail_logs", lambda container, settings: [])
+    started = time.monotonic()
+    with pytest.raises(OpsError) as caught:
+        health.health(None, dataclasses.replace(settings(), health_timeout=1.3), wait=True)
+    assert time.monotonic() - started < 2.0
+    assert caught.value.message == ("tasky-unit not healthy after 1.3s: the health command gave "
+                                    "no answer within the HEALTHCHECK's 0.5s timeout")
