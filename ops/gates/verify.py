@@ -13,7 +13,6 @@ import time
 
 from ops.core.console import table
 from ops.core.errors import OpsError
-from ops.core.waiting import wait_until, within
 from ops.engine import ownership
 from ops.engine.connection import image_or_fail
 
@@ -47,27 +46,12 @@ def process_user(container):
 
 
 def wait_healthy(container, settings, timeout):
-    """(healthy, why): poll until the rule (ops.run.health.verdict) says healthy with Docker's
-    own status confirming it, until waiting cannot change that (health.final), or for
-    timeout seconds in all, probes included."""
+    """(healthy, why): the one rule's verdict (ops.run.health.verdict) with Docker's own status
+    confirming it, waited for until waiting cannot change it, for timeout seconds in all."""
     from ops.run import health
 
-    deadline = time.monotonic() + timeout
-    last = {}
-
-    def settled():
-        left = deadline - time.monotonic()
-        report = within(left, lambda: health.health_report(container, settings, confirmed=True,
-                                                          limit=left))
-        if report is None:
-            return None
-        if not report["live_probe"].get("cut") or "report" not in last:
-            last["report"] = report   # the last probe that finished decides
-        return report if report["healthy"] or health.final(report, confirmed=True) else None
-
-    waited = wait_until(settled, timeout=timeout,
-                        what="verify: waiting for Docker's health verdict")
-    report = waited.value or last.get("report")
+    report = health.watch(container, settings, timeout, confirmed=True,
+                          what="verify: waiting for Docker's health verdict")
     if report is None:
         return False, f"no probe finished in {timeout:g}s"
     return report["healthy"], ("healthy" if report["healthy"] else report["why"])

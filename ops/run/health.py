@@ -100,40 +100,48 @@ def health_report(container, settings, confirmed=False, limit=None):
     return report
 
 
+def watch(container, settings, timeout, what, confirmed=False):
+    """Poll the verdict until it says healthy, or until waiting cannot change it (final), for
+    at most `timeout` seconds in all, probes included: a report still running at the deadline
+    is abandoned, so a hung engine or health command never holds the wait past it.
+
+    Returns the report that ended the wait, else the last one whose probe finished (not one
+    the deadline cut short), or None when none did; each with its "seconds"."""
+    started = time.monotonic()
+    deadline = started + timeout
+    last = {}
+
+    def settled():
+        left = deadline - time.monotonic()
+        report = within(left, lambda: health_report(container, settings, confirmed=confirmed,
+                                                    limit=left))
+        if report is None:
+            return None
+        if not report["live_probe"].get("cut") or "report" not in last:
+            last["report"] = _timed(report, started)
+        return report if report["healthy"] or final(report, confirmed) else None
+
+    waited = wait_until(settled, timeout=timeout, what=what)
+    return waited.value if waited else last.get("report")
+
+
 def health(engine, settings, name=None, wait=False):
     """Docker's recorded health plus a live probe; with wait, poll until healthy, for at
     most settings.health_timeout seconds in all, probes included."""
     container = containers.get(engine, name or settings.container)
-    started = time.monotonic()
     if not wait:
+        started = time.monotonic()
         with Heartbeat(f"{container.name}: running the image's HEALTHCHECK"):
             return _timed(health_report(container, settings), started)
     timeout = settings.health_timeout
-    deadline = started + timeout
-    last = {}
-
-    def healthy():
-        # A report still running at the deadline is abandoned: a hung engine or health
-        # command must not hold `--timeout S` past S.
-        left = deadline - time.monotonic()
-        report = within(left, lambda: health_report(container, settings, limit=left))
-        if report is None:
-            return None
-        if not report["live_probe"].get("cut") or "report" not in last:
-            last["report"] = _timed(report, started)   # the last probe that finished decides
-        if report["healthy"]:
-            return report
-        if final(report):
-            raise OpsError(f"container {container.name} is {report['state']}, not running",
-                           fix="read its log above; fix the cause and inv run again",
-                           anchor="container-wont-start",
-                           details=containers.tail_logs(container, settings))
-        return None
-
-    waited = wait_until(healthy, timeout=timeout, what=f"{container.name}: waiting for healthy")
-    if waited:
-        return waited.value
-    report = last.get("report")
+    report = watch(container, settings, timeout, f"{container.name}: waiting for healthy")
+    if report and report["healthy"]:
+        return report
+    if report and final(report):
+        raise OpsError(f"container {container.name} is {report['state']}, not running",
+                       fix="read its log above; fix the cause and inv run again",
+                       anchor="container-wont-start",
+                       details=containers.tail_logs(container, settings))
     said = report["why"] if report else "no probe finished in that time"
     raise OpsError(f"{container.name} not healthy after {timeout:g}s: {said}",
                    fix="the probe output and log above say why; inv doctor checks more",
