@@ -2,6 +2,7 @@
 answering) goes through wait_until, so each is bounded, backs off the same way and is never
 silent for more than the heartbeat's interval.
 """
+import threading
 import time
 
 from ops.core.heartbeat import EVERY, Heartbeat
@@ -47,3 +48,26 @@ def wait_until(ready, *, timeout, what, progress=None, first=FIRST, most=MOST,
     finally:
         if beat is not None:
             beat.__exit__(None, None, None)
+
+
+def within(seconds, call):
+    """call()'s result, or None when it has not returned within `seconds`: one blocking call
+    (a probe run in a container, say) that must not hold its caller past a deadline. It is
+    left to finish on a daemon thread, which never holds the process open; what it raises is
+    raised here when it raises in time."""
+    done = {}
+
+    def work():
+        try:
+            done["value"] = call()
+        except Exception as exc:  # noqa: BLE001 (not swallowed: the waiting thread raises it)
+            done["error"] = exc
+
+    if seconds <= 0:
+        return None
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if "error" in done:
+        raise done["error"]
+    return done.get("value")

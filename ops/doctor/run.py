@@ -120,28 +120,33 @@ def container(engine, settings):
 
 
 def health(found, settings):
-    """Docker's recorded health and a live run of the image's own probe (`docker exec`)."""
+    """Docker's recorded health and a live run of the image's own probe (`docker exec`), judged
+    by the one rule (ops.run.health.verdict): ok only when it says healthy."""
     report = app_health.health_report(found, settings)
     probe = report["live_probe"]
     recorded = f"docker says {report['docker_status']}"
     if report["failing_streak"]:
         recorded += f" (failing streak {report['failing_streak']})"
     last = report["last_probes"][-1]["output"] if report["last_probes"] else ""
-    if probe["ok"] is None:
-        return row("run", "health", "skip", probe["output"])
-    output = " ".join(probe["output"].split())[:200]
-    if probe["ok"]:
+    if report["healthy"]:
         note = (": the first probe runs one interval after start" if
                 report["docker_status"] == "starting" else "")
-        if report["docker_status"] == "unhealthy":
-            return row("run", "health", "warn", f"live probe passes now, but {recorded}; last "
-                       f"recorded: {last}", f"inv health --name {found.name} --wait",
-                       anchor="health-check-failing")
-        return row("run", "health", "ok", f"live probe passed in {probe['seconds']}s; "
-                   f"{recorded}{note}")
-    return row("run", "health", "fail", f"live probe (the image's HEALTHCHECK via docker exec) "
-               f"exited {probe['exit_code']}: {output}; {recorded}"
-               + (f"; last recorded: {last}" if last else ""),
+        said = (f"live probe passed in {probe['seconds']}s" if probe["ok"] else report["why"])
+        return row("run", "health", "ok", f"{said}; {recorded}{note}")
+    if probe["ok"] is None and not report.get("app"):
+        return row("run", "health", "skip", f"{probe['output']}, and no published port and "
+                   "probe path to ask the app")
+    output = " ".join(probe["output"].split())[:200]
+    if probe["ok"]:   # the rule's other word: Docker's record outweighs one pass now
+        said = f"live probe passes now, but {recorded}"
+    elif probe["ok"] is None:
+        said = f"{output}; {report['why']}; {recorded}"
+    else:
+        exited = (f"exited {probe['exit_code']}" if probe["exit_code"] is not None
+                  else "failed")
+        said = (f"live probe (the image's HEALTHCHECK via docker exec) {exited}: {output}; "
+                f"{recorded}")
+    return row("run", "health", "fail", said + (f"; last recorded: {last}" if last else ""),
                f"inv logs --name {found.name} says why the app does not answer; inv health "
                f"--name {found.name} shows Docker's record", anchor="health-check-failing")
 

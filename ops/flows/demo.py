@@ -2,6 +2,7 @@
 from ops.image import docker_build
 from ops.core.console import Steps, table
 from ops.core.errors import OpsError
+from ops.engine import locks
 from ops.gates import verify
 from ops.run import containers, health
 from ops.settings import envvars
@@ -21,6 +22,13 @@ def health_summary(report):
 
 
 def demo(engine, settings, git, progress=print):
+    """Build, run, health, verify; the container name is held (ops.engine.locks) throughout,
+    so a second demo or run on it stops at once instead of replacing this one's container."""
+    with locks.holding(settings.container, "demo"):
+        return _demo(engine, settings, git, progress)
+
+
+def _demo(engine, settings, git, progress):
     steps = Steps("demo", progress)
     offline = docker_build.needs_standins(engine, settings, "demo", progress)
     built = docker_build.build(engine, settings, git, offline=offline, verbose=False,

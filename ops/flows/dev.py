@@ -13,7 +13,7 @@ import time
 
 from ops.image import context_tar, docker_build, dockerignore
 from ops.core.errors import OpsError
-from ops.engine import ownership
+from ops.engine import locks, ownership
 from ops.engine.connection import EngineUnavailable
 from ops.flows import dev_changes
 from ops.run import containers, health
@@ -195,10 +195,17 @@ def dev(engine, settings, env=None, offline=False, as_json=False, progress=print
     report = report or printer(as_json)
     from ops.settings import envvars
     envvars.require(env or {}, settings.app.required_env, task="dev")
-    # The name and the port must be free now: the loop replaces only what it started.
-    containers.refuse_conflicts(engine, settings, settings.container)
-    loop = Loop(engine, settings, git_or_none(settings), env or {},
-                choose_offline(engine, settings, offline, progress), progress)
+    # The name is this loop's until it exits: a second task on it stops at once.
+    with locks.holding(settings.container, "dev"):
+        # The name and the port must be free now: the loop replaces only what it started.
+        containers.refuse_conflicts(engine, settings, settings.container)
+        loop = Loop(engine, settings, git_or_none(settings), env or {},
+                    choose_offline(engine, settings, offline, progress), progress)
+        return _serve(loop, settings, report, progress, changes)
+
+
+def _serve(loop, settings, report, progress, changes):
+    """The loop's cycles until `changes` ends or Ctrl-C, then its clean-up."""
     interrupted = False
     try:
         batches = dev_changes.watch(settings.context_path) if changes is None else changes

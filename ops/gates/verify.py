@@ -13,7 +13,6 @@ import time
 
 from ops.core.console import table
 from ops.core.errors import OpsError
-from ops.core.waiting import wait_until
 from ops.engine import ownership
 from ops.engine.connection import image_or_fail
 
@@ -46,22 +45,16 @@ def process_user(container):
     return uid, names.get(uid, str(uid))
 
 
-def wait_healthy(container, timeout):
-    """Docker's own verdict: poll State.Health until healthy, unhealthy or timeout (when it
-    is still "starting")."""
-    def verdict():
-        container.reload()
-        state = container.attrs["State"]
-        if state["Status"] != "running":
-            return f"{state['Status']} (exit {state['ExitCode']})"
-        status = (state.get("Health") or {}).get("Status")
-        if status is None:
-            return "no HEALTHCHECK"
-        return None if status == "starting" else status
+def wait_healthy(container, settings, timeout):
+    """(healthy, why): the one rule's verdict (ops.run.health.verdict) with Docker's own status
+    confirming it, waited for until waiting cannot change it, for timeout seconds in all."""
+    from ops.run import health
 
-    waited = wait_until(verdict, timeout=timeout,
-                        what="verify: waiting for Docker's health verdict")
-    return waited.value if waited else "starting"
+    report = health.watch(container, settings, timeout, confirmed=True,
+                          what="verify: waiting for Docker's health verdict")
+    if report is None:
+        return False, f"no probe finished in {timeout:g}s"
+    return report["healthy"], ("healthy" if report["healthy"] else report["why"])
 
 
 def outcome(name, expected, actual, passed):
@@ -95,9 +88,9 @@ def verify(engine, settings, ref, env=None):
         else:
             rows.append(outcome("process user", f"{settings.app_user} (not root)",
                               f"not running ({container.status})", False))
-        status = wait_healthy(container, settings.health_timeout)
-        rows.append(outcome("becomes healthy", "healthy", status, status == "healthy"))
-        if status != "healthy":   # why, in the app's own (masked) words
+        healthy, status = wait_healthy(container, settings, settings.health_timeout)
+        rows.append(outcome("becomes healthy", "healthy", status, healthy))
+        if not healthy:   # why, in the app's own (masked) words
             log = containers.tail_logs(container, settings, lines=10)
     size_mb = round(image.attrs["Size"] / 1e6, 2)
     rows.append(outcome("image size", f"<= {settings.size_budget_mb:g} MB", f"{size_mb} MB",

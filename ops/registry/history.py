@@ -2,8 +2,11 @@
 
 The registry is the one state every on-call engineer shares, so the history survives a lost
 laptop and `inv images` shows it; push times cannot tell what a tag pointed at after a
-promote or a rollback. Moving a tag is GET manifest bytes, PUT them under the tag, read back.
+promote or a rollback. Moving a tag is GET manifest bytes, PUT them under the tag, read back
+(swap).
 """
+import time
+
 from ops.core.errors import OpsError
 from ops.registry import http_api, target
 
@@ -51,15 +54,42 @@ def refuse_immutable(site, tag, old, new):
 
 
 def put(site, tag, found):
-    """PUT the manifest bytes under tag and read the tag back: the registry must agree."""
-    body, media_type, digest = found
+    """PUT the manifest bytes under tag (no check: swap() is the move that checks)."""
+    body, media_type, _ = found
     http_api.put_manifest(site.host, site.repository, tag, body, media_type, site.auth)
-    stored = current(site, tag)
-    if stored != digest:
-        raise OpsError(f"after the move {site.remote}:{tag} reads back as {stored}, not "
-                       f"{digest}", fix="someone moved the tag at the same time; run inv images "
-                       "and try again", anchor="immutable-tag")
-    return stored
+
+
+# A registry has no compare-and-swap: a PUT replaces whatever the tag held. A move is
+# confirmed by reading the tag back a while after the PUT, longer than a move takes, so a
+# concurrent move whose PUT lands just after ours is seen (and ours, not theirs, lost).
+SETTLE_MIN, SETTLE_MAX = 0.25, 3.0   # seconds
+_clock, _pause = time.monotonic, time.sleep   # replaced by the interleaving tests
+
+
+def settle(took):
+    """Seconds to wait before the read-back: three times what the PUT took, within bounds."""
+    return min(SETTLE_MAX, max(SETTLE_MIN, 3 * took))
+
+
+def swap(site, tag, found):
+    """Move tag to found's digest: PUT, settle, read back.
+
+    Returns the digest the tag holds after the settle; anything but found's means someone
+    else moved it at the same time (`lost`). Two moves at once cannot both be confirmed
+    unless one of them took longer between its read and its PUT than the other's settle.
+    """
+    started = _clock()
+    put(site, tag, found)
+    _pause(settle(_clock() - started))
+    return current(site, tag)
+
+
+def lost(site, tag, wanted, now):
+    """The one line of the move that lost a race."""
+    return OpsError(f"{site.remote}:{tag} was moved by someone else at the same time: now "
+                    f"{short(now) or '(no tag)'}, not {short(wanted)}",
+                    fix=f"inv images shows where it points; promote again if {short(wanted)} "
+                        "should win", anchor="tag-moved-at-the-same-time")
 
 
 def read_history(site, tag):

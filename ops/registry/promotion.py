@@ -16,7 +16,9 @@ from ops.registry import history, target
 
 
 def move(site, tag, found, progress):
-    """Point tag at found's digest; success when it already does. Returns (old, status)."""
+    """Point tag at found's digest. Returns (old, status): "already there" only when the tag
+    pointed at it before this call; "moved" when the read-back confirms ours. A move that
+    lost to someone else's at the same time is one OpsError naming where the tag is now."""
     old = history.current(site, tag)
     digest = found[2]
     if old == digest:
@@ -24,7 +26,9 @@ def move(site, tag, found, progress):
         return old, "already there"
     if old and history.immutable(site):
         history.refuse_immutable(site, tag, old, digest)
-    history.put(site, tag, found)
+    now = history.swap(site, tag, found)
+    if now != digest:
+        raise history.lost(site, tag, digest, now)
     before = history.short(old) or "(new tag)"
     progress(f"{site.remote}:{tag}: {before} -> {history.short(digest)}")
     return old, "moved"

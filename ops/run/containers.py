@@ -5,7 +5,7 @@ from ops.core import redact
 from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.core.waiting import wait_until
-from ops.engine import ownership
+from ops.engine import locks, ownership
 from ops.engine.connection import image_or_fail
 from ops.run import app_probe, ports
 from ops.settings import envvars
@@ -81,15 +81,21 @@ def run(engine, settings, tag="latest", env=None, dev=False):
 
     Port 0 lets Docker pick a free port, which the result reports. Only the container this
     call created is ever removed (by id): a failed start, an interrupt during the start grace,
-    never "whatever now has that name" (a concurrent `inv run` may have won it).
+    never "whatever now has that name" (a concurrent `inv run` may have won it). The name is
+    held (ops.engine.locks) from the check that it is free to the end.
     """
-    import docker
-
     ref = f"{settings.image}:{tag}"
     envvars.require(env or {}, settings.app.required_env)
     image_or_fail(engine, ref)
+    with locks.holding(settings.container, "run"):   # a second task on the name stops here
+        refuse_conflicts(engine, settings, settings.container)
+        return _start(engine, settings, ref, env, dev)
+
+
+def _start(engine, settings, ref, env, dev):
+    import docker
+
     name = settings.container
-    refuse_conflicts(engine, settings, name)
     volumes = {}
     if dev:
         volumes[str(settings.context_path / "assets")] = {"bind": "/app/assets", "mode": "ro"}

@@ -40,7 +40,7 @@ def test_table_output_says_passed(inv, built):
     ("it-wrongtext", ["RUN echo someone else > /app/wizexercise.txt"],
      "/app/wizexercise.txt", "someone else"),
     ("it-unhealthy", ["HEALTHCHECK --interval=30s --timeout=3s --retries=1 CMD exit 1"],
-     "becomes healthy", "unhealthy"),
+     "becomes healthy", "docker says unhealthy"),
     ("it-nohealth", ["HEALTHCHECK NONE"], "becomes healthy", "no HEALTHCHECK"),
 ])
 def test_bad_image_fails_the_right_check(inv, engine, built, tag, lines, failing, actual):

@@ -8,6 +8,15 @@ from tests.support import listening
 from tests.unit.unit_support import NO_ENGINE, git
 
 
+@pytest.fixture(autouse=True)
+def private_locks(monkeypatch, tmp_path_factory):
+    """Container-name locks (ops.engine.locks) in a directory of this test's own: unit tests
+    on this machine never meet a real task's lock, nor one another's."""
+    folder = tmp_path_factory.mktemp("runtime")
+    folder.chmod(0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
+
+
 @pytest.fixture
 def no_engine(monkeypatch):
     """DOCKER_HOST pointing at nothing, with the cached client dropped before and after."""

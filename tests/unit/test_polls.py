@@ -9,22 +9,46 @@ from ops.core.errors import OpsError
 from ops.settings.config import App, Settings
 
 
+class Exec:
+    def __init__(self, exit_code, output=b""):
+        self.exit_code, self.output = exit_code, output
+
+
+class Image:
+    attrs, labels = {"Config": {"Env": []}}, {}
+
+
 class Container:
-    """A container whose State goes through `states`, one per reload, the last one staying."""
+    """A container whose State goes through `states`, one per reload, the last one staying;
+    its HEALTHCHECK (when `probes` is given) exits with each of `probes` in turn, the last
+    one staying, and takes `seconds` to."""
 
     name = "tasky-unit"
+    image = Image()
 
-    def __init__(self, *states):
+    def __init__(self, *states, probes=(), seconds=0.0, timeout_ns=0):
         self.states, self.reloads = list(states), 0
-        self.attrs = {"State": self.states[0]}
+        self.probes, self.execs, self.seconds = list(probes), 0, seconds
+        check = {"Test": ["CMD", "probe"], "Timeout": timeout_ns} if probes else {}
+        self.config = {"Healthcheck": check, "Env": []}
+        self.attrs = self._attrs(self.states[0])
+
+    def _attrs(self, state):
+        return {"State": state, "Config": self.config, "NetworkSettings": {"Ports": {}}}
 
     @property
     def status(self):
         return self.attrs["State"]["Status"]
 
     def reload(self):
-        self.attrs = {"State": self.states[min(self.reloads, len(self.states) - 1)]}
+        self.attrs = self._attrs(self.states[min(self.reloads, len(self.states) - 1)])
         self.reloads += 1
+
+    def exec_run(self, command, demux=False):
+        code = self.probes[min(self.execs, len(self.probes) - 1)]
+        self.execs += 1
+        time.sleep(self.seconds)
+        return Exec(code)
 
 
 def running(health=None):
@@ -35,30 +59,53 @@ def running(health=None):
 EXITED = {"Status": "exited", "ExitCode": 3, "OOMKilled": False}
 
 
-# --- verify: Docker's own verdict ---------------------------------------------------------
+# --- verify: Docker's own verdict and the live probe, through the one rule ----------------
 
 def test_verify_waits_through_starting_for_the_verdict():
     from ops.gates.verify import wait_healthy
 
-    container = Container(running("starting"), running("starting"), running("healthy"))
-    assert wait_healthy(container, timeout=10) == "healthy" and container.reloads == 3
+    container = Container(running("starting"), running("starting"), running("healthy"),
+                          probes=[0])
+    assert wait_healthy(container, Settings(), timeout=10) == (True, "healthy")
+    assert container.execs == 2   # one live probe per poll; the second saw Docker say healthy
 
 
-@pytest.mark.parametrize("state, said", [(running("unhealthy"), "unhealthy"),
-                                         (running(), "no HEALTHCHECK"),
-                                         (EXITED, "exited (exit 3)")])
-def test_verify_ends_at_the_first_answer_that_is_not_starting(state, said):
-    from ops.gates.verify import wait_healthy
-
-    assert wait_healthy(Container(state), timeout=10) == said
-
-
-def test_verify_says_starting_when_the_timeout_passes_first():
+@pytest.mark.parametrize("state, probes, said", [
+    (running("unhealthy"), [0], "docker says unhealthy"),
+    (running(), [], "no HEALTHCHECK"),
+    (EXITED, [0], "container is exited")])
+def test_verify_ends_at_the_first_final_answer(state, probes, said):
     from ops.gates.verify import wait_healthy
 
     started = time.monotonic()
-    assert wait_healthy(Container(running("starting")), timeout=0.3) == "starting"
+    assert wait_healthy(Container(state, probes=probes), Settings(), timeout=10) == (False, said)
     assert time.monotonic() - started < 2
+
+
+def test_verify_says_why_when_the_timeout_passes_first():
+    from ops.gates.verify import wait_healthy
+
+    started = time.monotonic()
+    assert wait_healthy(Container(running("starting"), probes=[0]), Settings(),
+                        timeout=0.3) == (False, "docker says starting")
+    assert time.monotonic() - started < 2
+
+
+def test_verify_never_takes_dockers_healthy_over_a_failing_live_probe():
+    from ops.gates.verify import wait_healthy
+
+    assert wait_healthy(Container(running("healthy"), probes=[1]), Settings(),
+                        timeout=0.3) == (False, "the health command exited 1")
+
+
+def test_verify_counts_a_probe_past_the_healthchecks_timeout_as_failed():
+    from ops.gates.verify import wait_healthy
+
+    started = time.monotonic()
+    healthy, why = wait_healthy(Container(running("healthy"), probes=[0], seconds=1.0,
+                                          timeout_ns=200_000_000), Settings(), timeout=0.7)
+    assert not healthy and why.startswith("the health command gave no answer within")
+    assert time.monotonic() - started < 1.5
 
 
 # --- run: the start watch -----------------------------------------------------------------
@@ -109,8 +156,12 @@ def test_run_fails_with_the_logs_when_the_app_exits_at_start(monkeypatch):
 # --- health --wait --------------------------------------------------------------------------
 
 def report(healthy, state="running", exit_code=1):
-    return {"container": "tasky-unit", "state": state, "healthy": healthy,
-            "live_probe": {"ok": healthy, "exit_code": exit_code, "output": "curl: refused"}}
+    from ops.run.health import verdict
+
+    found = {"container": "tasky-unit", "state": state, "docker_status": "starting",
+             "live_probe": {"ok": healthy, "exit_code": exit_code, "output": "curl: refused"}}
+    found["healthy"], found["why"] = verdict(found)
+    return found
 
 
 @pytest.fixture
@@ -122,7 +173,7 @@ def health_of(monkeypatch):
     monkeypatch.setattr(containers, "tail_logs", lambda container, settings: ["last log"])
 
     def run(reports, timeout=10.0, wait=True):
-        monkeypatch.setattr(health, "health_report", lambda container, settings: reports())
+        monkeypatch.setattr(health, "health_report", lambda container, settings, **_: reports())
         return health.health(None, Settings(health_timeout=timeout), wait=wait)
     return run
 
