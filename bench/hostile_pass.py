@@ -1,7 +1,13 @@
 """A hostile pass over the `inv` surface against the real engine: every bad flag, variable and
-env file of tests/unit/test_inputs.py, plus secret-carrying inputs, each classified.
+env file of tests/unit/test_inputs.py, plus secret-carrying inputs, and the cases of each class
+of issue 17 that the bench/hostile_*.py modules give, each classified and counted by class.
 
-    python3 bench/hostile_pass.py [--image NAME]   (NAME:latest must exist; default hz-harden)
+    python3 bench/hostile_pass.py [--image NAME] [--only CLASS]
+    (NAME:latest must exist; default hz-harden)
+
+A class module exposes CLASSES and cases(tmp, canary, image) -> {"class: case": (argv, env,
+what the one error line must name)}; a case whose name does not start with one of its
+classes counts under the first.
 
 held: exit 1, one `error:` line naming the source; traceback: a Python traceback; hang: no
 exit within 60 s; leak: a canary value in stdout or stderr; orphan: a container or image
@@ -17,10 +23,39 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))   # tests/ is not installed with ops; its input table is read
 
 from tests.unit import test_inputs as table  # noqa: E402
 
 CANARY = "canary-" + uuid.uuid4().hex[:10]
+
+
+BOUNDARY = "boundary"   # the flags, variables and env files of tests/unit/test_inputs.py
+
+
+def class_modules():
+    """The bench/hostile_*.py modules, each giving the cases of its classes."""
+    import importlib.util
+
+    for path in sorted(Path(__file__).parent.glob("hostile_*.py")):
+        if path.name == "hostile_pass.py":
+            continue
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+
+
+def all_cases(tmp, image, only=None):
+    """{case: (class, argv, env, source)} of every class, or of `only`."""
+    found = {key: (BOUNDARY, *case) for key, case in cases(tmp).items()}
+    for module in class_modules():
+        if only and only not in module.CLASSES:
+            continue
+        for key, case in module.cases(tmp, CANARY, image).items():
+            named = key.split(":", 1)[0]
+            found[key] = (named if named in module.CLASSES else module.CLASSES[0], *case)
+    return {key: case for key, case in found.items() if not only or case[0] == only}
 
 
 def cases(tmp):
@@ -88,20 +123,22 @@ def main():
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--image", default="hz-harden")
-    image = parser.parse_args().image
+    parser.add_argument("--only", help="one class (boundary, or a class a module names)")
+    args = parser.parse_args()
+    image = args.image
     engine = docker.from_env()
     before = snapshot(engine, image)
     counts = {k: 0 for k in ("tried", "held", "traceback", "hang", "leak", "orphan", "race",
                              "wrong")}
-    failures = []
+    failures, by_class = [], {}
     with tempfile.TemporaryDirectory(prefix="hz-hostile-") as tmp:
-        found = cases(Path(tmp))
+        found = all_cases(Path(tmp), image, args.only)
         with ThreadPoolExecutor(max_workers=4) as pool:
-            first = dict(zip(found, pool.map(lambda k: run(found[k][0], found[k][1], image),
+            first = dict(zip(found, pool.map(lambda k: run(found[k][1], found[k][2], image),
                                              found)))
-            again = dict(zip(found, pool.map(lambda k: run(found[k][0], found[k][1], image),
+            again = dict(zip(found, pool.map(lambda k: run(found[k][1], found[k][2], image),
                                              found)))
-        for key, (_, _, source) in found.items():
+        for key, (kind, _, _, source) in found.items():
             counts["tried"] += 1
             verdict = classify(first[key], source)
             if verdict == "held" and classify(again[key], source) != "held":
@@ -109,6 +146,9 @@ def main():
             if verdict == "held" and first[key].stderr != again[key].stderr:
                 verdict = "race"
             counts[verdict] += 1
+            tally = by_class.setdefault(kind, {"tried": 0, "held": 0})
+            tally["tried"] += 1
+            tally["held"] += verdict == "held"
             if verdict != "held":
                 said = first[key].stderr[-300:] if first[key] else ""
                 failures.append(f"{verdict}: {key}: {said}")
@@ -116,6 +156,8 @@ def main():
     orphans = (after[0] - before[0], after[1] - before[1])
     counts["orphan"] = len(orphans[0]) + len(orphans[1])
     print(" ".join(f"{k}={v}" for k, v in counts.items()))
+    for kind, tally in sorted(by_class.items()):
+        print(f"  {kind}: tried {tally['tried']}, held {tally['held']}")
     for line in failures + [f"orphan: {o}" for group in orphans for o in group]:
         print(line)
     return 0 if counts["held"] == counts["tried"] and not counts["orphan"] else 1
