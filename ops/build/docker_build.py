@@ -3,6 +3,8 @@ import re
 import time
 
 from ops.build import gitinfo, standins
+from ops.build.dockerfile import read_dockerfile
+from ops.core import files
 from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.engine import ownership
@@ -19,16 +21,21 @@ def context_tar(settings, dockerfile_text=None):
     from ops.build import context_tar
 
     check_inputs(settings)
-    text = settings.dockerfile_path.read_text() if dockerfile_text is None else dockerfile_text
+    text = read_dockerfile(settings.dockerfile_path) if dockerfile_text is None \
+        else dockerfile_text
     return context_tar.tar(settings.context_path, text)
 
 
 def check_inputs(settings):
-    """The Dockerfile and the context exist, before anything reads them."""
-    if not settings.dockerfile_path.is_file():
+    """The Dockerfile (a regular file: a FIFO would block) and the context exist, before
+    anything reads them."""
+    try:
+        files.regular(settings.dockerfile_path, "Dockerfile", "build-fails",
+                      fix="make it a regular file, or set tasky.dockerfile")
+    except OSError:
         raise OpsError(f"no Dockerfile at {settings.dockerfile_path}",
                        fix="run from the repository root or set tasky.dockerfile",
-                       anchor="build-fails")
+                       anchor="build-fails") from None
     if not settings.context_path.is_dir():
         raise OpsError(f"build context {settings.context_path} does not exist",
                        fix="set tasky.context in invoke.yaml", anchor="build-fails")
@@ -172,9 +179,9 @@ def check_offline_froms(dockerfile):
     """--offline swaps bases through the GO_IMAGE/RUNTIME_IMAGE build args: a FROM that
     names an image itself would go to Docker Hub anyway. Name the line and the fix."""
     if not dockerfile.is_file():
-        return   # the build's own check names a missing Dockerfile
+        return   # the build's own check names a missing (or not regular) Dockerfile
     stages = set()
-    for number, line in enumerate(dockerfile.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_dockerfile(dockerfile).splitlines(), start=1):
         match = FROM.match(line)
         if not match:
             continue
@@ -246,7 +253,7 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
             why = exc.reason
     if settings.builder != "classic":
         progress(f"build: classic builder ({why}); cache mounts are left out")
-    text = dockerfile.classic_dockerfile(settings.dockerfile_path.read_text())
+    text = dockerfile.classic_dockerfile(read_dockerfile(settings.dockerfile_path))
     api = engine_api(engine).sdk().api
     # The classic builder applies the first tag only when every step succeeded.
     stream = api.build(fileobj=context_tar(settings, text), custom_context=True,

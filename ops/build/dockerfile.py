@@ -2,8 +2,26 @@
 and the Dockerfile the classic builder can take (no `RUN --mount` flags)."""
 import re
 
+from ops.core import files
+from ops.core.errors import OpsError
+
 MOUNT_FLAG = re.compile(r"\s--mount=(?:\"[^\"]*\"|'[^']*'|\S)+")
 MOUNT_FLAGS = re.compile(r"(?:[ \t]*--mount=(?:\"[^\"]*\"|'[^']*'|[^\s\\])+)+")
+
+
+def read_dockerfile(path):
+    """The Dockerfile's text: one line when it is missing or not a regular file (a FIFO
+    would block the read forever)."""
+    try:
+        data = files.read_regular(path, "Dockerfile", "build-fails",
+                                  fix=f"make {path} a regular file, or set tasky.dockerfile")
+    except FileNotFoundError:
+        raise OpsError(f"no Dockerfile at {path}", fix="run from the repository root or set "
+                       "tasky.dockerfile", anchor="build-fails") from None
+    except OSError as exc:
+        raise OpsError(f"cannot read the Dockerfile {path}: {exc.strerror or exc}",
+                       fix=f"make it readable (chmod a+r {path})", anchor="build-fails") from None
+    return data.decode("utf-8", "replace")
 
 
 def run_commands(dockerfile):
