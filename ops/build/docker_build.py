@@ -7,6 +7,7 @@ from ops.build.dockerfile import read_dockerfile
 from ops.core import files
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.core.heartbeat import Heartbeat
 from ops.engine import ownership
 
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
@@ -222,15 +223,17 @@ def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
 
     Returns (image id, {"total", "cached", "ran"}, which builder ran and why)."""
 
-    try:
-        return _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
-                                   pull, verbose, progress)
+    try:   # never 5 s of silence, even quiet, in CI or with --json (progress is stderr)
+        with Heartbeat("build", progress) as heartbeat:
+            return _build_with_backend(engine, settings, tags, buildargs, image_labels,
+                                       nocache, pull, verbose, progress,
+                                       heartbeat.relay(progress, show=verbose))
     except OpsError as error:
         raise (modules_failure(error) or error) from None
 
 
 def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull,
-                        verbose, progress):
+                        verbose, progress, steps_shown):
     from ops.build import buildkit, dockerfile
     from ops.engine.socket_api import engine_api
 
@@ -245,8 +248,7 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
             out = buildkit.build(engine, context_tar(settings),
                                  tags=[f"{settings.image}:{tag}" for tag in tags],
                                  buildargs=buildargs, labels=image_labels, nocache=nocache,
-                                 pull=pull, verbose=verbose,
-                                 progress=progress if verbose else (lambda line: None))
+                                 pull=pull, verbose=verbose, progress=steps_shown)
             steps = {"total": out["steps"], "cached": out["cached"], "ran": out["ran"]}
             return out["image_id"], steps, "BuildKit (Engine API, version=2)"
         except buildkit.BuildKitUnavailable as exc:
@@ -260,7 +262,7 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
                        dockerfile="Dockerfile", tag=f"{settings.image}:{tags[0]}",
                        buildargs=buildargs, labels=image_labels, nocache=nocache, rm=True,
                        forcerm=True, decode=True)
-    image_id, steps = _follow(stream, verbose, progress)
+    image_id, steps = _follow(stream, verbose, steps_shown)
     for tag in tags[1:]:
         api.tag(image_id, settings.image, tag)
     return image_id, steps, f"classic ({why})"
