@@ -4,19 +4,19 @@ A registry or endpoint that accepts the connection and never answers would other
 terminal quiet until a timeout tens of seconds later; the line says what is awaited, and since
 when, so a person can tell a slow network from a hang and press Ctrl-C knowingly.
 
-Heartbeats share one clock of silence: a line any of them prints, or a beat() (a task's own
-progress line), quiets them all, so nested waits (an HTTP call inside a push) print one line
-per interval, not one each. `what` may change while it runs (the build names its step).
+Heartbeats share one clock of silence, console.SHOWN: when stderr last showed a person
+anything (a progress line, a heartbeat, a beat() for a line shown elsewhere) or, before that,
+when the task began. A heartbeat speaks once that silence reaches `every` seconds, so nested
+waits (an HTTP call inside a push) print one line per interval, not one each, and a wait that
+begins after silent work speaks sooner, though never in its first quarter interval. `what`
+may change while it runs (the build names its step).
 """
 import threading
 import time
 
+from ops.core import console
+
 EVERY = 4.0   # seconds of silence before a line: under the 5 s a person waits before worrying
-
-
-class _Shown:
-    """When any heartbeat last printed, or was told something else was shown."""
-    at = 0.0
 
 
 class Heartbeat:
@@ -24,16 +24,14 @@ class Heartbeat:
     beat() says something else was just shown, restarting the quiet interval."""
 
     def __init__(self, what, progress=None, every=None):
-        from ops.core.console import progress as to_stderr
-
-        self.what, self.progress = what, progress or to_stderr
+        self.what, self.progress = what, progress or console.progress
         self.every = EVERY if every is None else every
         self._stop = threading.Event()
-        self._last = self._started = time.monotonic()
+        self._started = time.monotonic()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def beat(self):
-        self._last = _Shown.at = time.monotonic()
+        console.SHOWN.at = time.monotonic()
 
     def relay(self, progress, show=True):
         """A progress function for the task's own lines while this heartbeat runs: each line
@@ -49,10 +47,11 @@ class Heartbeat:
         return shown
 
     def _watch(self):
+        floor = self._started - self.every * 3 / 4   # never in its first quarter interval
         while not self._stop.wait(min(0.5, self.every / 4)):
             now = time.monotonic()
-            if now - max(self._last, _Shown.at) >= self.every:
-                self._last = _Shown.at = now
+            if now - max(console.SHOWN.at, floor) >= self.every:
+                console.SHOWN.at = now
                 self.progress(f"{self.what}: still waiting ({now - self._started:.0f}s)")
 
     def __enter__(self):

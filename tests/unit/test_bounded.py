@@ -209,6 +209,20 @@ def test_nested_heartbeats_print_one_line_per_interval(monkeypatch):
     assert 2 <= len(said) <= 4, said
 
 
+def test_silence_counts_from_the_last_line_shown_not_from_the_heartbeats_start(monkeypatch):
+    from ops.core import console
+
+    monkeypatch.setattr(console.SHOWN, "at", time.monotonic() - 10)   # silent work before
+    said = []
+    with heartbeat.Heartbeat("late", said.append, every=0.4):
+        time.sleep(0.3)
+    assert len(said) == 1   # after a quarter interval, not a whole one
+    monkeypatch.setattr(console.SHOWN, "at", time.monotonic())        # a line just shown
+    with heartbeat.Heartbeat("fresh", said.append, every=0.4):
+        time.sleep(0.25)
+    assert len(said) == 1
+
+
 def test_the_build_stream_record_that_is_not_an_object_is_one_line():
     from ops.engine.protocol import records
 
