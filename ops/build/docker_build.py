@@ -2,7 +2,7 @@
 import re
 import time
 
-from ops.build import gitinfo, standins
+from ops.build import buildkit_trace, gitinfo, standins
 from ops.build.dockerfile import read_dockerfile
 from ops.core import files
 from ops.core.console import table
@@ -227,7 +227,8 @@ def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
         with Heartbeat("build", progress) as heartbeat:
             return _build_with_backend(engine, settings, tags, buildargs, image_labels,
                                        nocache, pull, verbose, progress,
-                                       heartbeat.relay(progress, show=verbose))
+                                       heartbeat.relay(progress, show=verbose,
+                                                       name=buildkit_trace.Running().step))
     except OpsError as error:
         raise (modules_failure(error) or error) from None
 

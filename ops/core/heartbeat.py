@@ -33,14 +33,17 @@ class Heartbeat:
     def beat(self):
         console.SHOWN.at = time.monotonic()
 
-    def relay(self, progress, show=True):
+    def relay(self, progress, show=True, name=None):
         """A progress function for the task's own lines while this heartbeat runs: each line
-        is shown when `show` (a beat), and is what a "still waiting" line names either way,
-        so a quiet build still says at which step it waits."""
+        is shown when `show` (a beat); name(line), when given, says what is running after it
+        (or None: nothing), which a "still waiting" line names, so a quiet build still says
+        at which step it waits."""
         base = self.what
 
         def shown(line):
-            self.what = f"{base} ({line[:100]})"
+            if name is not None:
+                running = name(line)
+                self.what = f"{base} at {running[:100]}" if running else base
             if show:
                 progress(line)
                 self.beat()

@@ -201,6 +201,19 @@ def test_a_quiet_build_still_beats_naming_its_step(monkeypatch):
     assert all("still waiting" in line for _, line in shown)
 
 
+def test_the_heartbeat_of_a_build_names_the_step_still_running():
+    from ops.build.buildkit_trace import Running
+
+    running = Running()
+    said = [running.step(line) for line in (
+        "#1 [internal] load build definition", "#1 DONE 0.0s", "#5 [build 4/6] RUN go build",
+        "#6 [stage-1 1/3] FROM tasky-ops/alpine", "#6 CACHED", "#5 0.31 compiling")]
+    assert said == ["#1 [internal] load build definition", None, "#5 [build 4/6] RUN go build",
+                    "#6 [stage-1 1/3] FROM tasky-ops/alpine", "#5 [build 4/6] RUN go build",
+                    "#5 [build 4/6] RUN go build"]
+    assert Running().step("Step 3/9 : RUN go build") == "Step 3/9 : RUN go build"
+
+
 def test_nested_heartbeats_print_one_line_per_interval(monkeypatch):
     monkeypatch.setattr(heartbeat, "EVERY", 0.3)
     said = []
