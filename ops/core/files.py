@@ -23,9 +23,9 @@ from ops.core.errors import OpsError
 ANCHOR = "file-not-written"
 TEMP_SUFFIX = ".tasky-tmp"
 # The failures a person fixes on the filesystem, not in tasky-ops: what each one means.
-DISK = {errno.ENOSPC: "no space left", errno.EDQUOT: "the disk quota is used up",
-        errno.EROFS: "the filesystem is read-only", errno.EACCES: "permission denied",
-        errno.EPERM: "operation not permitted", errno.EFBIG: "the file is too large"}
+DISK = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded",
+        errno.EROFS: "read-only", errno.EACCES: "permission denied",
+        errno.EPERM: "not permitted", errno.EFBIG: "file too large"}
 KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
          (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"))
@@ -161,8 +161,8 @@ def not_written(path, exc):
                         fix="check the path and its folder; the old file is unchanged",
                         anchor=ANCHOR)
     mount = mount_point(path)
-    return OpsError(f"cannot write {path}: {DISK[exc.errno]} on the filesystem at {mount} "
-                    f"({free_space(mount)})",
+    return OpsError(f"cannot write {path} ({DISK[exc.errno]}): filesystem {mount}, "
+                    f"{free_space(mount)}",
                     fix=f"free space or fix the permissions on {mount} (df -h {mount}), then "
                         "run again; the old file is unchanged", anchor=ANCHOR)
 

@@ -53,7 +53,7 @@ def test_login_on_a_full_disk_is_one_line_and_the_docker_config_is_untouched(
     proc = inv("login", "--docker-config", env={**env, "DOCKER_CONFIG": str(tiny_fs)})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.output
     [line] = error_lines(proc.stderr)
-    assert f"cannot write {config}: no space left on the filesystem at {tiny_fs} (" in line
+    assert f"cannot write {config} (no space left): filesystem {tiny_fs}, " in line
     assert "free of 64.0 KB" in line and "RUNBOOK.md#file-not-written" in line
     assert config.read_bytes() == before
     assert sorted(os.listdir(tiny_fs)) == ["config.json", "filler"]
