@@ -180,10 +180,11 @@ def json_error(lines):
     import json
 
     try:
-        return json.loads("\n".join(line for line in lines
-                                    if not line.startswith("go: "))).get("Error")
+        found = json.loads("\n".join(line for line in lines if not line.startswith("go: ")))
     except ValueError:
         return None
+    error = found.get("Error") if isinstance(found, dict) else None   # Go's shape, or none
+    return error if isinstance(error, str) else None
 
 
 def shell_only(build_env, baked, environ=None):
