@@ -236,6 +236,26 @@ def test_silence_counts_from_the_last_line_shown_not_from_the_heartbeats_start(m
     assert len(said) == 1
 
 
+def test_a_slow_engine_request_through_docker_py_beats(monkeypatch, capsys):
+    from ops.engine import connection
+
+    monkeypatch.setattr(heartbeat, "EVERY", 0.2)
+
+    class Api:
+        def send(self, request, **kwargs):
+            time.sleep(0.7)
+            return "answer"
+
+    class Request:
+        method, url = "POST", "http+docker://localhost/v1.41/containers/create?name=x"
+
+    api = Api()
+    connection._beating(api)
+    assert api.send(Request(), stream=False) == "answer"
+    said = capsys.readouterr().err
+    assert "the Docker engine: POST /v1.41/containers/create: still waiting" in said
+
+
 def test_the_build_stream_record_that_is_not_an_object_is_one_line():
     from ops.engine.protocol import records
 
