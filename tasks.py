@@ -55,9 +55,9 @@ def bases(c, force=False, json=False):
 def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, quiet=False,
           verbose=False, build_arg=None, json=False):
     """Build the image, tagged by git SHA and latest."""
+    from ops.core import reference
     from ops.image import docker_build as builds
     from ops.image import gitinfo
-    from ops.core import reference
     from ops.settings import validate
     s = settings(c)   # a typo costs nothing: every input is checked before any connection
     git = gitinfo.PendingGitInfo(s.context_path)   # git answers while the engine is asked

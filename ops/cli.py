@@ -8,11 +8,12 @@ import functools
 import json
 import os
 import sys
+import time
 
 from invoke import Exit, task
 
 from ops.core import signals
-from ops.core.console import STDOUT
+from ops.core.console import SHOWN, STDOUT
 from ops.core.errors import OpsError, foreign
 
 # AWS material a task may be handed in its environment: never printed, whatever prints it.
@@ -51,10 +52,11 @@ def reported(body):
     """
     @functools.wraps(body)
     def wrapper(c, *args, **kwargs):
-        from ops.core.output import Redacted   # here, not above: `inv --list` stays light
+        from ops.core.output import Redacted  # here, not above: `inv --list` stays light
         from ops.core.redact import SECRETS
 
         STDOUT.has_result = False
+        SHOWN.at = time.monotonic()   # the heartbeats' silence counts from the task's start
         signals.install()   # SIGTERM and SIGHUP clean up as Ctrl-C does
         for name in AWS_SECRETS:
             SECRETS.add(os.environ.get(name))

@@ -51,9 +51,21 @@ def in_ci():
     return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 
 
+class Shown:
+    """When stderr last showed a person something, or (until then) when the task began: the
+    silence every heartbeat (ops/core/heartbeat.py) measures."""
+
+    def __init__(self):
+        self.at = time.monotonic()
+
+
+SHOWN = Shown()
+
+
 def progress(line):
     """Progress for people goes to stderr so stdout stays parseable."""
     print(line, file=sys.stderr, flush=True)
+    SHOWN.at = time.monotonic()
 
 
 def shorten(text, width):

@@ -5,7 +5,7 @@ silent for more than the heartbeat's interval.
 import threading
 import time
 
-from ops.core.heartbeat import EVERY, Heartbeat
+from ops.core.heartbeat import Heartbeat
 
 FIRST, MOST = 0.1, 1.0   # seconds between polls: quick at first, then no faster than 1/s
 
@@ -21,7 +21,7 @@ class Waited:
 
 
 def wait_until(ready, *, timeout, what, progress=None, first=FIRST, most=MOST,
-               clock=time.monotonic, sleep=time.sleep, heartbeat=True, every=EVERY):
+               clock=time.monotonic, sleep=time.sleep, heartbeat=True, every=None):
     """Call ready() until it returns something other than None, or until timeout seconds.
 
     ready() is always called at least once, and once more at the deadline, so a state

@@ -4,11 +4,11 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from ops.core.errors import OpsError
+from ops.doctor.rows import from_error, needs_engine, row
 from ops.image import gitinfo
 from ops.image.gomod import parse_go_mod
 from ops.image.standins import local_image
-from ops.core.errors import OpsError
-from ops.doctor.rows import from_error, needs_engine, row
 
 # --- Python -----------------------------------------------------------------------------
 

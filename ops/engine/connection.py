@@ -188,7 +188,24 @@ def connect(timeout=900, ping_timeout=PING_TIMEOUT):
             raise
         raise classify(exc, host) from exc
     engine.api.timeout = timeout
+    _beating(engine.api)
     return engine
+
+
+def _beating(api):
+    """Every request docker-py sends (requests.Session.send) waits for the engine's answer
+    under a heartbeat: a slow engine says so every few seconds, whichever task asked."""
+    from urllib.parse import urlsplit
+
+    from ops.core.heartbeat import Heartbeat
+
+    send = api.send
+
+    def beating(request, **kwargs):
+        with Heartbeat(f"the Docker engine: {request.method} {urlsplit(request.url).path}"):
+            return send(request, **kwargs)
+
+    api.send = beating
 
 
 def is_requests_error(exc):

@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from ops.core import answers
+from ops.core.answers import MapOf, Maybe
 from ops.core.errors import OpsError
 
 if TYPE_CHECKING:
@@ -67,8 +69,21 @@ def ended(where):
                     anchor="docker-daemon-not-running")
 
 
+# What callers read of an image inspect (the size, the recipe label of a stand-in).
+IMAGE = {"Id": str, "Size": Maybe(int), "Config": Maybe({"Labels": Maybe(MapOf(str)),
+                                                          "Env": Maybe([str])})}
+
+
+def inspected(value, ref):
+    """An image inspect held to IMAGE before use: anything else is one line."""
+    return answers.check(value, IMAGE, f"the Docker engine's inspect of image {ref}",
+                         "docker-daemon-not-running",
+                         fix="check what DOCKER_HOST points at (inv doctor)")
+
+
 def records(chunks):
-    """JSON objects from a byte stream that may split or join them anywhere."""
+    """JSON objects from a byte stream that may split or join them anywhere; a record that
+    is not an object is one line."""
     decoder, text = json.JSONDecoder(), codecs.getincrementaldecoder("utf-8")("replace")
     pending = ""
     for chunk in chunks:
@@ -78,7 +93,8 @@ def records(chunks):
                 item, end = decoder.raw_decode(pending)
             except ValueError:
                 break   # the rest of this record is in the next chunk
-            yield item
+            yield answers.check(item, dict, "a record of the Docker engine's stream",
+                                "docker-daemon-not-running")
             pending = pending[end:]
     if pending.strip():
         raise ended(f"inside a record: {pending[:80]!r}")

@@ -10,8 +10,9 @@ import docker
 import requests
 from docker.utils.config import load_general_config
 
+from ops.core.heartbeat import Heartbeat
 from ops.engine import connection as engines
-from ops.engine.protocol import ApiError, ended, records, refusal
+from ops.engine.protocol import ApiError, ended, inspected, records, refusal
 
 
 class SdkApi:
@@ -32,7 +33,7 @@ class SdkApi:
 
     def image(self, ref):
         try:
-            return _translated(lambda: self.client.api.inspect_image(ref))
+            return inspected(_translated(lambda: self.client.api.inspect_image(ref)), ref)
         except ApiError as exc:
             if exc.status == 404:
                 return None
@@ -49,9 +50,10 @@ class SdkApi:
     def _send(self, method, path, params=None, body=None, headers=None, stream=False):
         api = self.client.api
         url = f"{api.base_url}/v{api.api_version}{quote(path, safe='/:@')}"
-        response = _translated(lambda: api.request(
-            method, url, params=params, data=body, stream=stream, timeout=api.timeout,
-            headers={**(headers or {}), **self.config_headers}))
+        with Heartbeat(f"the Docker engine: {method} {path}"):   # a slow engine speaks
+            response = _translated(lambda: api.request(
+                method, url, params=params, data=body, stream=stream, timeout=api.timeout,
+                headers={**(headers or {}), **self.config_headers}))
         if response.status_code >= 400:
             raise refusal(response.status_code, _translated(lambda: response.content))
         return response

@@ -15,8 +15,9 @@ import socket
 from urllib.parse import quote, urlencode
 
 from ops.core.errors import OpsError
+from ops.core.heartbeat import Heartbeat
 from ops.engine import connection as engines
-from ops.engine.protocol import ApiError, ended, records, refusal
+from ops.engine.protocol import ApiError, ended, inspected, records, refusal
 
 CHUNK = 64 * 1024
 API_VERSION = re.compile(r"^\d{1,3}\.\d{1,3}$")
@@ -89,8 +90,9 @@ class SocketApi:
             target += "?" + urlencode(params, doseq=True)
         connection = self._connection(self.timeout if timeout is None else timeout)
         try:
-            self._send(connection, method, target, body, headers or {})
-            response = connection.getresponse()
+            with Heartbeat(f"the Docker engine: {method} {path}"):   # a slow engine speaks
+                self._send(connection, method, target, body, headers or {})
+                response = connection.getresponse()
             if response.msg.defects:   # http.client skips a header line it cannot read
                 raise self._not_http(_first_line(response.msg.get_payload()))
         except http.client.HTTPException as exc:   # first: RemoteDisconnected is an OSError
@@ -140,7 +142,7 @@ class SocketApi:
         if answer.status == 404:
             answer.read()
             return None
-        return answer.raise_for_status().json()
+        return inspected(answer.raise_for_status().json(), ref)
 
     def stream(self, method, path, params=None, body=None, headers=None):
         """The JSON records of a streamed answer (build, pull), as they arrive."""

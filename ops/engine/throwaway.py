@@ -9,6 +9,7 @@ is still found by Owned's invocation label.
 import codecs
 import threading
 
+from ops.core.heartbeat import Heartbeat
 from ops.engine import ownership
 
 
@@ -28,12 +29,15 @@ def run(engine, image, command, *, role, progress=print, timeout=None, mask=None
                                                        labels=ours.labels, **options))
         container.start()
         deadline = _Deadline(container, timeout)
-        try:
+        try:   # a quiet command (go mod vendor fetching) still says it runs
             lines = []
-            for line in _lines(container.logs(stream=True, follow=True)):
-                lines.append(shown(line))
-                progress(lines[-1])
-            code = container.wait()["StatusCode"]
+            said = command if isinstance(command, str) else " ".join(command)
+            with Heartbeat(f"{role}: {said[:60]}") as heartbeat:
+                for line in _lines(container.logs(stream=True, follow=True)):
+                    lines.append(shown(line))
+                    progress(lines[-1])
+                    heartbeat.beat()
+                code = container.wait()["StatusCode"]
         finally:
             deadline.cancel()
         return (None if deadline.reached else code), lines

@@ -1,9 +1,9 @@
 """The main job end to end: build, run, wait for health, verify."""
-from ops.image import docker_build
 from ops.core.console import Steps, table
 from ops.core.errors import OpsError
 from ops.engine import locks
 from ops.gates import verify
+from ops.image import docker_build
 from ops.run import containers, health
 from ops.settings import envvars
 

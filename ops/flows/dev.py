@@ -11,11 +11,11 @@ import dataclasses
 import json
 import time
 
-from ops.image import context_tar, docker_build, dockerignore
 from ops.core.errors import OpsError
 from ops.engine import locks, ownership
 from ops.engine.connection import EngineUnavailable
 from ops.flows import dev_changes
+from ops.image import context_tar, docker_build, dockerignore
 from ops.run import containers, health
 
 TAG = "dev"

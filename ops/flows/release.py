@@ -1,8 +1,8 @@
 """`inv release`: build, verify, push the SHA tag (and latest); stop at the first failure."""
-from ops.image import docker_build
 from ops.core.console import Steps, table
 from ops.core.errors import OpsError
 from ops.gates import ecr_scan, scan, verify
+from ops.image import docker_build
 from ops.registry import ecr, push, target
 
 

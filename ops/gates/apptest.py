@@ -1,9 +1,9 @@
 """`inv app-test`: the Go app's vet and unit tests, run inside the builder image."""
 import time
 
-from ops.image.go_image import run_in_builder
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.image.go_image import run_in_builder
 
 SCRIPT = "go version && go vet ./... && go test -count=1 {flags} ./..."
 

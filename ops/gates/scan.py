@@ -1,13 +1,15 @@
 """`inv scan`: the document's vulnerability gate (CRITICAL,HIGH) with Trivy or Grype."""
 import datetime
-import json
 import os
 import re
 import shutil
 import subprocess
 
+from ops.core import answers
+from ops.core.answers import Maybe
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.core.heartbeat import Heartbeat
 from ops.engine.connection import image_or_fail
 
 INSTALL = ("install Trivy (https://aquasecurity.github.io/trivy: apt repository or release "
@@ -41,46 +43,60 @@ def parse_severities(text, known=RANK):
     return wanted
 
 
-def _run(args, env=None):
-    proc = subprocess.run(args, capture_output=True, text=True, env=env)
+# What is read of each report: anything else is one line naming the scanner, not a KeyError.
+TEXT = Maybe(str)
+TRIVY = {"Results": Maybe([{"Target": TEXT, "Vulnerabilities": Maybe([{
+    "VulnerabilityID": TEXT, "Severity": TEXT, "PkgName": TEXT, "InstalledVersion": TEXT,
+    "FixedVersion": TEXT}])}])}
+TRIVY_VERSION = {"VulnerabilityDB": Maybe({"UpdatedAt": TEXT})}
+GRYPE = {"matches": Maybe([{
+    "vulnerability": {"id": TEXT, "severity": TEXT, "fix": Maybe({"versions": Maybe([str])})},
+    "artifact": {"name": TEXT, "version": TEXT, "type": TEXT}}])}
+GRYPE_STATUS = {"built": TEXT}
+
+
+def _run(args, shape, env=None):
+    with Heartbeat(f"scan: {' '.join(args[:2])}"):   # a scan takes tens of seconds
+        proc = subprocess.run(args, capture_output=True, text=True, env=env)
     if proc.returncode not in (0, 1):   # 1 can mean "findings" for both scanners
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise OpsError(f"{args[0]} failed (exit {proc.returncode})",
                        fix="an offline machine needs --skip-db-update and a database already "
                            "downloaded", anchor="scan-gate-failed", details=tail)
     try:
-        return json.loads(proc.stdout or "{}")
-    except ValueError as exc:
-        raise OpsError(f"{args[0]} printed no JSON", fix="check the scanner's version",
-                       anchor="scan-gate-failed", details=proc.stderr.splitlines()[-3:]) from exc
+        return answers.parse(proc.stdout or "{}", shape, f"the output of `{' '.join(args[:2])}`",
+                             "scan-gate-failed", fix="check the scanner's version")
+    except answers.WrongAnswer as error:
+        error.details = proc.stderr.splitlines()[-3:]
+        raise
 
 
 def trivy(ref, severities, skip_db_update):
     args = ["trivy", "image", "--quiet", "--format", "json", "--severity", ",".join(severities)]
     if skip_db_update:
         args.append("--skip-db-update")
-    report = _run(args + [ref])
-    findings = [{"id": v.get("VulnerabilityID"), "severity": v.get("Severity", "UNKNOWN"),
+    report = _run(args + [ref], TRIVY)
+    findings = [{"id": v.get("VulnerabilityID"), "severity": v.get("Severity") or "UNKNOWN",
                  "package": v.get("PkgName"), "installed": v.get("InstalledVersion"),
                  "fixed": v.get("FixedVersion") or "", "target": result.get("Target")}
                 for result in report.get("Results") or []
                 for v in result.get("Vulnerabilities") or []]
-    meta = _run(["trivy", "version", "--format", "json"])
+    meta = _run(["trivy", "version", "--format", "json"], TRIVY_VERSION)
     db = (meta.get("VulnerabilityDB") or {}).get("UpdatedAt")
     return findings, db
 
 
 def grype(ref, severities, skip_db_update):
     env = dict(os.environ, GRYPE_DB_AUTO_UPDATE="false") if skip_db_update else None
-    report = _run(["grype", f"docker:{ref}", "-o", "json", "-q"], env=env)
+    report = _run(["grype", f"docker:{ref}", "-o", "json", "-q"], GRYPE, env=env)
     findings = [{"id": m["vulnerability"].get("id"),
-                 "severity": m["vulnerability"].get("severity", "UNKNOWN").upper(),
+                 "severity": (m["vulnerability"].get("severity") or "UNKNOWN").upper(),
                  "package": m["artifact"].get("name"), "installed": m["artifact"].get("version"),
                  "fixed": ", ".join((m["vulnerability"].get("fix") or {}).get("versions") or []),
                  "target": m["artifact"].get("type")}
                 for m in report.get("matches") or []]
     findings = [f for f in findings if f["severity"] in severities]
-    status = _run(["grype", "db", "status", "-o", "json"], env=env)
+    status = _run(["grype", "db", "status", "-o", "json"], GRYPE_STATUS, env=env)
     return findings, status.get("built")
 
 

@@ -2,8 +2,8 @@
 --cache`) without touching another project's."""
 import re
 
-from ops.image import dockerfile as dockerfile_text
 from ops.core.errors import OpsError
+from ops.image import dockerfile as dockerfile_text
 
 # How BuildKit describes the record of a RUN step (20.10): the only handle on it.
 RUN_RECORD = re.compile(r"^(?:cached )?mount \S+ from exec /bin/sh -c (.*)$", re.S)

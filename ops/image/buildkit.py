@@ -14,12 +14,14 @@ import json
 import re
 import shutil
 
-from ops.image import buildkit_trace, dockerfile
+from ops.core import answers
 from ops.core.errors import OpsError
+from ops.image import buildkit_trace, dockerfile
 
 MIN_API = (1, 39)   # BuildKit outside experimental mode: Engine 18.09
 NETWORK_MODES = ("default", "host", "none")   # all BuildKit accepts on a build
 EXIT_CODE = re.compile(r"(?:executor failed running|process) .*?(exit code: -?\d+)\s*$", re.S)
+IMAGE_RECORD = {"aux": {"ID": str}}   # the record naming the image built
 # What an engine says when it cannot or will not run BuildKit for this request.
 NO_BUILDKIT = re.compile(r"buildkit is not enabled|buildkit not supported|invalid version",
                          re.IGNORECASE)
@@ -109,15 +111,18 @@ def _follow(items, follower):
     for item in items:
         if item.get("id") == "moby.buildkit.trace":
             try:
-                follower.feed(buildkit_trace.status(item["aux"]))
+                follower.feed(buildkit_trace.status(item.get("aux")))
             except buildkit_trace.TraceError as exc:
                 # Progress is for people; a record we cannot read must not fail the build.
                 follower.lines.append(f"(unreadable progress record: {exc})")
         elif item.get("id") == "moby.image.id":
-            image_id = item["aux"]["ID"]
+            image_id = answers.check(item, IMAGE_RECORD, "the Docker engine's image id record",
+                                     "build-fails")["aux"]["ID"]
         elif "error" in item or "errorDetail" in item:
-            raise _failure(follower, item.get("error")
-                           or item["errorDetail"].get("message", "unknown error"))
+            detail = item.get("errorDetail")
+            raise _failure(follower, str(item.get("error") or (
+                detail.get("message") if isinstance(detail, dict) else detail)
+                or "unknown error"))
         elif "stream" in item:
             follower.lines.extend(line for line in
                                   buildkit_trace.clean(item["stream"]).splitlines() if line)

@@ -133,6 +133,33 @@ def name(vertex):
     return " ".join(clean(vertex["name"]).split())
 
 
+class Running:
+    """Which step is running, read from the lines Progress shows (`#n name` when a vertex
+    starts, `#n DONE|CACHED|ERROR` when it ends) or the classic builder's `Step n/m : ...`:
+    step(line) is the one started last and still running, or None."""
+
+    def __init__(self):
+        self.running, self.seen = {}, set()
+
+    def step(self, line):
+        tag, _, rest = line.partition(" ")
+        if not (tag.startswith("#") and tag[1:].isdigit()):
+            if line.startswith("Step "):   # the classic builder: one step at a time
+                self.running = {"step": line}
+            return self.last()
+        if rest.startswith(("DONE", "CACHED", "ERROR")):
+            self.running.pop(tag, None)
+        elif tag not in self.seen:
+            self.seen.add(tag)
+            from ops.image.dockerfile import MOUNT_FLAG  # cache mounts are not the news
+
+            self.running[tag] = f"{tag} " + " ".join(MOUNT_FLAG.sub(" ", " " + rest).split())
+        return self.last()
+
+    def last(self):
+        return next(reversed(self.running.values()), None)
+
+
 class Progress:
     """Follows StatusResponses: one line per vertex as it starts, is CACHED, is DONE or
     fails, like `docker build --progress=plain`; step output too when verbose.

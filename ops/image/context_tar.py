@@ -7,8 +7,8 @@ import io
 import os
 import stat
 
-from ops.image.dockerignore import ANCHOR, IGNORE_FILE, LITERAL, Matcher, read_lines
 from ops.core.errors import OpsError
+from ops.image.dockerignore import ANCHOR, IGNORE_FILE, LITERAL, Matcher, read_lines
 
 SPOOL_BYTES = 16 * 1024 * 1024   # contexts above this are spooled to a temporary file
 # What a context carries. The 20.10 CLI's BuildKit sync drops FIFOs, sends sockets and

@@ -2,10 +2,12 @@
 import re
 import time
 
-from ops.image import dockerfile, gitinfo, standins
+from ops.core import files
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.core.heartbeat import Heartbeat
 from ops.engine import ownership
+from ops.image import buildkit_trace, dockerfile, gitinfo, standins
 
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 # The classic builder's bookkeeping: logged on failure, not shown as progress.
@@ -25,11 +27,15 @@ def context_tar(settings, dockerfile_text=None):
 
 
 def check_inputs(settings):
-    """The Dockerfile and the context exist, before anything reads them."""
-    if not settings.dockerfile_path.is_file():
+    """The Dockerfile (a regular file: a FIFO would block) and the context exist, before
+    anything reads them."""
+    try:
+        files.regular(settings.dockerfile_path, "Dockerfile", "build-fails",
+                      fix="make it a regular file, or set tasky.dockerfile")
+    except OSError:
         raise OpsError(f"no Dockerfile at {settings.dockerfile_path}",
                        fix="run from the repository root or set tasky.dockerfile",
-                       anchor="build-fails")
+                       anchor="build-fails") from None
     if not settings.context_path.is_dir():
         raise OpsError(f"build context {settings.context_path} does not exist",
                        fix="set tasky.context in invoke.yaml", anchor="build-fails")
@@ -83,8 +89,8 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     docker-py unless the build needs a pull, a stand-in or the classic builder). `git` is
     a GitInfo, or a gitinfo.PendingGitInfo (git still running), answered once the bases are checked.
     `tags` replaces those (inv dev tags only its own, so latest stays the last real build)."""
-    from ops.image import context_tar
     from ops.engine.socket_api import engine_api
+    from ops.image import context_tar
 
     extra = parse_build_args(build_args, settings)
     check_inputs(settings)
@@ -131,8 +137,8 @@ def parse_build_args(assignments, settings):
     """--build-arg KEY=VALUE list -> dict, refusing what would go wrong later: a malformed
     value (never echoed), a name tasky-ops sets itself, or a secret (build args are kept in
     the image's history for anyone who pulls it)."""
-    from ops.image import gomod
     from ops.core import redact
+    from ops.image import gomod
     from ops.settings import envvars
 
     found = {}
@@ -214,17 +220,20 @@ def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
 
     Returns (image id, {"total", "cached", "ran"}, which builder ran and why)."""
 
-    try:
-        return _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
-                                   pull, verbose, progress)
+    try:   # never 5 s of silence, even quiet, in CI or with --json (progress is stderr)
+        with Heartbeat("build", progress) as heartbeat:
+            return _build_with_backend(engine, settings, tags, buildargs, image_labels,
+                                       nocache, pull, verbose, progress,
+                                       heartbeat.relay(progress, show=verbose,
+                                                       name=buildkit_trace.Running().step))
     except OpsError as error:
         raise (modules_failure(error, settings) or error) from None
 
 
 def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull,
-                        verbose, progress):
-    from ops.image import buildkit
+                        verbose, progress, steps_shown):
     from ops.engine.socket_api import engine_api
+    from ops.image import buildkit
 
     if settings.builder == "classic":
         can, why = False, "tasky.builder is classic"
@@ -237,8 +246,7 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
             out = buildkit.build(engine, context_tar(settings),
                                  tags=[f"{settings.image}:{tag}" for tag in tags],
                                  buildargs=buildargs, labels=image_labels, nocache=nocache,
-                                 pull=pull, verbose=verbose,
-                                 progress=progress if verbose else (lambda line: None))
+                                 pull=pull, verbose=verbose, progress=steps_shown)
             steps = {"total": out["steps"], "cached": out["cached"], "ran": out["ran"]}
             return out["image_id"], steps, "BuildKit (Engine API, version=2)"
         except buildkit.BuildKitUnavailable as exc:
@@ -252,7 +260,7 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
                        dockerfile="Dockerfile", tag=f"{settings.image}:{tags[0]}",
                        buildargs=buildargs, labels=image_labels, nocache=nocache, rm=True,
                        forcerm=True, decode=True)
-    image_id, steps = _follow(stream, verbose, progress)
+    image_id, steps = _follow(stream, verbose, steps_shown)
     for tag in tags[1:]:
         api.tag(image_id, settings.image, tag)
     return image_id, steps, f"classic ({why})"

@@ -93,23 +93,20 @@ def classic_dockerfile(text):
 
 def read(path):
     """The Dockerfile's text, read once the build has checked it is there: one line when it
-    is not a regular file or not UTF-8 (the line and byte named), never a traceback."""
-    import os
-    import stat
-
+    is missing, not a regular file (a FIFO would block the read forever) or not UTF-8 (the
+    line and byte named), never a traceback."""
+    from ops.core import files
     from ops.core.errors import OpsError
 
     fix = "point tasky.dockerfile at the Dockerfile, a UTF-8 text file"
     try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            raise OpsError(f"{path} is not a regular file, so it cannot be the Dockerfile",
-                           fix=fix, anchor="build-fails")
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = files.read_regular(path, "Dockerfile", "build-fails", fix=fix)
+    except FileNotFoundError:
+        raise OpsError(f"no Dockerfile at {path}", fix="run from the repository root or set "
+                       "tasky.dockerfile", anchor="build-fails") from None
     except OSError as exc:
-        raise OpsError(f"cannot read the Dockerfile {path}: {exc.strerror}", fix=fix,
-                       anchor="build-fails") from None
+        raise OpsError(f"cannot read the Dockerfile {path}: {exc.strerror or exc}",
+                       fix=f"make it readable (chmod a+r {path})", anchor="build-fails") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

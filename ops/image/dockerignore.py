@@ -19,6 +19,7 @@ Docker's own quirks are kept, because the CLI has them:
 import re
 import warnings
 
+from ops.core import files
 from ops.core.errors import OpsError
 
 ANCHOR = "build-fails"
@@ -56,9 +57,9 @@ def read_dockerignore(path):
 
 def read_lines(path):
     """(line number, pattern) pairs, read as moby's dockerignore.ReadAll reads them."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+    try:   # a FIFO or a device is refused before it is opened: a read would block
+        data = files.read_regular(path, ".dockerignore", ANCHOR,
+                                  fix=f"make {path} a regular file, or remove it")
     except FileNotFoundError:
         return []
     except OSError as exc:

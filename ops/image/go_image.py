@@ -1,6 +1,6 @@
 """The Go builder image as a tool: Go (vet, test, gofmt) on the app, no Go on the host."""
-from ops.image import standins
 from ops.engine import throwaway
+from ops.image import standins
 
 
 def choose(engine, settings, progress):

@@ -6,9 +6,9 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ops.image import dockerfile, modules_txt
 from ops.core import redact
 from ops.core.errors import OpsError
+from ops.image import dockerfile, modules_txt
 
 # The variables that decide where modules come from and how they are checked.
 GO_VARIABLES = ("GOPROXY", "GOSUMDB", "GONOSUMDB", "GOFLAGS", "GOPRIVATE")
@@ -163,10 +163,11 @@ def json_error(lines):
     import json
 
     try:
-        return json.loads("\n".join(line for line in lines
-                                    if not line.startswith("go: "))).get("Error")
+        found = json.loads("\n".join(line for line in lines if not line.startswith("go: ")))
     except ValueError:
         return None
+    error = found.get("Error") if isinstance(found, dict) else None   # Go's shape, or none
+    return error if isinstance(error, str) else None
 
 
 def shell_only(build_env, baked, environ=None):

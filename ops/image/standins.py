@@ -4,15 +4,19 @@ Docker Hub is unreachable on offline machines, but Debian ships Go 1.19 and a st
 busybox. The stand-ins are tagged under the project's own namespace and labelled with
 a hash of their recipe, so a rebuild happens only when the recipe or a package changes.
 """
+import errno
 import hashlib
 import os
+import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from ops.core import files
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.core.heartbeat import Heartbeat
 from ops.engine import ownership
 
 RECIPE_VERSION = "3"
@@ -43,23 +47,30 @@ def _run(args, **kw):
 
 def package_versions(packages):
     """Candidate version of each Debian package, as apt would install it now."""
+    return {name: record["Version"] for name, record in package_records(packages).items()}
+
+
+def package_records(packages):
+    """{package: {"Version", "Size", "SHA256"}} of each candidate, from apt's metadata: what
+    a download must be before it is used."""
     try:
         out = _run(["apt-cache", "show", "--no-all-versions", *packages])
     except FileNotFoundError as exc:
         raise OpsError("apt-cache not found: stand-in bases are built from Debian packages",
                        fix="build on a Debian-family host, or pull golang:1.19 and alpine:3.17.0",
                        anchor="offline-bases") from exc
-    versions, name = {}, None
+    records, name = {}, None
     for line in out.splitlines():
-        if line.startswith("Package: "):
-            name = line.split(": ", 1)[1]
-        elif line.startswith("Version: ") and name:
-            versions[name] = line.split(": ", 1)[1]
-    missing = [p for p in packages if p not in versions]
+        field, _, value = line.partition(": ")
+        if field == "Package":
+            name = value
+        elif field in ("Version", "Size", "SHA256") and name:
+            records.setdefault(name, {})[field] = value
+    missing = [p for p in packages if "Version" not in records.get(p, {})]
     if missing:
         raise OpsError(f"apt knows no package {', '.join(missing)}",
                        fix="run `apt-get update` first", anchor="offline-bases")
-    return versions
+    return {p: records[p] for p in packages}
 
 
 def recipe_hash(kind, versions):
@@ -72,22 +83,70 @@ def recipe_hash(kind, versions):
     return digest.hexdigest()[:16]
 
 
-def fetch(package, version, cache, progress=print):
-    """The .deb for package=version, downloaded once into the cache."""
+def fetch(package, record, cache, progress=print):
+    """The .deb of package at record["Version"], downloaded once into the cache, and checked
+    against apt's Size and SHA256 before each use: one that is short or corrupt (a full
+    disk, a killed download) is deleted and fetched again, once."""
+    version = record["Version"]
     folder = cache / "debs" / package / version.replace(":", "%3a")
-    debs = list(folder.glob("*.deb")) if folder.is_dir() else []
-    if debs:
-        return debs[0]
-    progress(f"bases: downloading {package} {version}")
-    folder.mkdir(parents=True, exist_ok=True)
-    _run(["apt-get", "download", f"{package}={version}"], cwd=folder)
-    return next(folder.glob("*.deb"))
+    for deb in sorted(folder.glob("*.deb")) if folder.is_dir() else []:
+        problem = deb_problem(deb, record)
+        if problem is None:
+            return deb
+        progress(f"bases: {deb} is {problem}: fetching it again")
+        deb.unlink()
+    for _ in (1, 2):
+        progress(f"bases: downloading {package} {version}")
+        with Heartbeat(f"bases: downloading {package}", progress):
+            deb = _download(package, version, folder)
+        problem = deb_problem(deb, record)
+        if problem is None:
+            return deb
+        deb.unlink()
+    raise OpsError(f"the download of {package} {version} is {problem}, twice",
+                   fix="check the apt mirror and proxy (apt-get update), then inv bases",
+                   anchor="offline-bases")
+
+
+def deb_problem(deb, record):
+    """None when deb is the file apt's metadata describes, else what is wrong with it."""
+    size = deb.stat().st_size
+    expected = int(record.get("Size") or size)
+    if size != expected:
+        return f"{'short' if size < expected else 'too long'} ({size} of {expected} bytes)"
+    if record.get("SHA256"):
+        digest = hashlib.sha256()
+        with open(deb, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+        if digest.hexdigest() != record["SHA256"].lower():
+            return "corrupt (its SHA256 is not apt's)"
+    return None
+
+
+def _download(package, version, folder):
+    """apt-get download into a temporary folder beside the cache's, settled by rename: a
+    download cut short never takes the cache's name."""
+    files.make_folder(folder)
+    partial = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
+    try:
+        try:
+            _run(["apt-get", "download", f"{package}={version}"], cwd=partial)
+        except OpsError as error:
+            if "No space left" in error.message or "Disk quota" in error.message:
+                raise files.not_written(folder, OSError(errno.ENOSPC, "no space")) from None
+            raise
+        got = next(partial.glob("*.deb"), None)
+        if got is None:
+            raise OpsError(f"apt-get download {package}={version} left no .deb",
+                           fix="check apt (apt-get update), then inv bases", anchor="offline-bases")
+        return files.settle(got, folder / got.name)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def _write(path, text, mode=0o644):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(mode)
+    files.write_atomically(path, text, mode)
 
 
 def assemble(kind, debs, rootfs):
@@ -145,11 +204,12 @@ def ensure(engine, bases, force=False, only_missing=False, progress=print):
         if only_missing and image is not None and not force:
             versions = None
         else:
-            versions = package_versions(packages)
+            records = package_records(packages)
+            versions = {p: records[p]["Version"] for p in packages}
         if versions and (force or present != recipe_hash(kind, versions)):
             progress(f"bases: building {ref} (stand-in for {original}) from "
                      + ", ".join(f"{p} {versions[p]}" for p in packages))
-            debs = [fetch(p, versions[p], bases.cache_path, progress) for p in packages]
+            debs = [fetch(p, records[p], bases.cache_path, progress) for p in packages]
             _import(engine, kind, ref, original, recipe_hash(kind, versions), debs, changes,
                     progress)
             status = "built"
@@ -169,15 +229,20 @@ def _import(engine, kind, ref, original, recipe, debs, changes, progress=print):
                    "org.opencontainers.image.description": f"offline stand-in for {original}"}
     changes = changes + [f'LABEL {k}="{v}"' for k, v in base_labels.items()]
     repository, tag = ref.rsplit(":", 1)
-    with tempfile.TemporaryDirectory(prefix="tasky-base-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tasky-base-") as tmp, \
+            Heartbeat(f"bases: unpacking {len(debs)} packages", progress) as heartbeat:
         rootfs = Path(tmp) / "rootfs"
         rootfs.mkdir()
         progress(f"bases: unpacking {len(debs)} packages")
+        heartbeat.beat()
         assemble(kind, debs, rootfs)
         archive = os.path.join(tmp, "rootfs.tar")
+        heartbeat.what = f"bases: packing {ref}'s filesystem"
         _run(["tar", "--numeric-owner", "--owner=0", "--group=0", "-C", str(rootfs),
               "-cf", archive, "."])
         progress(f"bases: importing {os.path.getsize(archive) / 1e6:.0f} MB as {ref}")
+        heartbeat.beat()
+        heartbeat.what = f"bases: importing {ref}"
         try:
             engine_api(engine).sdk().api.import_image(src=archive, repository=repository,
                                                       tag=tag, changes=changes)

@@ -4,13 +4,15 @@ real probe of whether the build's `go mod download` can fetch what go.mod requir
 Go runs only in the builder image (the host needs no Go). A `file://` GOPROXY is
 bind-mounted read-only at the same path, so one value works on the host and inside.
 """
+import os
+import shutil
 import time
 from pathlib import Path
 
-from ops.image import go_image, gomod
-from ops.core import redact
+from ops.core import files, redact
 from ops.core.errors import OpsError
 from ops.engine import throwaway
+from ops.image import go_image, gomod
 
 # Writable places for a container user that is not root (the image's GOPATH is root's).
 SCRATCH = {"HOME": "/tmp", "GOMODCACHE": "/tmp/gomodcache", "GOCACHE": "/tmp/gocache"}
@@ -50,12 +52,21 @@ def vendor(engine, settings, goproxy=None, progress=print):
     started = time.monotonic()
     image = go_image.choose(engine, settings, progress)
     progress(f"go mod vendor in {image} (GOPROXY: {gomod.shown_proxy(env.get('GOPROXY'))})")
-    code, output = run_go(engine, image, ["go", "mod", "vendor"], env, volumes, "/src",
-                          user=owner(context), progress=progress)
-    if code != 0:
-        cause, fix = gomod.explain(output)
-        raise OpsError(f"go mod vendor failed: {cause}: {gomod.last_error(output)}", fix=fix,
-                       anchor="go-modules-offline", details=output[-gomod.DETAIL_LINES:])
+    # Into a sibling first (Go skips folders starting with "."), swapped in whole once Go
+    # succeeded: a failed or interrupted run leaves the old vendor/ as it was.
+    staged = context / f".vendor-{os.getpid()}{files.TEMP_SUFFIX}"
+    shutil.rmtree(staged, ignore_errors=True)
+    try:
+        code, output = run_go(engine, image, ["go", "mod", "vendor", "-o", staged.name], env,
+                              volumes, "/src", user=owner(context), progress=progress)
+        if code != 0:
+            cause, fix = gomod.explain(output)
+            raise OpsError(f"go mod vendor failed: {cause}: {gomod.last_error(output)}",
+                           fix=fix, anchor="go-modules-offline",
+                           details=output[-gomod.DETAIL_LINES:])
+        files.swap_folder(staged, context / "vendor")
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
     modules_txt = context / "vendor" / "modules.txt"
     count = len(gomod.vendored_versions(modules_txt.read_text())) if modules_txt.is_file() else 0
     return {"modules": count, "seconds": round(time.monotonic() - started, 1), "image": image,

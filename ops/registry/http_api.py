@@ -2,10 +2,12 @@
 import base64
 import hashlib
 import http.client
-import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
+from ops.core import answers
+from ops.core.answers import ANY, Maybe
 from ops.core.errors import OpsError
 
 MANIFEST_TYPES = ", ".join([
@@ -13,6 +15,14 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.oci.image.index.v1+json"])
+MAX_PAGES = 1000   # of `page` tags each: 100,000 tags is far past any real repository
+ANCHOR = "registry-answers-wrongly"
+# What this tool reads of each answer (ops/registry/listing.py reads manifests and configs).
+TAGS = {"tags": Maybe([str])}
+DESCRIPTOR = {"digest": str, "size": int, "mediaType": Maybe(str)}
+MANIFEST = {"mediaType": Maybe(str), "config": Maybe(DESCRIPTOR),
+            "layers": Maybe([DESCRIPTOR]), "manifests": Maybe([DESCRIPTOR])}
+CONFIG = {"created": Maybe(str), "config": Maybe(ANY)}
 
 
 class RegistryUnreachable(OpsError):
@@ -140,10 +150,12 @@ def get_manifest(host, repository, reference, auth=None):
         return None
     if status >= 400:
         raise _refused(host, f"reading {repository}@{reference}", status, body)
+    document = answers.parse(body, MANIFEST, f"registry {host}'s manifest of "
+                             f"{repository}@{reference}", ANCHOR)
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
     media_type = (_header(headers, "Content-Type") or "").split(";")[0].strip()
     if not media_type or media_type == "application/json":
-        media_type = json.loads(body).get("mediaType", media_type)
+        media_type = document.get("mediaType") or media_type
     return body, media_type, digest
 
 
@@ -166,16 +178,56 @@ def get_blob(host, repository, digest, auth=None):
     return body
 
 
-def list_tags(host, repository, auth=None, page=100):
-    """Every tag of repository, following the registry's Link pagination; [] when absent."""
-    tags, path = [], f"/v2/{repository}/tags/list?n={page}"
+def get_config(host, repository, digest, auth=None):
+    """An image's config blob as a checked JSON object, or None when absent."""
+    body = get_blob(host, repository, digest, auth)
+    if body is None:
+        return None
+    return answers.parse(body, CONFIG, f"registry {host}'s image config {digest[:19]} "
+                         f"of {repository}", ANCHOR)
+
+
+def list_tags(host, repository, auth=None, page=100, timeout=10, max_pages=MAX_PAGES):
+    """Every tag of repository, following the registry's Link pagination; [] when absent.
+
+    Bounded: a next link already followed (a registry pointing at itself, or a cycle), a
+    link leaving this registry and repository, or more than max_pages pages is one line."""
+    tags, path, seen = [], f"/v2/{repository}/tags/list?n={page}", set()
     while path:
-        status, headers, body = exchange(host, path, auth)
+        if path in seen:
+            raise _paging(host, repository, f"its next link {path} was already followed (a "
+                          "loop)")
+        if len(seen) >= max_pages:
+            raise _paging(host, repository, f"it still had a next page after {max_pages} "
+                          f"pages of {page}")
+        seen.add(path)
+        status, headers, body = exchange(host, path, auth, timeout=timeout)
         if status == 404:
             return tags
         if status >= 400:
             raise _refused(host, f"listing {repository}'s tags", status, body)
-        tags += json.loads(body).get("tags") or []
-        link = _header(headers, "Link") or ""
-        path = link.split(";")[0].strip("<> ") if 'rel="next"' in link else None
+        found = answers.parse(body, TAGS, f"registry {host}'s tag list of {repository}",
+                              ANCHOR)
+        tags += found.get("tags") or []
+        path = next_page(host, repository, _header(headers, "Link") or "")
     return tags
+
+
+def next_page(host, repository, link):
+    """The path of the `rel="next"` page a Link header names, or None at the last page; one
+    that leaves this registry or this repository's tag list is refused."""
+    if 'rel="next"' not in link:
+        return None
+    target = link.split(";")[0].strip().strip("<>").strip()
+    parts = urllib.parse.urlsplit(target)
+    if (parts.netloc and parts.netloc.lower() != host.lower()) or \
+            parts.path != f"/v2/{repository}/tags/list":
+        raise _paging(host, repository, f"its next link {answers.preview(target, 80)} points "
+                      f"elsewhere than /v2/{repository}/tags/list on {host}")
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _paging(host, repository, why):
+    return OpsError(f"registry {host} pages {repository}'s tags wrongly: {why}",
+                    fix="the registry's pagination is broken; report it to whoever runs it",
+                    anchor=ANCHOR)

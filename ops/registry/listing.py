@@ -86,8 +86,8 @@ def registry_row(site, body, media_type, digest):
     size = sum(layer.get("size", 0) for layer in layers) + config.get("size", 0)
     created = None
     if config.get("digest"):
-        blob = http_api.get_blob(site.host, site.repository, config["digest"], site.auth)
-        created = json.loads(blob).get("created") if blob else None
+        blob = http_api.get_config(site.host, site.repository, config["digest"], site.auth)
+        created = blob.get("created") if blob else None
     return {"tags": [], "digest": digest, "short": history.short(digest), "pushed_at": None,
             "created": created, "size_mb": round(size / 1e6, 1) if layers else None,
             "media_type": media_type, "scan_status": None, "scan_counts": {}}

@@ -4,6 +4,7 @@ import shutil
 import signal
 import subprocess
 
+from ops.core import files
 from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.core.waiting import wait_until
@@ -26,10 +27,9 @@ START_SECONDS = 10   # Debian's docker-registry answers in well under a second
 
 def write_config(folder, addr, htpasswd=None):
     auth = f"auth:\n  htpasswd:\n    realm: tasky-ops\n    path: {htpasswd}\n" if htpasswd else ""
-    os.makedirs(folder / "data", exist_ok=True)
-    path = folder / "config.yml"
-    path.write_text(CONFIG.format(root=folder / "data", addr=addr, auth=auth))
-    return path
+    files.make_folder(folder / "data")
+    return files.write_atomically(folder / "config.yml",
+                                  CONFIG.format(root=folder / "data", addr=addr, auth=auth))
 
 
 def serve(folder, addr, htpasswd=None):
@@ -74,10 +74,14 @@ def start_local(engine, settings):
     folder = settings.bases.cache_path / "registry"
     if answering(addr):
         return {"registry": addr, "status": "already running", "how": "-", "data": str(folder)}
-    folder.mkdir(parents=True, exist_ok=True)
+    files.make_folder(folder)
     if shutil.which("docker-registry"):
         process = serve(folder, addr)
-        (folder / "pid").write_text(str(process.pid))
+        try:
+            files.write_atomically(folder / "pid", str(process.pid))
+        except BaseException:   # unrecorded, `inv registry --stop` could never find it
+            process.kill()
+            raise
         return {"registry": addr, "status": "started",
                 "how": f"docker-registry (pid {process.pid})", "data": str(folder / "data")}
     import docker

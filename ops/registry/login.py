@@ -5,6 +5,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from ops.core import answers, files
+from ops.core.answers import MapOf, Maybe
 from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.registry import ecr, http_api
@@ -17,7 +19,7 @@ def docker_config_path():
 def store_for_docker_cli(host, token):
     """Store the credentials the way the docker CLI would: its helper if set, else the file."""
     path = docker_config_path()
-    config = json.loads(path.read_text()) if path.exists() else {}
+    config = read_docker_config(path)
     helper = (config.get("credHelpers") or {}).get(host) or config.get("credsStore")
     if helper:
         secret = json.dumps({"ServerURL": host, "Username": token.username,
@@ -35,11 +37,28 @@ def store_for_docker_cli(host, token):
         return f"credential helper {helper}"
     pair = f"{token.username}:{token.password}".encode()
     config.setdefault("auths", {})[host] = {"auth": base64.b64encode(pair).decode()}
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(config, handle, indent=2)
+    files.make_folder(path.parent, mode=0o700)
+    # Whole or not at all: a full disk must not leave the user's other logins truncated.
+    files.write_atomically(path, json.dumps(config, indent=2) + "\n", mode=0o600)
     return f"{path} (plain base64: readable by anyone who can read that file)"
+
+
+# What the docker CLI's config.json must look like for this tool to add an entry to it.
+DOCKER_CONFIG = {"auths": Maybe(MapOf(dict)), "credHelpers": Maybe(MapOf(str)),
+                 "credsStore": Maybe(str)}
+
+
+def read_docker_config(path):
+    """The docker CLI's config.json ({} when there is none), one line when it is unreadable."""
+    fix = f"repair {path} or move it aside (the docker CLI cannot read it either)"
+    try:
+        config = files.read_json(path, "docker config", "docker-config", fix)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise OpsError(f"cannot read docker config {path}: {exc.strerror or exc}", fix=fix,
+                       anchor="docker-config") from None
+    return answers.check(config, DOCKER_CONFIG, f"docker config {path}", "docker-config", fix)
 
 
 def login(settings, docker_config=False, now=None):

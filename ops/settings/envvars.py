@@ -3,7 +3,7 @@ import os
 import re
 from pathlib import Path
 
-from ops.core import redact
+from ops.core import files, redact
 from ops.core.errors import OpsError
 
 KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -43,9 +43,9 @@ def looks_like_a_name(text):
 
 def read_env_file(path):
     """Docker's --env-file format: KEY=VAL lines, '#' comments, blank lines, bare KEY."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+    try:   # a FIFO or a device is refused before it is opened: a read would block
+        data = files.read_regular(path, "env file", "bad-env",
+                                  fix="pass a regular file of KEY=VALUE lines")
     except OSError as exc:
         raise OpsError(f"cannot read env file {path}: {exc.strerror or type(exc).__name__}",
                        fix="check the path and its permissions", anchor="bad-env") from exc
@@ -82,7 +82,7 @@ def _text_lines(path, data):
 def collect(assignments=(), env_file=None, profile_file=None):
     """Env for the container: the profile's env file (tasky.app.env_file, when it exists),
     then --env-file, then -e values; later ones win."""
-    env = read_env_file(profile_file) if profile_file and Path(profile_file).is_file() else {}
+    env = read_env_file(profile_file) if profile_file and Path(profile_file).exists() else {}
     if env_file:
         env.update(read_env_file(env_file))
     for text in assignments or ():

@@ -16,8 +16,8 @@ import tarfile
 
 import pytest
 
-from ops.image import buildkit, context_tar
 from ops.core.errors import OpsError
+from ops.image import buildkit, context_tar
 from tests.integration.helpers import IMAGE, docker_required
 from tests.unit.test_buildcontext import CASES, make_tree
 

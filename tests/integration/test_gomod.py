@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from ops.image import vendor
 from ops.core.errors import OpsError
+from ops.image import vendor
 from ops.settings.config import Settings
 from tests.integration import goproxy
 from tests.integration.helpers import IMAGE, ROOT

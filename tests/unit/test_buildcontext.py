@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ops.image import context_tar, dockerignore
 from ops.core.errors import OpsError
+from ops.image import context_tar, dockerignore
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ("README.md", "a.md", "top.go", "aab", "a+b", "bcd", "cde", "st*r", "# x", "x y",

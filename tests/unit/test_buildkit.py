@@ -14,10 +14,10 @@ import tarfile
 
 import pytest
 
-from ops.image import build_cache, buildkit, buildkit_trace, dockerfile
 from ops.core.errors import OpsError
 from ops.engine.protocol import ApiError
 from ops.engine.socket_api import SocketApi
+from ops.image import build_cache, buildkit, buildkit_trace, dockerfile
 from tests.unit.unit_support import ROOT
 
 DATA = ROOT / "tests" / "unit" / "data"

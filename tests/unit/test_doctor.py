@@ -10,13 +10,13 @@ from invoke.parser import Parser, ParserContext
 
 import tasks
 from ops import doctor
-from ops.image import gomod
 from ops.doctor import aws as doctor_aws
 from ops.doctor import engine as doctor_engine
 from ops.doctor import fixes as doctor_fixes
 from ops.doctor import inputs as doctor_checks
 from ops.doctor import rows as doctor_rows
 from ops.doctor import run as doctor_run
+from ops.image import gomod
 from ops.settings.config import Ecr, Settings
 from tests.unit.unit_support import ROOT
 

@@ -1,8 +1,8 @@
 """The git SHA that names the image, read from real repositories made in tmp_path."""
 import pytest
 
-from ops.image import gitinfo
 from ops.core.errors import OpsError
+from ops.image import gitinfo
 from tests.unit.unit_support import git
 
 

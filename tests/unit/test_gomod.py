@@ -3,9 +3,9 @@ import subprocess
 
 import pytest
 
-from ops.image import gomod, vendor
 from ops.core import redact
 from ops.core.errors import OpsError
+from ops.image import gomod, vendor
 from ops.settings.config import Settings
 from tests.integration import goproxy
 

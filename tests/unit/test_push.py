@@ -3,8 +3,8 @@ import datetime
 
 import pytest
 
-from ops.image.gitinfo import GitInfo
 from ops.core.errors import OpsError
+from ops.image.gitinfo import GitInfo
 from ops.registry import ecr, push, target
 
 UTC = datetime.timezone.utc

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from ops.core.errors import OpsError
 from ops.image import docker_build as builds
 from ops.image import dockerfile, gomod
-from ops.core.errors import OpsError
 from ops.settings.config import App, Settings
 from tests.unit.unit_support import ROOT, git
 
