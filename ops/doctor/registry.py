@@ -11,7 +11,6 @@
   answers instead. Entries are named by host; no credential is printed.
 """
 import base64
-import json
 import re
 
 from ops.core.errors import OpsError
@@ -129,11 +128,10 @@ def docker_config_rows(host, path=None):
         return [row("registry", "docker config", "ok", f"no {path}: inv push and promote "
                     "need none")]
     try:
-        config = json.loads(path.read_text() or "{}")
-    except ValueError:
-        return [row("registry", "docker config", "fail", f"{path} is not valid JSON: the "
-                    "docker CLI fails on every command", f"fix or move {path}",
-                    anchor="docker-config")]
+        config = login.read_docker_config(path)   # a FIFO, a list, bad JSON: one line each
+    except OpsError as error:
+        return [row("registry", "docker config", "fail", f"{error.message}: the docker CLI "
+                    "fails on every command", error.fix, anchor="docker-config")]
     helper = (config.get("credHelpers") or {}).get(host)
     store = config.get("credsStore")
     entry = (config.get("auths") or {}).get(host)

@@ -6,11 +6,14 @@ import errno
 import io
 import os
 import stat
+from pathlib import Path
 
+from ops.core import files
 from ops.core.errors import OpsError
 from ops.image.dockerignore import ANCHOR, IGNORE_FILE, LITERAL, Matcher, read_lines
 
 SPOOL_BYTES = 16 * 1024 * 1024   # contexts above this are spooled to a temporary file
+FULL = (errno.ENOSPC, errno.EDQUOT)   # the spooled tar's own filesystem, not the context
 # What a context carries. The 20.10 CLI's BuildKit sync drops FIFOs, sends sockets and
 # devices as empty files and the classic one skips sockets: none belongs in an image.
 KINDS = (stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK)
@@ -118,6 +121,12 @@ def tar(context_dir, dockerfile_text, dockerfile_name="Dockerfile", leave_out=()
             skip = {name for name, _ in extras} | set(leave_out)
             for rel, path, info in _entries(root, matcher, skip=skip):
                 _add(archive, rel, path, info, links)
+    except OSError as exc:
+        out.close()
+        if exc.errno not in FULL:
+            raise
+        # The context passed 16 MB and spilled to a temporary file: TMPDIR's filesystem.
+        raise files.not_written(Path(tempfile.gettempdir()) / "build context", exc) from None
     except BaseException:
         out.close()
         raise
@@ -157,7 +166,7 @@ def _add(archive, rel, path, st, links):
             try:
                 archive.addfile(info, handle)
             except OSError as exc:
-                if exc.errno == errno.ENOSPC:
+                if exc.errno in FULL:
                     raise   # our temporary file, not the context file
                 raise _unreadable(rel, exc) from exc
         if st.st_nlink > 1:

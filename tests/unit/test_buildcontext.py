@@ -366,3 +366,29 @@ def test_the_apps_own_env_is_left_out_even_when_the_profile_names_a_file_elsewhe
     (tmp_path / "svc" / ".env").write_text("DB_PASSWORD=x\n")
     settings = Settings(root=tmp_path, context="svc", app=App(env_file="/etc/tasky/prod.env"))
     assert tars.left_out(settings) == [".env"]
+
+
+def test_a_full_tmpdir_while_the_context_is_spooled_is_one_line_naming_the_filesystem(
+        tmp_path, monkeypatch):
+    import errno
+    import io
+    import tempfile
+
+    from ops.image import context_tar as tars
+
+    class Full(io.BytesIO):   # the spooled tar's disk filling up past 1 KB
+        def __init__(self, max_size=0):
+            super().__init__()
+
+        def write(self, data):
+            if self.tell() + len(data) > 1024:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", Full)
+    (tmp_path / "big.bin").write_bytes(b"x" * 8192)
+    with pytest.raises(OpsError) as caught:
+        tars.tar(tmp_path, "FROM scratch\n")
+    said = caught.value.message
+    assert "build context (no space left): filesystem" in said and "free" in said
+    assert caught.value.anchor == "file-not-written"
