@@ -196,8 +196,10 @@ def app_test(c, verbose=False, json=False):
 @ops_task(help={"json": JSON_HELP})
 def demo(c, json=False):
     """Build, run, wait for health and verify, in one go."""
+    from ops.build import docker_build as builds
     from ops.flows import demo as main_job
     s = settings(c)
+    builds.parse_build_args((), s)   # the shell's Go variables the build takes, before connecting
     result = emit(main_job.demo(engine(s), s, git_info(s), progress=progress), json,
                   main_job.render)
     if not result["passed"]:
@@ -276,10 +278,12 @@ def release(c, latest=False, allow_dirty=False, create_repo=False, registry="ecr
             offline=False, skip_scan=False, scan="local", scan_wait=None, region=None,
             json=False):
     """Build, verify, scan and push; stop at the first failure."""
+    from ops.build import docker_build as builds
     from ops.flows import release as releases
     from ops.registry import target
     from ops.settings import validate
     s = aws_settings(c, region)
+    builds.parse_build_args((), s)   # the shell's Go variables the build takes
     validate.choice(registry, "--registry", target.KINDS)
     validate.choice(scan, "--scan", ("local", "ecr"))
     scan_wait = validate.number(300 if scan_wait is None else scan_wait, "--scan-wait")
@@ -437,9 +441,11 @@ def ecr_policy(c, apply=False, keep=None, untagged_days=None, region=None, json=
                 "json": "print one JSON object per cycle instead of a line"})
 def dev(c, env=None, env_file=None, name=None, port=None, offline=False, json=False):
     """Run the app; rebuild and replace it on each Go change."""
+    from ops.build import docker_build as builds
     from ops.flows import dev as inner_loop
     from ops.settings import envvars
     s = settings(c, container=name, port=port)
+    builds.parse_build_args((), s)   # the shell's Go variables each rebuild takes
     variables = envvars.for_container(env, env_file, s)
     inner_loop.dev(engine(s), s, env=variables, offline=offline, as_json=json,
                    progress=progress)

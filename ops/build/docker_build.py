@@ -121,10 +121,12 @@ RESERVED = {"GO_IMAGE": "--offline (or tasky.bases.go)", "RUNTIME_IMAGE": "--off
             "CREATED": "git (the commit time)", "TASKY_IMAGE": "tasky.image"}
 
 
-def parse_build_args(assignments, settings):
+def parse_build_args(assignments, settings, environ=None):
     """--build-arg KEY=VALUE list -> dict, refusing what would go wrong later: a malformed
     value (never echoed), a name tasky-ops sets itself, or a secret (build args are kept in
-    the image's history for anyone who pulls it)."""
+    the image's history for anyone who pulls it): a secret-looking name or a control
+    character (validate.plain_text). The shell's Go variables the build takes are checked
+    here too: every refusal comes before the engine is reached (tasks.py calls this first)."""
     from ops.core import redact
     from ops.settings import envvars
 
@@ -140,24 +142,39 @@ def parse_build_args(assignments, settings):
                            fix=f"pass it when the container runs: inv run -e {key}=<value>",
                            anchor="bad-flag")
         found[key] = value
+    shell_go_args(found, environ)
     return found
 
 
-def go_build_args(settings, extra, progress=print, environ=None):
-    """The Go variables the build passes: --build-arg values, else this shell's (as
-    `docker build --build-arg GOPROXY` would take them), and -mod=vendor for a vendored app.
-    A file:// GOPROXY names a host folder the build cannot see: `inv vendor` reads it."""
+def shell_go_args(extra, environ=None):
+    """({name: value}, skipped a file:// GOPROXY) of this shell's Go variables the build
+    passes on, as `docker build --build-arg GOPROXY` would take them: those no --build-arg
+    in `extra` sets, each checked as a build arg is (validate.plain_text). A file:// GOPROXY
+    names a host folder the build cannot see, and is left out."""
     from ops.build import gomod
+    from ops.settings import validate
 
-    found = dict(extra)
+    found, skipped = {}, False
     for name, value in gomod.go_settings(environ=environ).items():
-        if name in found:
+        if name in extra:
             continue
+        validate.plain_text(value, f"{name} (this shell's, which the build passes on as a "
+                                   "build arg)")
         if name == "GOPROXY" and any(e.startswith("file://") for e in gomod.proxy_entries(value)):
-            progress("build: GOPROXY is a file:// mirror, which the build cannot read; vendor "
-                     "from it first: inv vendor")
+            skipped = True
             continue
         found[name] = value
+    return found, skipped
+
+
+def go_build_args(settings, extra, progress=print, environ=None):
+    """The Go variables the build passes: --build-arg values, else this shell's
+    (shell_go_args), and -mod=vendor for a vendored app."""
+    shell, skipped = shell_go_args(extra, environ)
+    if skipped:
+        progress("build: GOPROXY is a file:// mirror, which the build cannot read; vendor "
+                 "from it first: inv vendor")
+    found = {**extra, **shell}
     if "GOFLAGS" not in found and (settings.context_path / "vendor" / "modules.txt").is_file():
         found["GOFLAGS"] = "-mod=vendor"
         progress("build: vendor/modules.txt found: building with GOFLAGS=-mod=vendor, no "
