@@ -124,11 +124,11 @@ RESERVED = {"GO_IMAGE": "--offline (or tasky.bases.go)", "RUNTIME_IMAGE": "--off
 def parse_build_args(assignments, settings, environ=None):
     """--build-arg KEY=VALUE list -> dict, refusing what would go wrong later: a malformed
     value (never echoed), a name tasky-ops sets itself, or a secret (build args are kept in
-    the image's history for anyone who pulls it): a secret-looking name or a control
-    character (validate.plain_text). The shell's Go variables the build takes are checked
-    here too: every refusal comes before the engine is reached (tasks.py calls this first)."""
+    the image's history for anyone who pulls it): a secret-looking name, a control character
+    or credentials in a URL (validate.build_arg). The shell's Go variables the build takes
+    are checked here too: every refusal comes before the engine is reached (tasks.py)."""
     from ops.core import redact
-    from ops.settings import envvars
+    from ops.settings import envvars, validate
 
     found = {}
     for text in assignments or ():
@@ -141,7 +141,7 @@ def parse_build_args(assignments, settings, environ=None):
                            "the image history, readable by anyone who pulls the image",
                            fix=f"pass it when the container runs: inv run -e {key}=<value>",
                            anchor="bad-flag")
-        found[key] = value
+        found[key] = validate.build_arg(value, f"--build-arg {key}")
     shell_go_args(found, environ)
     return found
 
@@ -149,7 +149,7 @@ def parse_build_args(assignments, settings, environ=None):
 def shell_go_args(extra, environ=None):
     """({name: value}, skipped a file:// GOPROXY) of this shell's Go variables the build
     passes on, as `docker build --build-arg GOPROXY` would take them: those no --build-arg
-    in `extra` sets, each checked as a build arg is (validate.plain_text). A file:// GOPROXY
+    in `extra` sets, each checked as a build arg is (validate.build_arg). A file:// GOPROXY
     names a host folder the build cannot see, and is left out."""
     from ops.build import gomod
     from ops.settings import validate
@@ -158,8 +158,8 @@ def shell_go_args(extra, environ=None):
     for name, value in gomod.go_settings(environ=environ).items():
         if name in extra:
             continue
-        validate.plain_text(value, f"{name} (this shell's, which the build passes on as a "
-                                   "build arg)")
+        validate.build_arg(value, f"{name} (this shell's, which the build passes on as a "
+                                  "build arg)")
         if name == "GOPROXY" and any(e.startswith("file://") for e in gomod.proxy_entries(value)):
             skipped = True
             continue

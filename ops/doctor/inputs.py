@@ -132,7 +132,10 @@ def go_modules(engine, settings):
     except OSError:
         return [row("build", "go modules", "fail", f"no go.mod in {context}",
                     "set tasky.context to the Go module's folder", anchor="build-fails")]
-    env = docker_build.go_build_args(settings, {}, progress=lambda line: None)
+    try:
+        env = docker_build.go_build_args(settings, {}, progress=lambda line: None)
+    except OpsError as error:   # a Go variable no build would take (credentials in a URL)
+        return [from_error("build", "go modules", error)]
     said = "; ".join(f"{name}={gomod.shown_proxy(value) if name == 'GOPROXY' else value} "
                      "(this shell)" for name, value in env.items())
     if not required:

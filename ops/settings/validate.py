@@ -94,6 +94,30 @@ def plain_text(value, where, anchor="bad-flag", hint=""):
     return value
 
 
+# scheme://userinfo@: a user or token (https://TOKEN@host), or user:password, where the
+# password may hold '/' (the same reading as ops/core/redact.py's URL_PASSWORD). A GOPROXY
+# list's ',' and '|' end an entry.
+URL_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s/?#@,|]*@|[^\s/:@,|]*:[^\s,|]*@)")
+
+
+def build_arg(value, where):
+    """A value a build passes to the Dockerfile (--build-arg, or a Go variable from this
+    shell): plain text, and no credentials inside a URL. Build args are kept in the history
+    of the image and, with the classic builder, of the build stages it keeps, for anyone who
+    can read the image; the build's credentials take another route."""
+    plain_text(value, where, "bad-flag")
+    if URL_USERINFO.search(value):
+        raise OpsError(f"{where} holds credentials in a URL (user:password@ or token@): "
+                       "build args are stored in the image history (and in the build stages "
+                       "the classic builder keeps), readable by anyone with the image",
+                       fix="remove the user:password@ from the URL and give the build its "
+                           "credentials as a BuildKit secret (RUN --mount=type=secret,"
+                           "id=netrc,target=/root/.netrc), or set the proxy in the engine's "
+                           "own environment (dockerd's HTTPS_PROXY)",
+                       anchor="build-arg-credentials")
+    return value
+
+
 def container_name(value, source):
     if not isinstance(value, str) or not CONTAINER.fullmatch(value) or len(value) > 128:
         fail(source, value, "a container name: 2 or more letters, digits, '_', '.' or '-', "

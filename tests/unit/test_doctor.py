@@ -193,6 +193,13 @@ def go_row(settings):
     return checked
 
 
+def test_a_goproxy_with_credentials_is_the_builds_refusal_as_a_row(module, monkeypatch):
+    monkeypatch.setenv("GOPROXY", "https://u:pw-canary-1@proxy.example/")
+    checked = go_row(module)
+    assert checked["status"] == "fail" and checked["anchor"] == "build-arg-credentials"
+    assert "canary" not in str(checked)
+
+
 def test_goproxy_off_with_a_dependency_and_no_vendor_fails_with_the_vendoring_fix(
         module, monkeypatch):
     monkeypatch.setenv("GOPROXY", "off")

@@ -39,7 +39,8 @@ BAD_FLAGS = {
     "src": ["a b", "sha256:xyz"],
     "dest": ["a:b", "sha256:" + "0" * 64],
     "to": ["sha256:12", "a b"],
-    "build_arg": ["X", "1X=2", "A B=1", "PASSWORD:hunter2", "GOFLAGS=-x\n-y"],
+    "build_arg": ["X", "1X=2", "A B=1", "PASSWORD:hunter2", "GOFLAGS=-x\n-y",
+                  "GOPROXY=https://u:pw-hunter2@proxy.example/"],
     "env": ["=oops", "A B=1", "1A=2", "DB_PASSWORD:hunter2", "A=hunter2\x0chunter2",
             "JWT=hunter2\x85"],
     "env_file": [MISSING],
@@ -128,6 +129,9 @@ def variable_cases():
                                           {"AWS_REGION": "Mars-1"})
     cases["AWS_DEFAULT_REGION=bad inv login"] = (["login"], "AWS_DEFAULT_REGION", "x y",
                                                  {"AWS_DEFAULT_REGION": "x y"})
+    for task in ("build", "demo", "release", "dev"):   # before any engine call, both builders
+        cases[f"GOPROXY with a password inv {task}"] = (
+            [task], "GOPROXY", None, {"GOPROXY": "off,https://u:pw-hunter2@proxy.example/"})
     cases["GONOSUMDB with a line break inv build"] = (["build"], "GONOSUMDB", None,
                                                       {"GONOSUMDB": "example.com\nx"})
     cases["DOCKER_HOST=garbage inv layers"] = (["layers"], "DOCKER_HOST", "garbage://x",
@@ -199,6 +203,8 @@ def test_a_bad_flag_is_one_line_naming_it(ran, case):
 def test_a_go_variable_the_build_would_take_is_refused_without_its_value(ran, case):
     line = refused(ran[0][case], VARIABLE_CASES[case][1], None)
     assert "hunter2" not in line and "example.com" not in line
+    if "password" in case:
+        assert "RUNBOOK.md#build-arg-credentials" in line and "--mount=type=secret" in line
 
 
 @pytest.mark.parametrize("case", sorted(VARIABLE_CASES))
