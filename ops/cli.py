@@ -21,8 +21,11 @@ AWS_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN
 
 def check_configuration():
     """invoke.yaml and INVOKE_TASKY_* checked before any task runs, even `inv --list`: a
-    malformed file or variable is one line, not Invoke's traceback."""
+    malformed file or variable is one line, not Invoke's traceback. From here on a signal
+    ends `inv` with its own exit code, also before the task begins (ops.core.signals)."""
     from ops.settings import invoke_yaml
+
+    signals.install_outside_task()
 
     try:
         invoke_yaml.tasky_section()
@@ -55,6 +58,8 @@ def reported(body):
         except Exit as ending:   # Invoke prints it after the streams are given back
             raise Exit(SECRETS.redact(ending.message) if ending.message else ending.message,
                        code=ending.code) from None
+        finally:
+            signals.install_outside_task()   # the task is over: a signal now just exits
     return wrapper
 
 
