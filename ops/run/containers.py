@@ -97,10 +97,9 @@ def run(engine, settings, tag="latest", env=None, dev=False):
     host_port = settings.port or None   # None: Docker picks, as -p 8080 does
     with ownership.Owned(engine, "app", settings.image) as ours:
         try:
-            container = ours.keep(engine.containers.create(
+            container = ours.create(   # created and registered, then started
                 ref, detach=True, name=name, environment=env or {}, volumes=volumes,
-                ports={container_port(settings): (settings.host_ip, host_port)},
-                labels=ours.labels))
+                ports={container_port(settings): (settings.host_ip, host_port)})
             container.start()
         except docker.errors.APIError as exc:
             raise _start_failed(exc, ref, settings) from exc
