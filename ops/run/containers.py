@@ -76,13 +76,30 @@ def refuse_conflicts(engine, settings, name):
                            "another with --port", anchor="port-in-use")
 
 
-def run(engine, settings, tag="latest", env=None, dev=False):
+def owner(engine, settings):
+    """What owns an app container until it is the user's (ownership.Owned): `inv run`'s own,
+    or one a flow holds across its later steps (demo keeps the app only if all of it passed)."""
+    return ownership.Owned(engine, "app", settings.image)
+
+
+def run(engine, settings, tag="latest", env=None, dev=False, owned_by=None):
     """Start the image detached with the app port published; fail if it dies at start.
 
     Port 0 lets Docker pick a free port, which the result reports. Only the container this
     call created is ever removed (by id): a failed start, an interrupt during the start grace,
-    never "whatever now has that name" (a concurrent `inv run` may have won it).
+    never "whatever now has that name" (a concurrent `inv run` may have won it). It is
+    created, registered and only then started (Owned.create). With `owned_by`, the caller's
+    Owned keeps it until the caller releases it; else it is the user's once it answers.
     """
+    if owned_by is not None:
+        return _run(engine, settings, tag, env, dev, owned_by)
+    with owner(engine, settings) as ours:
+        result = _run(engine, settings, tag, env, dev, ours)
+        ours.release()   # started and watched: the container is the user's now
+    return result
+
+
+def _run(engine, settings, tag, env, dev, ours):
     import docker
 
     ref = f"{settings.image}:{tag}"
@@ -95,21 +112,19 @@ def run(engine, settings, tag="latest", env=None, dev=False):
         volumes[str(settings.context_path / "assets")] = {"bind": "/app/assets", "mode": "ro"}
     started = time.monotonic()
     host_port = settings.port or None   # None: Docker picks, as -p 8080 does
-    with ownership.Owned(engine, "app", settings.image) as ours:
-        try:
-            container = ours.create(   # created and registered, then started
-                ref, detach=True, name=name, environment=env or {}, volumes=volumes,
-                ports={container_port(settings): (settings.host_ip, host_port)})
-            container.start()
-        except docker.errors.APIError as exc:
-            raise _start_failed(exc, ref, settings) from exc
-        port = published_port(container, settings)
-        try:
-            app = _watch_start(container, settings, port)
-        except OpsError:
-            ours.release()   # it exited at start: kept for `inv logs`, as the error says
-            raise
-        ours.release()   # started and watched: the container is the user's now
+    try:
+        container = ours.create(ref, detach=True, name=name, environment=env or {},
+                                volumes=volumes,
+                                ports={container_port(settings): (settings.host_ip, host_port)})
+        container.start()
+    except docker.errors.APIError as exc:
+        raise _start_failed(exc, ref, settings) from exc
+    port = published_port(container, settings)
+    try:
+        app = _watch_start(container, settings, port)
+    except OpsError:
+        ours.release()   # it exited at start: kept for `inv logs`, as the error says
+        raise
     return {"container": name, "id": container.short_id, "image": ref, "port": port,
             "url": f"http://localhost:{port}/", "app": "answering" if app_probe.answered(app)
             else app.get("error"),
