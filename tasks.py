@@ -56,8 +56,8 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
           verbose=False, build_arg=None, json=False):
     """Build the image, tagged by git SHA and latest."""
     from ops.core import reference
+    from ops.image import build_args, gitinfo
     from ops.image import docker_build as builds
-    from ops.image import gitinfo
     from ops.settings import validate
     s = settings(c)   # a typo costs nothing: every input is checked before any connection
     git = gitinfo.PendingGitInfo(s.context_path)   # git answers while the engine is asked
@@ -65,7 +65,7 @@ def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, 
         reference.tag(tag, "--tag")
     if version is not None:   # it reaches the Go linker's -X flag: no spaces or quotes
         validate.version(version, "--version")
-    builds.parse_build_args(build_arg, s)   # malformed, reserved or secret: before connecting
+    build_args.parse_build_args(build_arg, s)   # malformed, reserved or secret: before connecting
     show_steps = verbose or not (quiet or in_ci() or json)
     result = builds.build(link(s), s, git, extra_tag=tag, version=version,
                           nocache=no_cache, pull=pull, offline=offline, verbose=show_steps,
@@ -198,7 +198,9 @@ def app_test(c, verbose=False, json=False):
 def demo(c, json=False):
     """Build, run, wait for health and verify, in one go."""
     from ops.flows import demo as main_job
+    from ops.image import build_args
     s = settings(c)
+    build_args.parse_build_args((), s)   # the shell's Go variables, before connecting
     result = emit(main_job.demo(engine(s), s, git_info(s), progress=progress), json,
                   main_job.render)
     if not result["passed"]:
@@ -278,9 +280,11 @@ def release(c, latest=False, allow_dirty=False, create_repo=False, registry="ecr
             json=False):
     """Build, verify, scan and push; stop at the first failure."""
     from ops.flows import release as releases
+    from ops.image import build_args
     from ops.registry import target
     from ops.settings import validate
     s = aws_settings(c, region)
+    build_args.parse_build_args((), s)   # the shell's Go variables the build takes
     validate.choice(registry, "--registry", target.KINDS)
     validate.choice(scan, "--scan", ("local", "ecr"))
     scan_wait = validate.number(300 if scan_wait is None else scan_wait, "--scan-wait")
@@ -435,8 +439,10 @@ def ecr_policy(c, apply=False, keep=None, untagged_days=None, region=None, json=
 def dev(c, env=None, env_file=None, name=None, port=None, offline=False, json=False):
     """Run the app; rebuild and replace it on each Go change."""
     from ops.flows import dev as inner_loop
+    from ops.image import build_args
     from ops.settings import envvars
     s = settings(c, container=name, port=port)
+    build_args.parse_build_args((), s)   # the shell's Go variables each rebuild takes
     variables = envvars.for_container(env, env_file, s)
     inner_loop.dev(engine(s), s, env=variables, offline=offline, as_json=json,
                    progress=progress)

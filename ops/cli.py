@@ -23,9 +23,12 @@ AWS_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN
 def check_configuration(argv=None, environ=None):
     """invoke.yaml, the `-f` file and INVOKE_TASKY_* checked before any task runs, even
     `inv --list`: a malformed file or variable is one line (and, with --json, a JSON
-    object on stdout), not Invoke's traceback. Invoke loads `-f` after this, unchecked."""
+    object on stdout), not Invoke's traceback. Invoke loads `-f` after this, unchecked.
+    From here on a signal ends `inv` with its own exit code, also before the task begins
+    (ops.core.signals)."""
     from ops.settings import invoke_yaml
 
+    signals.install_outside_task()
     argv = sys.argv if argv is None else argv
     environ = os.environ if environ is None else environ
     try:
@@ -66,6 +69,8 @@ def reported(body):
         except Exit as ending:   # Invoke prints it after the streams are given back
             raise Exit(SECRETS.redact(ending.message) if ending.message else ending.message,
                        code=ending.code) from None
+        finally:
+            signals.install_outside_task()   # the task is over: a signal now just exits
     return wrapper
 
 

@@ -123,7 +123,7 @@ def go_modules(engine, settings):
     """Can the build get the modules go.mod requires? Decided by what the build will do:
     vendor/ when present, else one real download in the builder image with the same Go
     variables (ops.image.gomod.module_access)."""
-    from ops.image import docker_build, gomod, vendor
+    from ops.image import build_args, gomod, vendor
 
     context = settings.context_path
     shown = display_path(context, settings.root)
@@ -132,7 +132,10 @@ def go_modules(engine, settings):
     except OSError:
         return [row("build", "go modules", "fail", f"no go.mod in {context}",
                     "set tasky.context to the Go module's folder", anchor="build-fails")]
-    env = docker_build.go_build_args(settings, {}, progress=lambda line: None)
+    try:
+        env = build_args.go_build_args(settings, {}, progress=lambda line: None)
+    except OpsError as error:   # a Go variable no build would take (credentials in a URL)
+        return [from_error("build", "go modules", error)]
     said = "; ".join(f"{name}={gomod.shown_proxy(value) if name == 'GOPROXY' else value} "
                      "(this shell)" for name, value in env.items())
     if not required:

@@ -41,6 +41,19 @@ class Owned:
         self.invocation = uuid.uuid4().hex
         self.labels = {**for_container(role, image), INVOCATION: self.invocation}
 
+    def create(self, image, command=None, **options):
+        """A new container of ours (docker-py's containers.create, with our labels), its id
+        registered before anything else can happen: a signal that lands while the engine
+        creates it is held until then (signals.held). Cut short instead, the create left a
+        container the engine finished making after the clean-up had looked for it.
+        Start it only after this returns: create, register, start."""
+        from ops.core import signals
+
+        labels = {**options.pop("labels", {}), **self.labels}
+        with signals.held():
+            return self.keep(self.engine.containers.create(image, command, labels=labels,
+                                                           **options))
+
     def keep(self, container):
         self.ids.append(container.id)
         return container

@@ -25,8 +25,7 @@ def run(engine, image, command, *, role, progress=print, timeout=None, mask=None
     """
     shown = mask or (lambda line: line)
     with ownership.Owned(engine, role) as ours:
-        container = ours.keep(engine.containers.create(image, command, detach=True,
-                                                       labels=ours.labels, **options))
+        container = ours.create(image, command, detach=True, **options)
         container.start()
         deadline = _Deadline(container, timeout)
         try:   # a quiet command (go mod vendor fetching) still says it runs

@@ -22,8 +22,10 @@ def health_summary(report):
 
 
 def demo(engine, settings, git, progress=print):
-    """Build, run, health, verify; the container name is held (ops.engine.locks) throughout,
-    so a second demo or run on it stops at once instead of replacing this one's container."""
+    """Build, run, health, verify. The app's container stays running only when all of it
+    passed: a failed check, an error or a signal at any step removes what the run started
+    (it is owned, created, registered and started as one, until the end). The container
+    name is held (ops.engine.locks) throughout, so a second demo or run on it stops at once."""
     with locks.holding(settings.container, "demo"):
         return _demo(engine, settings, git, progress)
 
@@ -40,18 +42,24 @@ def _demo(engine, settings, git, progress):
     env = envvars.for_container((), None, settings)
     envvars.require(env, settings.app.required_env, task="demo")
     previous = containers.stop(engine, settings)
-    ran = containers.run(engine, settings, tag=built["tags"][0], env=env)
-    replaced = previous["status"].startswith("removed")
-    steps.done("run", f"{ran['container']} at {ran['url']}"
-                + (" (replaced the previous one)" if replaced else ""))
+    with containers.owner(engine, settings) as ours:
+        ran = containers.run(engine, settings, tag=built["tags"][0], env=env, owned_by=ours)
+        replaced = previous["status"].startswith("removed")
+        steps.done("run", f"{ran['container']} at {ran['url']}"
+                          + (" (replaced the previous one)" if replaced else ""))
 
-    report = health.health(engine, settings, wait=True)
-    steps.done("health", health_summary(report))
+        report = health.health(engine, settings, wait=True)
+        steps.done("health", health_summary(report))
 
-    checked = verify.verify(engine, settings, f"{settings.image}:{built['tags'][0]}", env=env)
-    failed = [row["check"] for row in checked["checks"] if not row["passed"]]
-    steps.done("verify", "all checks passed" if not failed else "FAILED: " + ", ".join(failed))
-    return {"passed": not failed and report["healthy"], "steps": steps.rows, "url": ran["url"],
+        checked = verify.verify(engine, settings, f"{settings.image}:{built['tags'][0]}",
+                                env=env)
+        failed = [row["check"] for row in checked["checks"] if not row["passed"]]
+        steps.done("verify", "all checks passed" if not failed
+                   else "FAILED: " + ", ".join(failed))
+        passed = not failed and report["healthy"]
+        if passed:
+            ours.release()   # the one way the app stays up: every step passed
+    return {"passed": passed, "steps": steps.rows, "url": ran["url"],
             "container": ran["container"]}
 
 
@@ -65,5 +73,6 @@ def render(result):
 def failed(result):
     step = next((row["step"] for row in result["steps"] if row["result"].startswith("FAILED")),
                 "verify")
-    return OpsError(f"demo failed at {step}", fix="see the failed rows; inv verify shows each "
-                    "check", anchor="verify-fails")
+    return OpsError(f"demo failed at {step}; the app's container it started is removed",
+                    fix="see the failed rows; inv verify shows each check, inv run starts the "
+                        "app to look at it", anchor="verify-fails")

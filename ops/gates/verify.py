@@ -72,9 +72,8 @@ def verify(engine, settings, ref, env=None):
     log = []
     # Removed by id however this ends (a failed check, Ctrl-C, SIGTERM): see ownership.Owned.
     with ownership.Owned(engine, "verify") as ours:
-        container = ours.keep(engine.containers.create(ref, detach=True, healthcheck=FAST_PROBE,
-                                                       environment=env or {},
-                                                       labels=ours.labels))
+        container = ours.create(ref, detach=True, healthcheck=FAST_PROBE,
+                                environment=env or {})
         container.start()
         text = read_file(container, "/app/wizexercise.txt")
         rows = [outcome("/app/wizexercise.txt", settings.wizexercise,

@@ -7,6 +7,7 @@ from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.core.heartbeat import Heartbeat
 from ops.engine import ownership
+from ops.image import build_args as build_args_given
 from ops.image import buildkit_trace, dockerfile, gitinfo, standins
 
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
@@ -92,7 +93,7 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     from ops.engine.socket_api import engine_api
     from ops.image import context_tar
 
-    extra = parse_build_args(build_args, settings)
+    extra = build_args_given.parse_build_args(build_args, settings)
     check_inputs(settings)
     kept_back = context_tar.left_out(settings)
     if kept_back:
@@ -102,7 +103,7 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
         check_offline_froms(settings.dockerfile_path)
     started = time.monotonic()
     go_image, runtime_image = choose_bases(engine, settings, offline, pull, progress)
-    extra = go_build_args(settings, extra, progress)
+    extra = build_args_given.go_build_args(settings, extra, progress)
     if isinstance(git, gitinfo.PendingGitInfo):
         git = git.answer()
     buildargs = {**extra, "GO_IMAGE": go_image, "RUNTIME_IMAGE": runtime_image,
@@ -126,60 +127,6 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
             "steps": steps["total"], "cached_steps": steps["cached"], "ran_steps": steps["ran"],
             "version": buildargs["VERSION"], "bases": [go_image, runtime_image],
             "builder": builder, "build_args": sorted(extra)}
-
-
-RESERVED = {"GO_IMAGE": "--offline (or tasky.bases.go)", "RUNTIME_IMAGE": "--offline (or "
-            "tasky.bases.runtime)", "VERSION": "--version", "REVISION": "git (the SHA)",
-            "CREATED": "git (the commit time)", "TASKY_IMAGE": "tasky.image"}
-
-
-def parse_build_args(assignments, settings):
-    """--build-arg KEY=VALUE list -> dict, refusing what would go wrong later: a malformed
-    value (never echoed), a name tasky-ops sets itself, or a secret (build args are kept in
-    the image's history for anyone who pulls it)."""
-    from ops.core import redact
-    from ops.image import gomod
-    from ops.settings import envvars
-
-    found = {}
-    for text in assignments or ():
-        key, value = envvars.parse_assignment(text, source="--build-arg")
-        if key in RESERVED:
-            raise OpsError(f"--build-arg {key} is set by tasky-ops", fix=f"use {RESERVED[key]}",
-                           anchor="bad-flag")
-        if redact.looks_secret(key) or key in settings.app.secret_env:
-            raise OpsError(f"--build-arg {key} looks like a secret: build args are stored in "
-                           "the image history, readable by anyone who pulls the image",
-                           fix=f"pass it when the container runs: inv run -e {key}=<value>",
-                           anchor="bad-flag")
-        found[key] = value
-    gomod.refuse_host_proxy(found.get("GOPROXY"))   # a host folder the build cannot see
-    return found
-
-
-def go_build_args(settings, extra, progress=print, environ=None):
-    """The Go variables the build passes: --build-arg values, else this shell's (as
-    `docker build --build-arg GOPROXY` would take them), and -mod=vendor for a vendored app
-    whose Dockerfile declares GOFLAGS. A file:// GOPROXY names a host folder the build
-    cannot see: `inv vendor` reads it."""
-    from ops.image import gomod
-
-    found = dict(extra)
-    for name, value in gomod.go_settings(environ=environ).items():
-        if name in found:
-            continue
-        if name == "GOPROXY" and any(e.startswith("file://") for e in gomod.proxy_entries(value)):
-            progress("build: this shell's GOPROXY is a file:// folder, which the build cannot "
-                     "read (not passed); vendor from it first: inv vendor")
-            continue
-        found[name] = value
-    if "GOFLAGS" not in found:
-        flags, said = gomod.vendored_build(settings)
-        if flags:
-            found["GOFLAGS"] = flags
-        if said:
-            progress(said)
-    return found
 
 
 FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)

@@ -3,13 +3,18 @@ real probe of whether the build's `go mod download` can fetch what go.mod requir
 
 Go runs only in the builder image (the host needs no Go). A `file://` GOPROXY is
 bind-mounted read-only at the same path, so one value works on the host and inside.
+`go mod vendor` writes into a staging folder (-o) over a read-only context; vendor/ is
+replaced by it only once Go succeeded and only if no signal has arrived (signals.writing):
+an interrupted or failed vendor leaves vendor/ as it was, never half written.
 """
+import contextlib
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
-from ops.core import files, redact
+from ops.core import files, redact, signals
 from ops.core.errors import OpsError
 from ops.engine import throwaway
 from ops.image import go_image, gomod
@@ -47,31 +52,48 @@ def vendor(engine, settings, goproxy=None, progress=print):
         raise OpsError(f"no go.mod in {context}", fix="set tasky.context to the Go module's "
                        "folder", anchor="go-modules-offline")
     env = gomod.go_settings(goproxy)
-    volumes = {str(context): {"bind": "/src", "mode": "rw"},
+    volumes = {str(context): {"bind": "/src", "mode": "ro"},
                **gomod.proxy_mounts(env.get("GOPROXY"))}
     started = time.monotonic()
     image = go_image.choose(engine, settings, progress)
     progress(f"go mod vendor in {image} (GOPROXY: {gomod.shown_proxy(env.get('GOPROXY'))})")
-    # Into a sibling first (Go skips folders starting with "."), swapped in whole once Go
-    # succeeded: a failed or interrupted run leaves the old vendor/ as it was.
-    staged = context / f".vendor-{os.getpid()}{files.TEMP_SUFFIX}"
-    shutil.rmtree(staged, ignore_errors=True)
-    try:
-        code, output = run_go(engine, image, ["go", "mod", "vendor", "-o", staged.name], env,
+    with staging(context) as stage:
+        volumes[str(stage)] = {"bind": "/out", "mode": "rw"}
+        code, output = run_go(engine, image, ["go", "mod", "vendor", "-o", "/out/vendor"], env,
                               volumes, "/src", user=owner(context), progress=progress)
         if code != 0:
             cause, fix = gomod.explain(output)
             raise OpsError(f"go mod vendor failed: {cause}: {gomod.last_error(output)}",
                            fix=fix, anchor="go-modules-offline",
                            details=output[-gomod.DETAIL_LINES:])
-        files.swap_folder(staged, context / "vendor")
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
+        publish(stage / "vendor", context / "vendor")
     modules_txt = context / "vendor" / "modules.txt"
     count = len(gomod.vendored_versions(modules_txt.read_text())) if modules_txt.is_file() else 0
     return {"modules": count, "seconds": round(time.monotonic() - started, 1), "image": image,
             "goproxy": gomod.shown_proxy(env.get("GOPROXY")),
             "vendor": str(context / "vendor"), "warning": gomod.ignore_warning(context)}
+
+
+@contextlib.contextmanager
+def staging(context):
+    """A hidden folder in the context (the same file system, so vendor/ moves in by rename;
+    Go skips folders starting with '.'), owned by the context's owner, who runs Go; removed
+    however the vendor ends."""
+    stage = Path(tempfile.mkdtemp(prefix=".tasky-vendor-", dir=context))
+    try:
+        if os.geteuid() == 0:
+            os.chown(stage, *map(int, owner(context).split(":")))
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def publish(staged, target):
+    """vendor/ replaced by what Go wrote (files.swap_folder: one exchange), refused
+    once a signal has arrived. Go wrote nothing when the module has no dependencies: then
+    vendor/ goes, as `go mod vendor` itself removes it."""
+    with signals.writing():
+        files.swap_folder(staged, target)
 
 
 def module_access(engine, settings, timeout=20, build_env=None, use_vendor=True):

@@ -87,11 +87,18 @@ def start_local(engine, settings):
     import docker
 
     host, _, port = addr.rpartition(":")
-    try:
-        container = engine.containers.run(
-            "registry:2", detach=True, name="tasky-ops-registry", labels=ownership.for_container(
-                "registry"), ports={"5000/tcp": (host, int(port))},
-            volumes={str(folder / "data"): {"bind": "/var/lib/registry", "mode": "rw"}})
+    options = {"detach": True, "name": "tasky-ops-registry",
+               "ports": {"5000/tcp": (host, int(port))},
+               "volumes": {str(folder / "data"): {"bind": "/var/lib/registry", "mode": "rw"}}}
+    try:   # created, registered, started: a signal in between leaves nothing behind
+        with ownership.Owned(engine, "registry") as ours:
+            try:
+                container = ours.create("registry:2", **options)
+            except docker.errors.ImageNotFound:   # as docker run does: pull, then create
+                engine.images.pull("registry:2")
+                container = ours.create("registry:2", **options)
+            container.start()
+            ours.release()
     except docker.errors.DockerException as exc:
         raise OpsError("no local registry available: docker-registry is not installed and "
                        f"registry:2 cannot be run ({str(exc).splitlines()[0][:160]})",

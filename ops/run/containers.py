@@ -76,23 +76,41 @@ def refuse_conflicts(engine, settings, name):
                            "another with --port", anchor="port-in-use")
 
 
-def run(engine, settings, tag="latest", env=None, dev=False):
+def owner(engine, settings):
+    """What owns an app container until it is the user's (ownership.Owned): `inv run`'s own,
+    or one a flow holds across its later steps (demo keeps the app only if all of it passed)."""
+    return ownership.Owned(engine, "app", settings.image)
+
+
+def run(engine, settings, tag="latest", env=None, dev=False, owned_by=None):
     """Start the image detached with the app port published; fail if it dies at start.
 
     Port 0 lets Docker pick a free port, which the result reports. Only the container this
     call created is ever removed (by id): a failed start, an interrupt during the start grace,
-    never "whatever now has that name" (a concurrent `inv run` may have won it). The name is
-    held (ops.engine.locks) from the check that it is free to the end.
+    never "whatever now has that name" (a concurrent `inv run` may have won it). It is
+    created, registered and only then started (Owned.create); the name is held
+    (ops.engine.locks) from the check that it is free to the end. With `owned_by`, the
+    caller's Owned keeps it until the caller releases it; else it is the user's once it
+    answers.
     """
+    with locks.holding(settings.container, "run"):   # a second task on the name stops here
+        if owned_by is not None:
+            return _run(engine, settings, tag, env, dev, owned_by)
+        with owner(engine, settings) as ours:
+            result = _run(engine, settings, tag, env, dev, ours)
+            ours.release()   # started and watched: the container is the user's now
+        return result
+
+
+def _run(engine, settings, tag, env, dev, ours):
     ref = f"{settings.image}:{tag}"
     envvars.require(env or {}, settings.app.required_env)
     image_or_fail(engine, ref)
-    with locks.holding(settings.container, "run"):   # a second task on the name stops here
-        refuse_conflicts(engine, settings, settings.container)
-        return _start(engine, settings, ref, env, dev)
+    refuse_conflicts(engine, settings, settings.container)
+    return _start(engine, settings, ref, env, dev, ours)
 
 
-def _start(engine, settings, ref, env, dev):
+def _start(engine, settings, ref, env, dev, ours):
     import docker
 
     name = settings.container
@@ -101,22 +119,19 @@ def _start(engine, settings, ref, env, dev):
         volumes[str(settings.context_path / "assets")] = {"bind": "/app/assets", "mode": "ro"}
     started = time.monotonic()
     host_port = settings.port or None   # None: Docker picks, as -p 8080 does
-    with ownership.Owned(engine, "app", settings.image) as ours:
-        try:
-            container = ours.keep(engine.containers.create(
-                ref, detach=True, name=name, environment=env or {}, volumes=volumes,
-                ports={container_port(settings): (settings.host_ip, host_port)},
-                labels=ours.labels))
-            container.start()
-        except docker.errors.APIError as exc:
-            raise _start_failed(exc, ref, settings) from exc
-        port = published_port(container, settings)
-        try:
-            app = _watch_start(container, settings, port)
-        except OpsError:
-            ours.release()   # it exited at start: kept for `inv logs`, as the error says
-            raise
-        ours.release()   # started and watched: the container is the user's now
+    try:
+        container = ours.create(ref, detach=True, name=name, environment=env or {},
+                                volumes=volumes,
+                                ports={container_port(settings): (settings.host_ip, host_port)})
+        container.start()
+    except docker.errors.APIError as exc:
+        raise _start_failed(exc, ref, settings) from exc
+    port = published_port(container, settings)
+    try:
+        app = _watch_start(container, settings, port)
+    except OpsError:
+        ours.release()   # it exited at start: kept for `inv logs`, as the error says
+        raise
     return {"container": name, "id": container.short_id, "image": ref, "port": port,
             "url": f"http://localhost:{port}/", "app": "answering" if app_probe.answered(app)
             else app.get("error"),

@@ -5,13 +5,19 @@ from pathlib import Path
 
 from ops.core import files, redact
 from ops.core.errors import OpsError
+from ops.settings.validate import plain_text
 
 KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MULTI_LINE = "; a multi-line value such as a PEM key: base64-encode it, or mount it as a file"
 
 
 def parse_assignment(text, source="-e"):
-    """'KEY=VAL' -> (KEY, VAL). A bare 'KEY' takes the value from this shell, like docker -e."""
+    """'KEY=VAL' -> (KEY, VAL). A bare 'KEY' takes the value from this shell, like docker -e.
+    A control character (validate.plain_text) is refused by its position, in the name or in
+    the value, wherever the value came from."""
     key, sep, value = text.partition("=")
+    anchor = "bad-flag" if source == "--build-arg" else "bad-env"
+    plain_text(key, f"{source} (its name)", anchor)
     if not KEY.fullmatch(key):
         # Echo only the part that could be a name: "DB_PASSWORD:hunter2" must not print hunter2.
         if sep:
@@ -32,7 +38,9 @@ def parse_assignment(text, source="-e"):
             raise OpsError(f"{source} {key} has no value and {key} is not set in this shell",
                            fix=f"write -e {key}=value, or export {key} first", anchor="bad-env")
         value = os.environ[key]
-    return key, value
+        return key, plain_text(value, f"{source} {key} (its value, from this shell)", anchor,
+                               MULTI_LINE)
+    return key, plain_text(value, f"{source} {key} (its value)", anchor, MULTI_LINE)
 
 
 def looks_like_a_name(text):
@@ -52,23 +60,30 @@ def read_env_file(path):
     lines = _text_lines(path, data)
     env = {}
     for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
+        if not line.strip() or line.strip().startswith("#"):
             continue
-        key, value = parse_assignment(stripped, source=f"{path} line {number}")
+        # Spaces and tabs around the assignment go; a control character stays, to be refused.
+        key, value = parse_assignment(line.strip(" \t"), source=f"{path} line {number}")
         env[key] = value
     return env
 
 
 def _text_lines(path, data):
-    """The file's lines; a UTF-8 byte-order mark (Windows editors write one) is dropped, and
-    binary content is named as such, never quoted (it may be a key file)."""
+    """The file's lines, as Docker reads an env file: split at '\\n' alone, a '\\r' before
+    it dropped (Windows line ends), so a form feed or any other character str.splitlines()
+    breaks at stays inside its line and is refused there (parse_assignment). A UTF-8
+    byte-order mark (Windows editors write one) is dropped, and binary content is named as
+    such, never quoted (it may be a key file)."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if b"\0" in data:
-        raise OpsError(f"env file {path} is binary (a NUL byte at offset {data.index(0)}), not "
-                       "KEY=VALUE text", fix="pass the text file of KEY=VALUE lines",
-                       anchor="bad-env")
+        at = data.index(0)
+        start = data.rfind(b"\n", 0, at) + 1
+        line, column = data[:at].count(b"\n") + 1, len(data[start:at].decode("utf-8",
+                                                                             "replace")) + 1
+        raise OpsError(f"env file {path} is binary (a NUL byte on line {line}, character "
+                       f"{column}), not KEY=VALUE text", fix="pass the text file of KEY=VALUE "
+                       "lines", anchor="bad-env")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -76,7 +91,8 @@ def _text_lines(path, data):
         raise OpsError(f"env file {path} line {line} is not UTF-8 text (byte {exc.start})",
                        fix="save the file as UTF-8 (iconv -t UTF-8), one KEY=VALUE a line",
                        anchor="bad-env") from None
-    return text.splitlines()
+    lines = text.split("\n")
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def collect(assignments=(), env_file=None, profile_file=None):

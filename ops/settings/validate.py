@@ -12,7 +12,7 @@ import os
 import re
 
 from ops.core import reference
-from ops.core.errors import refuse
+from ops.core.errors import OpsError, refuse
 
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 CONTAINER = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
@@ -61,12 +61,61 @@ def ip(value, source):
         fail(source, value, "an IP address such as 0.0.0.0 or 127.0.0.1", "127.0.0.1")
 
 
+# --- free text that becomes a variable, a build arg or a linker flag ------------------------
+
+# Refused in such text: every C0 control but tab, DEL, every C1 control (NEL U+0085 among
+# them) and the Unicode line and paragraph separators U+2028 and U+2029. That is every
+# boundary str.splitlines() knows (\n \r \v \f \x1c-\x1e \x85 \u2028 \u2029) and more: a
+# value holding one is split into two lines somewhere downstream (Docker's env files, a
+# build's history, a log), or shows in a terminal as something it is not.
+CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL_NAMES = {"\n": "a line feed", "\r": "a carriage return", "\x0b": "a vertical tab",
+                 "\x0c": "a form feed", "\x00": "a NUL", "\x1b": "an escape",
+                 "\x85": "a next-line (NEL)", "\u2028": "a line separator",
+                 "\u2029": "a paragraph separator"}
 
 
+def plain_text(value, where, anchor="bad-flag", hint=""):
+    """`value` when it holds no control character (CONTROL; tab is allowed), else the
+    one-line refusal naming `where` it came from, the first one's position (character N,
+    counted from 1) and which character it is: never any of the value's content.
+
+    The one place this is decided: -e values and env-file lines (envvars.py), --build-arg and
+    the shell's Go variables a build passes on (build_arg below), --version (version)."""
+    found = CONTROL.search(value) if isinstance(value, str) else None
+    if found:
+        char = found.group()
+        more = len(CONTROL.findall(value)) - 1
+        raise OpsError(f"{where} has a control character ({CONTROL_NAMES.get(char, 'one')}, "
+                       f"U+{ord(char):04X}) at character {found.start() + 1}"
+                       + (f", and {more} more" if more else ""),
+                       fix="make it one line of printable text (tabs are allowed)" + hint,
+                       anchor=anchor)
+    return value
 
 
+# scheme://userinfo@: a user or token (https://TOKEN@host), or user:password, where the
+# password may hold '/' (the same reading as ops/core/redact.py's URL_PASSWORD). A GOPROXY
+# list's ',' and '|' end an entry.
+URL_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s/?#@,|]*@|[^\s/:@,|]*:[^\s,|]*@)")
 
 
+def build_arg(value, where):
+    """A value a build passes to the Dockerfile (--build-arg, or a Go variable from this
+    shell): plain text, and no credentials inside a URL. Build args are kept in the history
+    of the image and, with the classic builder, of the build stages it keeps, for anyone who
+    can read the image; the build's credentials take another route."""
+    plain_text(value, where, "bad-flag")
+    if URL_USERINFO.search(value):
+        raise OpsError(f"{where} holds credentials in a URL (user:password@ or token@): "
+                       "build args are stored in the image history (and in the build stages "
+                       "the classic builder keeps), readable by anyone with the image",
+                       fix="remove the user:password@ from the URL and give the build its "
+                           "credentials as a BuildKit secret (RUN --mount=type=secret,"
+                           "id=netrc,target=/root/.netrc), or set the proxy in the engine's "
+                           "own environment (dockerd's HTTPS_PROXY)",
+                       anchor="build-arg-credentials")
+    return value
 
 
 def container_name(value, source):
@@ -77,6 +126,7 @@ def container_name(value, source):
 
 
 def version(value, source):
+    plain_text(value, source)   # it reaches the linker's -X flag and the image's labels
     if not isinstance(value, str) or not VERSION.fullmatch(value):
         fail(source, value, "1-128 letters, digits, '.', '_', '+' or '-' (no spaces or "
              "quotes), starting with a letter or digit", "v1.2.3")

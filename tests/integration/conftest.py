@@ -38,9 +38,9 @@ def session_cleanup(request):
         return
     engine = request.getfixturevalue("engine")
     before_images = {image.id for image in engine.images.list(all=True)}
-    before_containers = {c.id for c in engine.containers.list(all=True)}
+    before_containers = {c.id for c in engine.containers.list(all=True, ignore_removed=True)}
     yield
-    for container in engine.containers.list(all=True):
+    for container in engine.containers.list(all=True, ignore_removed=True):
         image = container.attrs["Config"]["Image"]
         if container.id not in before_containers and (
                 container.name.startswith(IMAGE) or IMAGE in image):

@@ -62,6 +62,7 @@ class Containers:
                          engine.code)
         engine.existing[made.id] = made
         engine.created.append((image, command, options))
+        engine.created_containers.append(made)
         engine.fail_at("create")   # the engine made it; the caller never got the id
         return made
 
@@ -85,15 +86,21 @@ class Api:
 
 
 class Engine:
-    """failures: {"create" | "start" | "list": exception raised there}; chunks: what each
+    """failures: {"create" | "start" | "list": exception raised there, or a function called
+    there}; chunks: what each
     container writes (bytes; Forever; an exception, raised at that point); code: its exit."""
 
     def __init__(self, chunks=(b"ok\n",), code=0, failures=None):
         self.chunks, self.code, self.failures = list(chunks), code, dict(failures or {})
         self.existing, self.created, self.removed, self.refuse_removal = {}, [], [], {}
+        self.created_containers = []
         self.number = 0
         self.containers, self.api = Containers(self), Api(self)
 
     def fail_at(self, step):
         if step in self.failures:
-            raise self.failures.pop(step)
+            failure = self.failures.pop(step)
+            if not isinstance(failure, BaseException):   # a side effect there (a signal)
+                failure()
+                return
+            raise failure

@@ -4,6 +4,7 @@ import tarfile
 import pytest
 
 from ops.core.errors import OpsError
+from ops.image import build_args
 from ops.image import docker_build as builds
 from ops.settings.config import Settings
 from tests.unit.unit_support import ROOT
@@ -196,12 +197,12 @@ def test_a_context_without_a_complete_dockerignore_still_keeps_both_out_of_copy(
 
 def test_build_args_refuse_reserved_names_secrets_and_malformed_values(tmp_path):
     settings = make_project(tmp_path)
-    assert builds.parse_build_args(["GOFLAGS=-mod=vendor", "GOPROXY=off"], settings) == {
+    assert build_args.parse_build_args(["GOFLAGS=-mod=vendor", "GOPROXY=off"], settings) == {
         "GOFLAGS": "-mod=vendor", "GOPROXY": "off"}
     for text, words in (("VERSION=1", "set by tasky-ops"), ("DB_PASSWORD=hunter22", "secret"),
                         ("SECRET_KEY=abcd", "secret"), ("NOT A KEY:hunter22", "malformed")):
         with pytest.raises(OpsError) as caught:
-            builds.parse_build_args([text], settings)
+            build_args.parse_build_args([text], settings)
         assert words in caught.value.message
         assert "hunter22" not in caught.value.line()
 
@@ -311,3 +312,50 @@ def test_a_dockerfile_that_is_a_fifo_is_refused_without_blocking(tmp_path):
     with pytest.raises(OpsError) as caught:
         dockerfile.read(path)   # opening a FIFO for reading would block until a writer came
     assert "not a regular file" in caught.value.message
+
+
+# --- issue 17: build args never carry credentials -----------------------------------------
+
+CREDENTIAL_URLS = ["https://u:pw-canary-1@proxy.example/", "https://pw-canary-1@proxy.example",
+                   "off,https://me:pw-canary-1@proxy.example/go|direct",
+                   "sum.golang.org+key https://u:pw-canary-1@sum.example/",
+                   "-x https://u:pw/canary-1@host/", "git+ssh://u:pw-canary-1@git.example/repo"]
+
+
+@pytest.mark.parametrize("value", CREDENTIAL_URLS)
+def test_a_build_arg_with_credentials_in_a_url_is_refused_without_them(tmp_path, value):
+    settings = make_project(tmp_path)
+    with pytest.raises(OpsError) as caught:
+        build_args.parse_build_args([f"GOPROXY={value}"], settings, environ={})
+    line = caught.value.line()
+    assert "--build-arg GOPROXY" in line and "--mount=type=secret" in line
+    assert "engine's own environment" in line and caught.value.anchor == "build-arg-credentials"
+    assert "canary" not in line and "pw" not in line
+
+
+@pytest.mark.parametrize("name", ["GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOFLAGS"])
+def test_a_go_variable_of_this_shell_with_credentials_is_refused_for_every_build(tmp_path, name):
+    settings = make_project(tmp_path)
+    environ = {name: "https://u:pw-canary-1@proxy.example/"}
+    with pytest.raises(OpsError) as caught:
+        build_args.parse_build_args((), settings, environ=environ)
+    assert f"{name} (this shell's" in caught.value.message
+    assert "canary" not in caught.value.line()
+    with pytest.raises(OpsError):   # the build's own reading of the shell decides the same way
+        build_args.go_build_args(settings, {}, environ=environ)
+
+
+def test_a_build_arg_overrides_the_shells_variable_before_it_is_judged(tmp_path):
+    settings = make_project(tmp_path)
+    environ = {"GOPROXY": "https://u:pw-canary-1@proxy.example/"}
+    assert build_args.parse_build_args(["GOPROXY=off"], settings, environ=environ) == {
+        "GOPROXY": "off"}
+
+
+@pytest.mark.parametrize("value", ["https://proxy.golang.org,direct", "off",
+                                   "https://proxy.example:8443/go|direct", "file:///srv/goproxy",
+                                   "example.com/*,corp.example", "-mod=vendor -trimpath",
+                                   "mail@example.com", "https://host/path?user=me"])
+def test_urls_without_credentials_pass(tmp_path, value):
+    settings = make_project(tmp_path)
+    assert build_args.parse_build_args([f"X={value}"], settings, environ={}) == {"X": value}

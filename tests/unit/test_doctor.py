@@ -193,6 +193,13 @@ def go_row(settings):
     return checked
 
 
+def test_a_goproxy_with_credentials_is_the_builds_refusal_as_a_row(module, monkeypatch):
+    monkeypatch.setenv("GOPROXY", "https://u:pw-canary-1@proxy.example/")
+    checked = go_row(module)
+    assert checked["status"] == "fail" and checked["anchor"] == "build-arg-credentials"
+    assert "canary" not in str(checked)
+
+
 def test_goproxy_off_with_a_dependency_and_no_vendor_fails_with_the_vendoring_fix(
         module, monkeypatch):
     monkeypatch.setenv("GOPROXY", "off")
@@ -228,11 +235,11 @@ def test_a_vendored_tree_git_ignores_is_a_warning(module):
 
 
 def test_the_build_takes_the_shells_go_variables_but_not_a_file_proxy(module):
-    from ops.image import docker_build
+    from ops.image import build_args
 
     said = []
     env = {"GOPROXY": "file:///srv/goproxy", "GONOSUMDB": "example.com", "PATH": "/bin"}
-    args = docker_build.go_build_args(module, {"GOFLAGS": "-x"}, said.append, environ=env)
+    args = build_args.go_build_args(module, {"GOFLAGS": "-x"}, said.append, environ=env)
     assert args == {"GOFLAGS": "-x", "GONOSUMDB": "example.com"}
     assert "inv vendor" in said[0]
 

@@ -187,3 +187,41 @@ def test_module_files_leave_out_vendor_nested_modules_and_symlinks(tmp_path):
         (tmp_path / name).write_text("x")
     (tmp_path / "link.go").symlink_to(tmp_path / "a.go")
     assert [rel for rel, _ in goproxy.module_files(tmp_path)] == ["a.go", "go.mod", "sub/b.go"]
+
+
+# --- issue 17: vendor/ replaced whole, or not at all ---------------------------------------
+
+def test_publish_replaces_vendor_whole_and_the_stage_goes(tmp_path):
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "old.txt").write_text("old")
+    with vendor.staging(tmp_path) as stage:
+        assert stage.name.startswith(".tasky-vendor-") and stage.parent == tmp_path
+        (stage / "vendor").mkdir()
+        (stage / "vendor" / "modules.txt").write_text("# example.com/m v1.0.0\n")
+        vendor.publish(stage / "vendor", tmp_path / "vendor")
+    assert sorted(p.name for p in (tmp_path / "vendor").iterdir()) == ["modules.txt"]
+    assert not list(tmp_path.glob(".tasky-vendor-*"))
+
+
+def test_no_dependencies_removes_vendor_as_go_does(tmp_path):
+    (tmp_path / "vendor").mkdir()
+    with vendor.staging(tmp_path) as stage:
+        vendor.publish(stage / "vendor", tmp_path / "vendor")   # Go wrote nothing
+    assert not (tmp_path / "vendor").exists()
+
+
+def test_after_a_signal_vendor_is_left_as_it_was(tmp_path, monkeypatch):
+    import signal
+
+    from ops.core import signals
+
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "old.txt").write_text("old")
+    with pytest.raises(signals.Interrupted):
+        with vendor.staging(tmp_path) as stage:
+            (stage / "vendor").mkdir()
+            (stage / "vendor" / "modules.txt").write_text("# example.com/m v1.0.0\n")
+            monkeypatch.setattr(signals._State, "received", [signal.SIGTERM])
+            vendor.publish(stage / "vendor", tmp_path / "vendor")
+    assert [p.name for p in (tmp_path / "vendor").iterdir()] == ["old.txt"]
+    assert not list(tmp_path.glob(".tasky-vendor-*"))

@@ -12,6 +12,7 @@ from invoke import Collection
 
 import tasks
 from ops.settings import load
+from ops.settings.validate import CONTROL
 from tests.unit.unit_support import ROOT, cli_many
 
 NS = Collection.from_module(tasks)
@@ -20,7 +21,7 @@ MISSING = "/nonexistent/tasky-ops-unit/missing.env"
 # flag -> bad values. A flag of a task that is absent here fails test_every_flag_is_covered.
 BAD_FLAGS = {
     "tag": ["a:b", "-lead", "x" * 129, "sp ace"],
-    "version": ["1 2", 'v1"2', "'q'", "-x"],
+    "version": ["1 2", 'v1"2', "'q'", "-x", "1\x0b2", "v1\u2028"],
     "port": ["70000", "-1", "abc", "1.5", "65536"],
     "name": ["-x", "a b", "x", "a/b"],
     "timeout": ["nan", "-1", "5s", "inf"],
@@ -38,8 +39,10 @@ BAD_FLAGS = {
     "src": ["a b", "sha256:xyz"],
     "dest": ["a:b", "sha256:" + "0" * 64],
     "to": ["sha256:12", "a b"],
-    "build_arg": ["X", "1X=2", "A B=1", "PASSWORD:hunter2"],
-    "env": ["=oops", "A B=1", "1A=2", "DB_PASSWORD:hunter2"],
+    "build_arg": ["X", "1X=2", "A B=1", "PASSWORD:hunter2", "GOFLAGS=-x\n-y",
+                  "GOPROXY=https://u:pw-hunter2@proxy.example/"],
+    "env": ["=oops", "A B=1", "1A=2", "DB_PASSWORD:hunter2", "A=hunter2\x0chunter2",
+            "JWT=hunter2\x85"],
     "env_file": [MISSING],
 }
 # Flags with no bad value: switches, and free text passed through as given.
@@ -76,7 +79,9 @@ def flag_cases():
                     if other != key:
                         argv += [flag_of(other), good]
                 shown = value
-                if key in HIDDEN:   # KEY=VALUE: only what could be a name may be echoed
+                if CONTROL.search(value):   # its position is said, never its content
+                    shown = None
+                elif key in HIDDEN:   # KEY=VALUE: only what could be a name may be echoed
                     shown = re.match(r"[A-Za-z0-9_]*", value).group() or None
                 cases[f"{name} {flag_of(key)} {value!r}"] = (argv + [flag_of(key), value],
                                                              NAMED.get(key, flag_of(key)), shown)
@@ -124,6 +129,11 @@ def variable_cases():
                                           {"AWS_REGION": "Mars-1"})
     cases["AWS_DEFAULT_REGION=bad inv login"] = (["login"], "AWS_DEFAULT_REGION", "x y",
                                                  {"AWS_DEFAULT_REGION": "x y"})
+    for task in ("build", "demo", "release", "dev"):   # before any engine call, both builders
+        cases[f"GOPROXY with a password inv {task}"] = (
+            [task], "GOPROXY", None, {"GOPROXY": "off,https://u:pw-hunter2@proxy.example/"})
+    cases["GONOSUMDB with a line break inv build"] = (["build"], "GONOSUMDB", None,
+                                                      {"GONOSUMDB": "example.com\nx"})
     cases["DOCKER_HOST=garbage inv layers"] = (["layers"], "DOCKER_HOST", "garbage://x",
                                                {"DOCKER_HOST": "garbage://x"})
     cases["DOCKER_HOST=port out of range inv build"] = (
@@ -142,8 +152,11 @@ def ran(tmp_path_factory):
     binary.write_bytes(b"KEY=\x00\x01\x02")
     latin = binary.with_name("latin1.env")
     latin.write_bytes("A=1\nNAME=Ren\xe9\n".encode("latin-1"))
+    feed = binary.with_name("feed.env")
+    feed.write_bytes(b"A=1\nB=hunter2\x0chunter2\n")
     extra = {"binary env file": (["run", "--env-file", str(binary)], str(binary), None),
-             "latin-1 env file": (["run", "--env-file", str(latin)], "line 2", None)}
+             "latin-1 env file": (["run", "--env-file", str(latin)], "line 2", None),
+             "form feed env file": (["run", "--env-file", str(feed)], "line 2", None)}
     commands = {key: argv for key, (argv, _, _) in {**FLAG_CASES, **extra}.items()}
     results = {}
     keys = list(commands)
@@ -179,6 +192,19 @@ def test_a_bad_flag_is_one_line_naming_it(ran, case):
     if argv[-2] in ("-e", "--env", "--build-arg"):   # a value is never echoed
         secret = given.split("=", 1)[1] if "=" in given else given.partition(":")[2]
         assert not secret or secret not in line, line
+        assert "hunter2" not in line
+    if CONTROL.search(given):
+        assert "control character" in line and "at character " in line, line
+        assert all(piece not in line for piece in CONTROL.split(given) if len(piece) > 3)
+
+
+@pytest.mark.parametrize("case", sorted(c for c in VARIABLE_CASES if "hunter2" in str(c)
+                                        or "line break" in c))
+def test_a_go_variable_the_build_would_take_is_refused_without_its_value(ran, case):
+    line = refused(ran[0][case], VARIABLE_CASES[case][1], None)
+    assert "hunter2" not in line and "example.com" not in line
+    if "password" in case:
+        assert "RUNBOOK.md#build-arg-credentials" in line and "--mount=type=secret" in line
 
 
 @pytest.mark.parametrize("case", sorted(VARIABLE_CASES))
@@ -187,13 +213,13 @@ def test_a_bad_variable_is_one_line_naming_it(ran, case):
     refused(ran[0][case], source, value)
 
 
-@pytest.mark.parametrize("case", ["binary env file", "latin-1 env file"])
+@pytest.mark.parametrize("case", ["binary env file", "latin-1 env file", "form feed env file"])
 def test_an_env_file_that_is_not_text_says_so_without_quoting_it(ran, case):
     results, extra = ran
     argv, source, _ = extra[case]
     line = refused(results[case], source, None)
-    assert "binary" in line or "not UTF-8" in line
-    assert "Ren" not in line and "\\x" not in line
+    assert "binary" in line or "not UTF-8" in line or "control character" in line
+    assert "Ren" not in line and "\\x" not in line and "hunter2" not in line
 
 
 def test_every_flag_is_covered():

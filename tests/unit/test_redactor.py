@@ -127,4 +127,7 @@ def test_nothing_in_ops_writes_around_the_one_way_out():
                 if owner == "subprocess" and name in ("run", "Popen", "call", "check_call") \
                         and not keywords & {"capture_output", "stdout"}:
                     around.append(where)
-    assert not around
+    # The one exception: the third signal's exit, past all clean-up, says which signal
+    # (a constant and a signal's name) on the raw descriptor, as sys.stderr may be mid-write.
+    assert around == [where for where in around if where.startswith("ops/core/signals.py")]
+    assert len(around) <= 1

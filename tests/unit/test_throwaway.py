@@ -71,3 +71,41 @@ def test_ctrl_c_inside_create_still_finds_the_container_by_its_label():
     with pytest.raises(KeyboardInterrupt):
         run(engine)
     assert engine.existing == {} and len(engine.removed) == 1
+
+
+def test_a_signal_while_the_engine_creates_is_held_until_the_id_is_registered():
+    """The race of issue 17: a create cut short left a container the engine finished after
+    the clean-up had looked. Held, the id is registered first, so it is removed by id even
+    when the engine cannot list by label, and it is never started."""
+    import os
+    import signal
+
+    import docker
+
+    from ops.core import signals
+
+    signals.install()
+    try:
+        engine = Engine(failures={
+            "create": lambda: os.kill(os.getpid(), signal.SIGTERM),
+            "list": docker.errors.DockerException("cannot list")})
+        with pytest.raises(signals.Interrupted) as caught:
+            run(engine)
+        assert caught.value.code == 143
+        assert engine.existing == {} and len(engine.removed) == 1
+        assert not any(c.started for c in engine.created_containers)
+    finally:
+        for signum in signals.HANDLED:
+            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
+                          else signal.SIG_DFL)
+        signals._State.received = []
+
+
+def test_owned_create_puts_our_labels_over_the_callers():
+    engine = Engine()
+    with ownership.Owned(engine, "verify") as ours:
+        ours.create("tasky", labels={"x": "1", ownership.ROLE: "spoofed"}, detach=True)
+        assert ours.ids == [engine.created_containers[0].id]
+    labels = engine.created[0][2]["labels"]
+    assert labels["x"] == "1" and labels[ownership.ROLE] == "verify"
+    assert engine.existing == {}

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from ops.core.errors import OpsError
+from ops.image import build_args, dockerfile, gomod
 from ops.image import docker_build as builds
-from ops.image import dockerfile, gomod
 from ops.settings.config import App, Settings
 from tests.unit.unit_support import ROOT, git
 
@@ -52,26 +52,26 @@ def project(tmp_path, dockerfile_text, vendored=True):
     return Settings(root=tmp_path, context="app", dockerfile="app/Dockerfile")
 
 
-def build_args(settings):
+def go_args(settings):
     said = []
-    args = builds.go_build_args(settings, {}, said.append, environ={})
+    args = build_args.go_build_args(settings, {}, said.append, environ={})
     return args, said
 
 
 def test_no_module_download_is_said_only_when_true(tmp_path):
     ours = project(tmp_path / "ours", (ROOT / "Dockerfile").read_text())
-    assert build_args(ours) == ({"GOFLAGS": "-mod=vendor"}, [
+    assert go_args(ours) == ({"GOFLAGS": "-mod=vendor"}, [
         "build: vendor/modules.txt found: building with GOFLAGS=-mod=vendor, no module "
         "download"])
     theirs = project(tmp_path / "theirs", (FIXTURE / "Dockerfile").read_text())
-    args, said = build_args(theirs)
+    args, said = go_args(theirs)
     assert args == {}     # undeclared, GOFLAGS would reach nothing
     assert "no module download" not in said[0]
     assert "Dockerfile line 10 runs `go mod download` whatever vendor/ holds" in said[0]
     declared = project(tmp_path / "declared", "FROM x\nARG GOFLAGS\nRUN go mod download\n")
-    args, said = build_args(declared)
+    args, said = go_args(declared)
     assert args == {"GOFLAGS": "-mod=vendor"} and "no module download" not in said[0]
-    assert build_args(project(tmp_path / "none", "FROM x\n", vendored=False)) == ({}, [])
+    assert go_args(project(tmp_path / "none", "FROM x\n", vendored=False)) == ({}, [])
 
 
 def failed_step(step, *output):
@@ -120,13 +120,13 @@ def test_inconsistent_vendoring_is_named_with_gos_first_reason():
 def test_a_file_proxy_build_arg_is_refused_naming_the_route_that_works(tmp_path, value):
     settings = project(tmp_path, "FROM x\n")
     with pytest.raises(OpsError) as raised:
-        builds.parse_build_args([f"GOPROXY={value}"], settings)
+        build_args.parse_build_args([f"GOPROXY={value}"], settings)
     error = raised.value
     assert "a build cannot read" in error.message and error.anchor == "go-modules-offline"
     assert error.fix.startswith(f"vendor from it first: inv vendor --goproxy "
                                 f"{value.split(',')[-1]}, then inv build")
     assert len(error.line().splitlines()) == 1
-    assert builds.parse_build_args(["GOPROXY=https://p.example"], settings) == {
+    assert build_args.parse_build_args(["GOPROXY=https://p.example"], settings) == {
         "GOPROXY": "https://p.example"}
 
 
