@@ -2,7 +2,7 @@
 import re
 import time
 
-from ops.build import gitinfo, standins
+from ops.build import gitinfo, gomod, standins
 from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.engine import ownership
@@ -147,8 +147,6 @@ def go_build_args(settings, extra, progress=print, environ=None):
     """The Go variables the build passes: --build-arg values, else this shell's (as
     `docker build --build-arg GOPROXY` would take them), and -mod=vendor for a vendored app.
     A file:// GOPROXY names a host folder the build cannot see: `inv vendor` reads it."""
-    from ops.build import gomod
-
     found = dict(extra)
     for name, value in gomod.go_settings(environ=environ).items():
         if name in found:
@@ -189,25 +187,6 @@ def check_offline_froms(dockerfile):
             stages.add(stage.lower())
 
 
-GO_MODULE_FAILURE = re.compile(r"go mod download|module lookup disabled|dial tcp|no such host|"
-                               r"GOPROXY|proxy\.golang|missing go\.sum entry|verifying \S+@",
-                               re.IGNORECASE)
-
-
-def modules_failure(error):
-    """The Go-modules reading of a failed build, or None when modules were not the cause."""
-    from ops.build import gomod
-
-    lines = [error.message, *error.details]
-    if "go mod download" not in error.message and not GO_MODULE_FAILURE.search(error.message):
-        return None
-    cause, fix = gomod.explain(lines)
-    return OpsError(f"build failed: Go modules could not be fetched ({cause}): "
-                    f"{gomod.last_error(error.details) if error.details else error.message}",
-                    fix=fix + "; or vendor them where they can be fetched: inv vendor",
-                    anchor="go-modules-offline", details=error.details)
-
-
 def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
                        progress):
     """Build with BuildKit when the engine can (Go caches survive a one-file change), else
@@ -219,7 +198,7 @@ def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
         return _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
                                    pull, verbose, progress)
     except OpsError as error:
-        raise (modules_failure(error) or error) from None
+        raise (gomod.modules_failure(error) or error) from None
 
 
 def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull,

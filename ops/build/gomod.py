@@ -196,3 +196,21 @@ def shell_only(build_env, baked, environ=None):
         return None
     return (f"this shell's {', '.join(unseen)} is not passed to the build (the Dockerfile "
             "declares no such ARG)")
+
+
+GO_MODULE_FAILURE = re.compile(r"go mod download|module lookup disabled|dial tcp|no such host|"
+                               r"GOPROXY|proxy\.golang|missing go\.sum entry|verifying \S+@",
+                               re.IGNORECASE)
+
+
+def modules_failure(error):
+    """The Go-modules reading of a failed build (an OpsError), or None when modules were not
+    the cause."""
+    lines = [error.message, *error.details]
+    if "go mod download" not in error.message and not GO_MODULE_FAILURE.search(error.message):
+        return None
+    cause, fix = explain(lines)
+    return OpsError(f"build failed: Go modules could not be fetched ({cause}): "
+                    f"{last_error(error.details) if error.details else error.message}",
+                    fix=fix + "; or vendor them where they can be fetched: inv vendor",
+                    anchor="go-modules-offline", details=error.details)
