@@ -93,6 +93,8 @@ def start_local(engine, settings):
                        f"registry:2 cannot be run ({str(exc).splitlines()[0][:160]})",
                        fix="apt-get install docker-registry",
                        anchor="registry-unreachable") from exc
+    # This checkout's now: `inv clean --all` may remove it (ops/engine/ownership.py).
+    ownership.Ledger.of(settings).record("container", [container.id], role="registry")
     return {"registry": addr, "status": "started", "how": f"registry:2 ({container.short_id})",
             "data": str(folder / "data")}
 
