@@ -11,43 +11,47 @@ def clean(engine, settings, everything=False, cache=False, include_bases=False, 
           progress=None):
     """Remove this checkout's containers and images (tasky.image's, or all with
     `everything`); list what went. What carries our labels without being ours is left
-    alone and counted in one progress line that says how to remove it by hand."""
+    alone and counted in one progress line that says how to remove it by hand.
+
+    The engine's lists are read as summaries (one call each, no inspect per object): on a
+    shared engine an object someone else removes meanwhile is not an error."""
     import docker
 
     ledger = ownership.Ledger.of(settings)
+    api = engine.api
 
     def mine(entry):
         return entry is not None and (everything or entry.get("image") == settings.image)
 
     removed, gone = [], {"container": [], "image": []}
-    for container in engine.containers.list(all=True):
-        if not mine(ledger.entry("container", container.id)):
+    for container in api.containers(all=True):
+        if not mine(ledger.entry("container", container["Id"])):
             continue
-        removed.append({"kind": "container", "name": container.name,
-                        "id": container.short_id, "status": container.status})
+        removed.append({"kind": "container", "name": _name(container),
+                        "id": container["Id"][:12], "status": container.get("State", "?")})
         if not dry_run:
             try:
-                container.remove(force=True)
+                api.remove_container(container["Id"], force=True)
             except docker.errors.NotFound:
                 pass
-            gone["container"].append(container.id)
+            gone["container"].append(container["Id"])
     roles = ["app"] + (["build-stage"] if cache else []) + (["base"] if include_bases else [])
     for role in roles:
         # The classic builder's build stage: its last image, which nothing is built on.
-        listed = (engine.images.list(filters={"dangling": True}) if role == "build-stage"
-                  else engine.images.list())
+        listed = api.images(filters={"dangling": True}) if role == "build-stage" else api.images()
         for image in listed:
-            entry = ledger.entry("image", image.id)
+            entry = ledger.entry("image", image["Id"])
             if entry is None or entry.get("role") != role or (role != "base" and not mine(entry)):
                 continue
-            removed.append({"kind": f"image ({role})", "name": ", ".join(image.tags) or "<none>",
-                            "id": image.short_id.split(":")[-1], "status": "removed"})
+            tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+            removed.append({"kind": f"image ({role})", "name": ", ".join(tags) or "<none>",
+                            "id": image["Id"].split(":")[-1][:12], "status": "removed"})
             if not dry_run:
                 try:
-                    engine.images.remove(image.id, force=True)
-                    gone["image"].append(image.id)
+                    api.remove_image(image["Id"], force=True)
+                    gone["image"].append(image["Id"])
                 except docker.errors.NotFound:
-                    gone["image"].append(image.id)   # a parent removed with its child
+                    gone["image"].append(image["Id"])   # a parent removed with its child
                 except docker.errors.APIError as exc:   # e.g. 409: a container uses it
                     removed[-1]["status"] = f"kept ({exc.explanation or exc})"[:120]
     for kind, ids in gone.items():
@@ -57,10 +61,15 @@ def clean(engine, settings, everything=False, cache=False, include_bases=False, 
             row["status"] = "would remove"
     if cache:
         removed += buildkit_cache(engine, settings, ledger, everything, dry_run)
-    left = unproven(engine, settings, ledger, everything, roles)
+    left = unproven(api, settings, ledger, everything, roles)
     if left:
         (progress or _stderr)(left)
     return removed
+
+
+def _name(container):
+    names = container.get("Names") or ["?"]
+    return names[0].lstrip("/")
 
 
 def buildkit_cache(engine, settings, ledger, everything, dry_run):
@@ -88,20 +97,20 @@ def buildkit_cache(engine, settings, ledger, everything, dry_run):
              "id": "-", "status": status}]
 
 
-def unproven(engine, settings, ledger, everything, roles):
+def unproven(api, settings, ledger, everything, roles):
     """One line on what carries our labels but is not in the record (made before records
     were kept, by another checkout, or derived from ours), and how to remove it by hand."""
     scope = [f"{ownership.MANAGED}=true"] + ([] if everything else
                                              [f"{ownership.IMAGE}={settings.image}"])
-    containers = [c for c in engine.containers.list(all=True, filters={"label": scope})
-                  if not ledger.owns_container(c)]
+    containers = [c for c in api.containers(all=True, filters={"label": scope})
+                  if not ledger.owns("container", c["Id"])]
     images = []
     for role in roles:
         labels = [f"{ownership.MANAGED}=true", f"{ownership.ROLE}={role}"]
         if role != "base" and not everything:
             labels.append(f"{ownership.IMAGE}={settings.image}")
-        images += [i for i in engine.images.list(filters={"label": labels})
-                   if not ledger.owns_image(i.id)]
+        images += [i for i in api.images(filters={"label": labels})
+                   if not ledger.owns_image(i["Id"])]
     if not containers and not images:
         return None
     label = ownership.MANAGED if everything else f"{ownership.IMAGE}={settings.image}"

@@ -1,5 +1,6 @@
 """An engine in memory holding images, containers and BuildKit cache records with labels, as much
-of docker-py's client as `inv clean`, `inv stop` and ownership's rule use. Objects are made as
+of docker-py's client (its models and its low-level api) as `inv clean`, `inv stop` and
+ownership's rule use. Objects are made as
 Docker makes them: an image built FROM another or committed from a container, and a container
 run from an image, inherit every label of what they came from, and get an id of their own."""
 import itertools
@@ -96,6 +97,18 @@ class Api:
             return {"CachesDeleted": None, "SpaceReclaimed": 0}
         self.world.gone.add(record["ID"])
         return {"CachesDeleted": [record["ID"]], "SpaceReclaimed": record["Size"]}
+
+    def containers(self, all=False, filters=None):
+        return [{"Id": c.id, "Names": [f"/{c.name}"], "State": c.status,
+                 "Labels": dict(c.labels), "ImageID": c.image.id}
+                for c in self.world.containers.list(all=all, filters=filters)]
+
+    def images(self, filters=None):
+        return [{"Id": i.id, "RepoTags": i.tags or ["<none>:<none>"], "Labels": dict(i.labels)}
+                for i in self.world.images.list(filters=filters)]
+
+    def remove_image(self, image_id, force=False):
+        self.world.images.remove(image_id, force=force)
 
     def remove_container(self, container_id, force=False):
         self.world.containers.get(container_id).remove(force=force)
