@@ -205,8 +205,10 @@ class SessionRecords:
         """What the engine holds now: image, container and build-cache record ids."""
         from ops.build import build_cache
 
-        return ({image.id for image in engine.images.list(all=True)},
-                {c.id for c in engine.containers.list(all=True)},
+        # Summaries, one call each: docker-py's models inspect every object, and on a shared
+        # engine one removed meanwhile would fail the whole list.
+        return ({image["Id"] for image in engine.api.images(all=True)},
+                {c["Id"] for c in engine.api.containers(all=True)},
                 {record["ID"] for record in build_cache.all_records(engine)})
 
     def clean(self, engine, before):
@@ -220,23 +222,23 @@ class SessionRecords:
 
         before_images, before_containers, before_records = before
         removed = []
-        for container in engine.containers.list(all=True):
-            ledger = self.entry("container", container.id)
-            if container.id not in before_containers and ledger is not None:
+        for container_id in [c["Id"] for c in engine.api.containers(all=True)]:
+            ledger = self.entry("container", container_id)
+            if container_id not in before_containers and ledger is not None:
                 try:   # one that is going away already must not stop the rest
-                    container.remove(force=True)
-                    removed.append(container.id)
-                except Exception:
+                    engine.api.remove_container(container_id, force=True)
+                    removed.append(container_id)
+                except docker.errors.APIError:
                     pass
-                ledger.forget("container", [container.id])
-        pending = [image.id for image in engine.images.list(all=True)
-                   if image.id not in before_images and self.entry("image", image.id)]
+                ledger.forget("container", [container_id])
+        pending = [image["Id"] for image in engine.api.images(all=True)
+                   if image["Id"] not in before_images and self.entry("image", image["Id"])]
         while pending:   # an image with children of ours goes once they have
             kept = []
             for image_id in pending:
                 ledger = self.entry("image", image_id)
                 try:
-                    engine.images.remove(image_id, force=True)
+                    engine.api.remove_image(image_id, force=True)
                     removed.append(image_id)
                 except docker.errors.ImageNotFound:
                     pass   # a parent removed with its child
