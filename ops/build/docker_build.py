@@ -248,7 +248,9 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
                        buildargs=buildargs, labels=image_labels, nocache=nocache, rm=True,
                        forcerm=True, decode=True)
     image_id, steps = _follow(stream, verbose, progress)
-    # Each step's image: the build stage's stay behind as its cache (`inv clean --cache`).
+    # The step images this build made (not a FROM's base, not a cached step's, which an
+    # earlier build made: maybe another checkout's); the build stage's stay behind as its
+    # cache (`inv clean --cache`).
     layers = [api.inspect_image(short)["Id"] for short in steps.pop("layers")]
     ledger.record("image", [i for i in layers if i != image_id], role="build-stage",
                   image=settings.image)
@@ -259,7 +261,7 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
 
 def _follow(stream, verbose, progress):
     """Show the build as it runs; on an error, raise with the failing step's output."""
-    log, step_at, image_id = [], 0, None
+    log, step_at, image_id, made = [], 0, None, False
     steps = {"total": 0, "cached": 0, "ran": 0, "layers": []}
     for item in stream:
         if "stream" in item:
@@ -271,11 +273,13 @@ def _follow(stream, verbose, progress):
                 if match:
                     steps["total"] += 1
                     step_at = len(log) - 1
+                    made = not match.group(3).upper().startswith("FROM ")
                 elif "Using cache" in line:
                     steps["cached"] += 1
+                    made = False
                 elif line.startswith(" ---> Running in "):
                     steps["ran"] += 1
-                elif re.match(r"^ ---> [0-9a-f]{12}$", line):
+                elif re.match(r"^ ---> [0-9a-f]{12}$", line) and made:
                     steps["layers"].append(line[6:])
                 if verbose and not NOISE.match(line):
                     progress(line)

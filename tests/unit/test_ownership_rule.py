@@ -252,3 +252,21 @@ def test_scoped_records_are_those_naming_the_scope_and_those_built_on_them():
     world.record(RUN_TEXT)
     found = [r["ID"] for r in build_cache.scoped_records(world, "a" * 20)]
     assert found == [grandchild["ID"], child["ID"], mine["ID"]]   # children first
+
+
+def test_a_classic_build_records_only_the_step_images_it_made():
+    """Not a FROM's base, not a cached step's image (an earlier build made it, maybe another
+    checkout's): those are not this build's to claim."""
+    from ops.build import docker_build
+
+    stream = [{"stream": "Step 1/4 : FROM tasky-ops/golang:1.19-debian AS build\n"},
+              {"stream": " ---> 3a3b3dadb6da\n"},
+              {"stream": "Step 2/4 : WORKDIR /go/src/tasky\n ---> Using cache\n"},
+              {"stream": " ---> 111111111111\n"},
+              {"stream": "Step 3/4 : COPY . .\n ---> 222222222222\n"},
+              {"stream": "Step 4/4 : RUN go build\n ---> Running in 0123456789ab\n"},
+              {"stream": "Removing intermediate container 0123456789ab\n ---> 333333333333\n"},
+              {"aux": {"ID": "sha256:" + "3" * 64}}]
+    image_id, steps = docker_build._follow(iter(stream), verbose=False, progress=print)
+    assert image_id == "sha256:" + "3" * 64
+    assert steps["layers"] == ["222222222222", "333333333333"]
