@@ -219,7 +219,7 @@ class Owned:
 
         from ops.core.console import progress as to_stderr
 
-        self.engine, self.ids, self.kept = engine, [], False
+        self.engine, self.ids, self.recorded, self.kept = engine, [], [], False
         self.role, self.image, self.ledger = role, image, ledger
         self.progress = progress or to_stderr
         self.invocation = uuid.uuid4().hex
@@ -229,6 +229,7 @@ class Owned:
         self.ids.append(container.id)
         if self.ledger is not None:
             self.ledger.record("container", [container.id], role=self.role, image=self.image)
+            self.recorded.append(container.id)
         return container
 
     def release(self):
@@ -287,9 +288,9 @@ class Owned:
                 self._unremoved(container_id, exc)
             except failed as exc:
                 self._unremoved(container_id, exc)
-        if self.ledger is not None:
+        if self.ledger is not None and set(gone) & set(self.recorded):
             try:
-                self.ledger.forget("container", gone)
+                self.ledger.forget("container", sorted(set(gone) & set(self.recorded)))
             except OpsError as error:   # a clean-up that cannot write still removed them
                 self.progress(error.line())
 
