@@ -48,8 +48,10 @@ def clean(engine, settings, everything=False, cache=False, include_bases=False, 
                             "id": image["Id"].split(":")[-1][:12], "status": "removed"})
             if not dry_run:
                 try:
-                    api.remove_image(image["Id"], force=True)
-                    gone["image"].append(image["Id"])
+                    said = api.remove_image(image["Id"], force=True) or []
+                    # The untagged parents that went with it (a classic build's steps) too.
+                    gone["image"] += [image["Id"]] + [e["Deleted"] for e in said
+                                                      if isinstance(e, dict) and "Deleted" in e]
                 except docker.errors.NotFound:
                     gone["image"].append(image["Id"])   # a parent removed with its child
                 except docker.errors.APIError as exc:   # e.g. 409: a container uses it
