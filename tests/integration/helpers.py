@@ -255,4 +255,12 @@ class SessionRecords:
             removed += build_cache.prune_records(engine, records)["ids"]
             for ledger, _ in self.ledgers():
                 ledger.forget("cache", [r["ID"] for r in records])
+        # What the session's names were given and is gone already (a test removed it, or it
+        # went with its child): the checkout's record need not keep it.
+        project, present = project_ledger(), dict(zip(("image", "container", "cache"),
+                                                      self.snapshot(engine)))
+        for kind, here in present.items():
+            project.forget(kind, [engine_id for engine_id, entry in project.entries(kind).items()
+                                  if (entry.get("image") or "").startswith(IMAGE)
+                                  and engine_id not in here])
         return removed
