@@ -112,10 +112,18 @@ def stop_local(engine, settings):
         pidfile.unlink()
         return {"registry": settings.ecr.local_registry, "status": "stopped"}
     try:
-        engine.containers.get("tasky-ops-registry").remove(force=True)
-        return {"registry": settings.ecr.local_registry, "status": "stopped"}
+        found = engine.containers.get("tasky-ops-registry")
     except docker.errors.NotFound:
         return {"registry": settings.ecr.local_registry, "status": "not running"}
+    ledger = ownership.Ledger.of(settings)
+    if not ledger.owns_container(found):   # the name is no proof: ops/engine/ownership.py
+        raise OpsError(f"container tasky-ops-registry ({found.short_id}) was not started by "
+                       "tasky-ops from this checkout", fix="stop it where it was started, or "
+                       "remove it yourself: docker rm -f tasky-ops-registry",
+                       anchor="ownership-records")
+    found.remove(force=True)
+    ledger.forget("container", [found.id])
+    return {"registry": settings.ecr.local_registry, "status": "stopped"}
 
 
 def render(result):
