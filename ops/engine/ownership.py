@@ -18,8 +18,10 @@ when an id is not yet handed back:
   and the image name: Ledger.cache_scope) into the cache ids and the RUN line that makes
   them, and records, after the build, the records whose description names it and those built
   on them.
-What was made before the record existed is not provably ours: `inv clean` says how to remove
-it by hand. The record lives under tasky.bases.cache_dir (~/.cache/tasky-ops): one file per
+What was made before the record existed is not provably ours: `inv clean` says how to
+remove it by hand. (Two checkouts building one image name on one engine share its tags, and
+a build that reuses the other's cache may end at the other's image id: then both record it.)
+The record lives under tasky.bases.cache_dir (~/.cache/tasky-ops): one file per
 checkout, named by a hash of the checkout root, replaced atomically under a lock.
 
 The labels below stay: they describe what an object is for people and `docker ps --filter`.
@@ -40,7 +42,6 @@ IMAGE = "org.tasky-ops.image"       # the repository name an app image was built
 STARTED = "org.tasky-ops.started"   # set at `docker run` time, never on an image we build
 # Unique to one `inv` invocation: its clean-up finds what it created, and only that.
 INVOCATION = "org.tasky-ops.invocation"
-KINDS = ("image", "container", "cache")
 KEEP = 2000   # entries per kind; the oldest beyond that are forgotten (then not ours: safe)
 ANCHOR = "ownership-records"
 
