@@ -29,17 +29,24 @@ WORKDIR /go/src/tasky
 # has no go.sum, and a plain `go.sum` would fail the COPY.
 COPY go.mod go.sum* ./
 # Cache mounts (BuildKit only) keep Go's module and build caches between builds, so a
-# one-file change recompiles one package, not the standard library. The ids keep them
-# apart from other projects' Go caches on a shared engine. The classic builder cannot
-# read them: ops/buildkit.py's classic_dockerfile() removes the flags for it.
+# one-file change recompiles one package, not the standard library. The classic builder
+# cannot read them: ops/build/dockerfile.py's classic_dockerfile() removes the flags for it.
+# TASKY_CACHE is this checkout's cache scope (ops/engine/ownership.py): in the ids it keeps
+# each project's Go caches apart on a shared engine, and named in this RUN line (which also
+# creates the build cache's record) it marks BuildKit's records of them, which show no id
+# and no label, so `inv clean --cache` removes this project's and never another's. Engine
+# 20.10's frontend expands no ARG in mount options: `inv build` writes the value in
+# itself (dockerfile.with_cache_scope); other builders share one "shared" cache.
 # A vendored app (GOFLAGS=-mod=vendor, which `inv build` sets when vendor/modules.txt
 # exists) needs no download, and `go mod download` would ignore vendor/ and go to the
 # network anyway.
-RUN --mount=type=cache,id=tasky-ops-gomod,target=/go/pkg/mod \
+ARG TASKY_CACHE=shared
+RUN --mount=type=cache,id=tasky-ops-gomod-${TASKY_CACHE},target=/go/pkg/mod \
+    --mount=type=cache,id=tasky-ops-gobuild-${TASKY_CACHE},target=/root/.cache/go-build \
     case " ${GOFLAGS} " in \
       *" -mod=vendor "*) echo "GOFLAGS=${GOFLAGS}: modules come from vendor/" ;; \
       *) go mod download ;; \
-    esac
+    esac && : "Go caches of ${TASKY_CACHE}"
 COPY . .
 # The document builds with --build-arg VERSION=... but never declares it: undeclared args
 # are ignored (with a warning) and the binary never learns its version. Declared here, after
@@ -47,8 +54,8 @@ COPY . .
 ARG VERSION=dev
 ARG GOARCH=amd64
 # -trimpath and -s -w: no host paths and no symbol tables in the shipped binary.
-RUN --mount=type=cache,id=tasky-ops-gomod,target=/go/pkg/mod \
-    --mount=type=cache,id=tasky-ops-gobuild,target=/root/.cache/go-build \
+RUN --mount=type=cache,id=tasky-ops-gomod-${TASKY_CACHE},target=/go/pkg/mod \
+    --mount=type=cache,id=tasky-ops-gobuild-${TASKY_CACHE},target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=linux GOARCH=${GOARCH} \
     go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /go/src/tasky/tasky .
 

@@ -36,8 +36,9 @@ def bases(c, force=False, json=False):
     """Build offline stand-ins for golang:1.19 and alpine:3.17.0."""
     from ops.image import standins
     s = settings(c)
-    emit(standins.ensure(engine(s), s.bases, force=force, progress=progress), json,
-         standins.render)
+    from ops.engine.ownership import Ledger
+    emit(standins.ensure(engine(s), s.bases, force=force, progress=progress,
+                         ledger=Ledger.of(s)), json, standins.render)
 
 
 @ops_task(iterable=["build_arg"],
@@ -182,7 +183,7 @@ def clean(c, all=False, cache=False, bases=False, dry_run=False, json=False):
     from ops.run import clean as cleanup
     s = settings(c)
     emit(cleanup.clean(engine(s), s, everything=all, cache=cache, include_bases=bases,
-                       dry_run=dry_run), json, cleanup.render_clean)
+                       dry_run=dry_run, progress=progress), json, cleanup.render_clean)
 
 
 @ops_task(help={"verbose": "go test -v", "json": JSON_HELP})

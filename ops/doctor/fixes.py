@@ -8,6 +8,7 @@ import os
 
 from ops.core.errors import OpsError
 from ops.doctor import engine as engine_checks
+from ops.engine import ownership
 from ops.engine.connection import docker_host, is_default_socket, socket_path
 
 
@@ -27,18 +28,21 @@ def fix_bases(settings, progress):
     from ops.image import standins
 
     engine, _ = engine_checks.connect(timeout=settings.docker_timeout)   # imports are long
-    built = standins.ensure(engine, settings.bases, only_missing=True, progress=progress)
+    built = standins.ensure(engine, settings.bases, only_missing=True, progress=progress,
+                            ledger=ownership.Ledger.of(settings))
     return "offline bases: " + ", ".join(f"{r['base']} {r['status']}" for r in built)
 
 
 def fix_stale_container(settings, progress):
-    from ops.engine import ownership
-
     engine, _ = engine_checks.connect()
     found = engine.containers.get(settings.container)
-    if not ownership.started_by_us(found) or found.status in ("running", "paused", "restarting"):
+    ledger = ownership.Ledger.of(settings)
+    if not ledger.owns_container(found):
+        return f"left {found.name} alone: not started by tasky-ops from this checkout"
+    if found.status in ("running", "paused", "restarting"):
         return f"left {found.name} alone ({found.status})"
     found.remove()
+    ledger.forget("container", [found.id])
     return (f"removed the stopped container {found.name} (exit code "
             f"{found.attrs['State'].get('ExitCode')}) that held the name")
 

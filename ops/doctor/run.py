@@ -14,11 +14,12 @@ from ops.settings import envvars
 
 def host_port(engine, settings):
     port, name = settings.port, settings.container
+    ledger = ownership.Ledger.of(settings)
     holder = ports.container_holding(engine, port) if engine is not None else None
-    if holder is not None and holder.name == name and ownership.started_by_us(holder):
+    if holder is not None and holder.name == name and ledger.owns_container(holder):
         return [row("run", "port", "ok", f"{port} is published by our container {name}")]
     if engine is not None:
-        who = ports.describe_holder(engine, port, settings.host_ip)
+        who = ports.describe_holder(engine, port, settings.host_ip, ledger)
     elif ports.port_in_use(port, settings.host_ip):
         who = "process " + (ports.process_holding(port) or "of another user")
     else:
@@ -26,7 +27,7 @@ def host_port(engine, settings):
     if who is None:
         return [row("run", "port", "ok", f"{port} is free on {settings.host_ip}")]
     if holder is not None:
-        stop = (f"inv stop --name {holder.name}" if ownership.started_by_us(holder)
+        stop = (f"inv stop --name {holder.name}" if ledger.owns_container(holder)
                 else f"docker rm -f {holder.name}")
     else:
         stop = "stop that process"
@@ -90,10 +91,11 @@ def container(engine, settings):
     state = found.attrs["State"]
     status, restarts = state["Status"], found.attrs.get("RestartCount", 0)
     image = found.attrs["Config"].get("Image", "?")
-    if not ownership.started_by_us(found):
+    if not ownership.Ledger.of(settings).owns_container(found):
         return [row("run", "container", "warn", f"{name} ({status}) was not started by "
-                    "tasky-ops: inv run cannot use the name", f"inv run --name other, or remove "
-                    f"it yourself: docker rm -f {name}", anchor="name-taken")]
+                    "tasky-ops from this checkout: inv run cannot use the name",
+                    f"inv run --name other, or remove it yourself: docker rm -f {name}",
+                    anchor="name-taken")]
     if status == "running":
         summary = (f"{name} running {image} since {state['StartedAt'][:19]}, "
                    f"restarts {restarts}")
@@ -161,7 +163,7 @@ def _container_env_names(engine, settings):
         found = engine.containers.get(settings.container)
     except docker.errors.NotFound:
         return None
-    if not ownership.started_by_us(found):
+    if not ownership.Ledger.of(settings).owns_container(found):
         return None
     return {item.split("=", 1)[0] for item in found.attrs["Config"].get("Env") or []}
 

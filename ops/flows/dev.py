@@ -27,6 +27,7 @@ class Loop:
     def __init__(self, engine, settings, git, env, offline, progress):
         self.engine, self.settings, self.env = engine, settings, env
         self.git, self.offline, self.progress = git, offline, progress
+        self.ledger = ownership.Ledger.of(settings)   # the one word on what is ours
         self.ref = f"{settings.image}:{TAG}"
         self.cycle = 0
         self.serving = None      # (image id, version) of the container that answers now
@@ -35,14 +36,15 @@ class Loop:
         self.stale = self._previous_session_image()
 
     def _previous_session_image(self):
-        """An IMAGE:dev left by an earlier `inv dev`: ours to remove once superseded."""
+        """An IMAGE:dev left by an earlier `inv dev` of this checkout: ours to remove once
+        superseded. One built FROM it, or committed, or by another checkout, is not."""
         import docker
 
         try:
             image = self.engine.images.get(self.ref)
         except docker.errors.ImageNotFound:
             return set()
-        return {image.id} if (image.labels or {}).get(ownership.MANAGED) == "true" else set()
+        return {image.id} if self.ledger.owns_image(image.id) else set()
 
     def rebuild(self, changed):
         """One cycle: build; on success replace the container and wait until it is healthy.
@@ -113,26 +115,28 @@ class Loop:
             self.progress(f"dev: the previous image did not come back either: {error.line()}")
 
     def _remove_container(self):
-        """Remove the container of this name when this loop started it (from one of its
-        images): at start the name was free, so anything else there is not ours."""
+        """Remove the container of this name when this loop started it (recorded as this
+        checkout's, from one of its images): anything else there is not ours."""
         import docker
 
         try:
             container = self.engine.containers.get(self.settings.container)
         except docker.errors.NotFound:
             return
-        if ownership.started_by_us(container) and container.image.id in self.made:
+        if self.ledger.owns_container(container) and container.image.id in self.made:
             container.remove(force=True)
+            self.ledger.forget("container", [container.id])
 
     def _drop(self, image_id):
-        """Remove an image this loop built once nothing names or runs it; the parents
-        stay (noprune): they are the build cache."""
+        """Remove an image this loop built (recorded as this checkout's) once nothing names or
+        runs it; the parents stay (noprune): they are the build cache."""
         import docker
 
         try:
-            if self.engine.images.get(image_id).tags:
+            if self.engine.images.get(image_id).tags or not self.ledger.owns_image(image_id):
                 return
             self.engine.images.remove(image_id, noprune=True)
+            self.ledger.forget("image", [image_id])
             self.dropped.append(image_id)
         except docker.errors.ImageNotFound:
             pass

@@ -5,7 +5,8 @@ from ops.core.errors import OpsError
 
 RESERVED = {"GO_IMAGE": "--offline (or tasky.bases.go)", "RUNTIME_IMAGE": "--offline (or "
             "tasky.bases.runtime)", "VERSION": "--version", "REVISION": "git (the SHA)",
-            "CREATED": "git (the commit time)", "TASKY_IMAGE": "tasky.image"}
+            "CREATED": "git (the commit time)", "TASKY_IMAGE": "tasky.image",
+            "TASKY_CACHE": "nothing: it is this checkout's cache scope (ownership)"}
 
 
 def parse_build_args(assignments, settings, environ=None):

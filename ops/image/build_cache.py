@@ -1,5 +1,5 @@
-"""BuildKit's build cache: the records this project's Dockerfile made, and pruning them (`inv clean
---cache`) without touching another project's."""
+"""BuildKit's build cache: the records a build made, found by the cache scope its RUN line names
+(so they can be recorded as this checkout's: ops/engine/ownership.py), and pruned by id."""
 import re
 
 from ops.core.errors import OpsError
@@ -12,12 +12,13 @@ RUN_RECORD = re.compile(r"^(?:cached )?mount \S+ from exec /bin/sh -c (.*)$", re
 def prune(engine, keep_storage=None, filters=None, dockerfile=None):
     """Remove BuildKit build cache (POST /build/prune); returns what went and its size.
 
-    With `dockerfile` (the Dockerfile's text) only this project's records go: the cache
-    mounts and RUN layers whose descriptions name one of its RUN commands, one request
-    per record, by id. Engine 20.10 shows neither a cache mount's `id=` nor labels on
-    cache records and takes one value per filter, so the description is the only handle.
-    Without it, `filters` (Docker's: until, type, description, inuse, shared, private,
-    id, parent) and `keep_storage` (bytes to keep) apply to the whole engine's cache.
+    With `dockerfile` (a Dockerfile's text) only the records whose descriptions name one of
+    its RUN commands go, with those built on them, one request per record, by id. That is a
+    selection by text, not by owner: two checkouts of one project write the same RUN lines,
+    so `inv clean --cache` never uses it (it prunes the ids its ownership record holds,
+    prune_records); it suits a Dockerfile whose RUN lines are its own. Without it,
+    `filters` (Docker's: until, type, description, inuse, shared, private, id, parent) and
+    `keep_storage` (bytes to keep) apply to the whole engine's cache.
     """
     import docker
 
@@ -34,9 +35,27 @@ def prune(engine, keep_storage=None, filters=None, dockerfile=None):
                    for record in mine]
         return _pruned(results, scope="project", matched=len(mine))
     except docker.errors.APIError as exc:
-        reason = (exc.explanation or str(exc)).strip()
-        raise OpsError(f"the engine refused to prune the build cache: {reason[:300]}",
-                       fix="check the filters (one value each)", anchor="build-fails") from exc
+        raise _refused(exc) from exc
+
+
+def prune_records(engine, records):
+    """Prune these records (as all_records gives them) by id, those built on another of them
+    first: BuildKit keeps a record while another one names it as parent."""
+    import docker
+
+    wanted = {record["ID"] for record in records}
+    ordered = _with_descendants(records, lambda record: True, within=wanted)
+    try:
+        results = [_prune_once(engine.api, {"id": record["ID"]}, None) for record in ordered]
+    except docker.errors.APIError as exc:
+        raise _refused(exc) from exc
+    return _pruned(results, scope="recorded", matched=len(ordered))
+
+
+def _refused(exc):
+    reason = (exc.explanation or str(exc)).strip()
+    return OpsError(f"the engine refused to prune the build cache: {reason[:300]}",
+                    fix="check the filters (one value each)", anchor="build-fails")
 
 
 def _prune_once(api, filters, keep_storage):
@@ -53,12 +72,45 @@ def _pruned(results, scope, matched=None):
     return report
 
 
+def all_records(engine):
+    """Every build-cache record of the engine (GET /system/df), through docker-py's client or
+    an EngineApi (inv build's socket, which never imports docker-py)."""
+    from ops.engine.socket_api import engine_api
+
+    api = getattr(engine, "api", None)
+    if hasattr(api, "df"):   # docker-py's client (inv clean holds one)
+        return api.df().get("BuildCache") or []
+    for answer in engine_api(engine).stream("GET", "/system/df"):
+        return answer.get("BuildCache") or []
+    return []
+
+
+def scoped_records(engine, scope):
+    """The records whose description names `scope` (the cache scope a build wrote into its RUN
+    line: the cache mounts and the layer that line made) and every record built on one of
+    them, children first."""
+    if not re.fullmatch(r"[0-9a-f]{16,}", scope or ""):
+        raise ValueError(f"not a cache scope: {scope!r}")
+    return _with_descendants(all_records(engine),
+                             lambda record: scope in (record.get("Description") or ""))
+
+
 def project_records(engine, dockerfile):
-    """The build-cache records (GET /system/df) this Dockerfile's RUN lines made, with the
-    records built on top of them, children before parents: the order a prune needs, as
-    BuildKit keeps a record while another one names it as parent."""
+    """The build-cache records (GET /system/df) whose descriptions name one of this
+    Dockerfile's RUN commands, with the records built on top of them, children before
+    parents: the order a prune needs. By text: see prune()."""
     commands = dockerfile_text.run_commands(dockerfile)
-    records = engine.api.df().get("BuildCache") or []
+
+    def named(record):
+        found = RUN_RECORD.match(record.get("Description") or "")
+        return bool(found) and " ".join(found.group(1).split()) in commands
+
+    return _with_descendants(engine.api.df().get("BuildCache") or [], named)
+
+
+def _with_descendants(records, chosen, within=None):
+    """The chosen records and those built on them (only ids in `within`, when given),
+    each after the records built on it."""
     children = {}
     for record in records:
         # API 1.41 names one Parent; later engines list Parents.
@@ -67,7 +119,7 @@ def project_records(engine, dockerfile):
     ordered, seen = [], set()
 
     def take(record):
-        if record["ID"] in seen:
+        if record["ID"] in seen or (within is not None and record["ID"] not in within):
             return
         seen.add(record["ID"])
         for child in children.get(record["ID"], []):
@@ -75,7 +127,19 @@ def project_records(engine, dockerfile):
         ordered.append(record)
 
     for record in records:
-        found = RUN_RECORD.match(record.get("Description") or "")
-        if found and " ".join(found.group(1).split()) in commands:
+        if chosen(record):
             take(record)
     return ordered
+
+
+def record_made(engine, ledger, scope, image, failed=False):
+    """Record in `ledger` (ops/engine/ownership.py) the cache records a build of this scope
+    made, with those of its earlier builds still there. After a failed build the engine may
+    be gone too: then nothing is recorded and the build's own error stands."""
+    try:
+        made = scoped_records(engine, scope)
+        ledger.record("cache", [record["ID"] for record in made], role="build-cache",
+                      image=image)
+    except Exception:   # OpsError, or docker-py's own when the build held its client
+        if not failed:
+            raise

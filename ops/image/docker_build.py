@@ -75,7 +75,8 @@ def needs_standins(engine, settings, task, progress):
 
 def choose_bases(engine, settings, offline, pull, progress):
     if offline:
-        standins.ensure(engine, settings.bases, progress=progress, only_missing=True)
+        standins.ensure(engine, settings.bases, progress=progress, only_missing=True,
+                        ledger=ownership.Ledger.of(settings))
         return settings.bases.offline_go, settings.bases.offline_runtime
     for ref in (settings.bases.go, settings.bases.runtime):
         ensure_base(engine, ref, pull)
@@ -106,16 +107,20 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     extra = build_args_given.go_build_args(settings, extra, progress)
     if isinstance(git, gitinfo.PendingGitInfo):
         git = git.answer()
+    ledger = ownership.Ledger.of(settings)   # what the build makes: this checkout's
     buildargs = {**extra, "GO_IMAGE": go_image, "RUNTIME_IMAGE": runtime_image,
                  "VERSION": version or git.describe, "REVISION": git.sha,
-                 "CREATED": git.committed, "TASKY_IMAGE": settings.image}
+                 "CREATED": git.committed, "TASKY_IMAGE": settings.image,
+                 "TASKY_CACHE": ledger.cache_scope(settings.image)}
     image_labels = {ownership.MANAGED: "true", ownership.ROLE: "app",
                     ownership.IMAGE: settings.image}
     if tags is None:
         tags = [git.tag, "latest"] + ([extra_tag] if extra_tag else [])
     tags = list(dict.fromkeys(tags))
     image_id, steps, builder = build_with_backend(engine, settings, tags, buildargs,
-                                                  image_labels, nocache, pull, verbose, progress)
+                                                  image_labels, nocache, pull, verbose, progress,
+                                                  ledger)
+    ledger.record("image", [image_id], role="app", image=settings.image)
     image = engine_api(engine).image(image_id)
     if image is None:
         raise OpsError(f"the image this build made ({image_id[7:19]}) is gone: something "
@@ -161,9 +166,10 @@ def modules_failure(error, settings=None):
 
 
 def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
-                       progress):
+                       progress, ledger):
     """Build with BuildKit when the engine can (Go caches survive a one-file change), else
-    with the classic builder on the same Dockerfile minus its cache mounts.
+    with the classic builder on the same Dockerfile minus its cache mounts. What the build
+    made besides the image (cache records, the classic build stage) goes into `ledger`.
 
     Returns (image id, {"total", "cached", "ran"}, which builder ran and why)."""
 
@@ -172,15 +178,16 @@ def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
             return _build_with_backend(engine, settings, tags, buildargs, image_labels,
                                        nocache, pull, verbose, progress,
                                        heartbeat.relay(progress, show=verbose,
-                                                       name=buildkit_trace.Running().step))
+                                                       name=buildkit_trace.Running().step),
+                                       ledger)
     except OpsError as error:
         raise (modules_failure(error, settings) or error) from None
 
 
 def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull,
-                        verbose, progress, steps_shown):
+                        verbose, progress, steps_shown, ledger):
     from ops.engine.socket_api import engine_api
-    from ops.image import buildkit
+    from ops.image import build_cache, buildkit
 
     if settings.builder == "classic":
         can, why = False, "tasky.builder is classic"
@@ -189,15 +196,23 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
         if not can and settings.builder == "buildkit":
             raise buildkit.BuildKitUnavailable(why)
     if can:
+        scope = buildargs["TASKY_CACHE"]
+        text = dockerfile.with_cache_scope(dockerfile.read(settings.dockerfile_path), scope)
         try:
-            out = buildkit.build(engine, context_tar(settings),
+            out = buildkit.build(engine, context_tar(settings, text),
                                  tags=[f"{settings.image}:{tag}" for tag in tags],
                                  buildargs=buildargs, labels=image_labels, nocache=nocache,
                                  pull=pull, verbose=verbose, progress=steps_shown)
-            steps = {"total": out["steps"], "cached": out["cached"], "ran": out["ran"]}
-            return out["image_id"], steps, "BuildKit (Engine API, version=2)"
         except buildkit.BuildKitUnavailable as exc:
             why = exc.reason
+        except OpsError:
+            build_cache.record_made(engine, ledger, scope, settings.image, failed=True)
+            raise
+        else:
+            if out["ran"]:   # a build that ran nothing made no cache record
+                build_cache.record_made(engine, ledger, scope, settings.image)
+            steps = {"total": out["steps"], "cached": out["cached"], "ran": out["ran"]}
+            return out["image_id"], steps, "BuildKit (Engine API, version=2)"
     if settings.builder != "classic":
         progress(f"build: classic builder ({why}); cache mounts are left out")
     text = dockerfile.classic_dockerfile(dockerfile.read(settings.dockerfile_path))
@@ -208,6 +223,12 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
                        buildargs=buildargs, labels=image_labels, nocache=nocache, rm=True,
                        forcerm=True, decode=True)
     image_id, steps = _follow(stream, verbose, steps_shown)
+    # The step images this build made (not a FROM's base, not a cached step's, which an
+    # earlier build made: maybe another checkout's); the build stage's stay behind as its
+    # cache (`inv clean --cache`).
+    layers = [api.inspect_image(short)["Id"] for short in steps.pop("layers")]
+    ledger.record("image", [i for i in layers if i != image_id], role="build-stage",
+                  image=settings.image)
     for tag in tags[1:]:
         api.tag(image_id, settings.image, tag)
     return image_id, steps, f"classic ({why})"
@@ -215,8 +236,8 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
 
 def _follow(stream, verbose, progress):
     """Show the build as it runs; on an error, raise with the failing step's output."""
-    log, step_at, image_id = [], 0, None
-    steps = {"total": 0, "cached": 0, "ran": 0}
+    log, step_at, image_id, made = [], 0, None, False
+    steps = {"total": 0, "cached": 0, "ran": 0, "layers": []}
     for item in stream:
         if "stream" in item:
             for line in item["stream"].splitlines():
@@ -227,10 +248,14 @@ def _follow(stream, verbose, progress):
                 if match:
                     steps["total"] += 1
                     step_at = len(log) - 1
+                    made = not match.group(3).upper().startswith("FROM ")
                 elif "Using cache" in line:
                     steps["cached"] += 1
+                    made = False
                 elif line.startswith(" ---> Running in "):
                     steps["ran"] += 1
+                elif re.match(r"^ ---> [0-9a-f]{12}$", line) and made:
+                    steps["layers"].append(line[6:])
                 if verbose and not NOISE.match(line):
                     progress(line)
         elif "aux" in item and "ID" in item["aux"]:

@@ -1,7 +1,9 @@
 """The Dockerfile's RUN lines, read: their commands as BuildKit writes them into its cache records,
-and the Dockerfile the classic builder can take (no `RUN --mount` flags)."""
+the Dockerfile the classic builder can take (no `RUN --mount` flags), and the one BuildKit is
+sent (this checkout's cache scope written in)."""
 import re
 
+CACHE_ARG = "TASKY_CACHE"   # the build arg that names the cache scope in the Dockerfile
 MOUNT_FLAG = re.compile(r"\s--mount=(?:\"[^\"]*\"|'[^']*'|\S)+")
 MOUNT_FLAGS = re.compile(r"(?:[ \t]*--mount=(?:\"[^\"]*\"|'[^']*'|[^\s\\])+)+")
 
@@ -114,3 +116,17 @@ def read(path):
         raise OpsError(f"the Dockerfile {path} is not UTF-8 text (line {line}, byte "
                        f"{exc.start})", fix="save it as UTF-8 (iconv -t UTF-8)",
                        anchor="build-fails") from None
+
+
+def with_cache_scope(text, scope):
+    """The Dockerfile with `${TASKY_CACHE}` written out as `scope` (ownership's cache scope).
+
+    Engine 20.10's built-in Dockerfile frontend expands no build arg in `--mount` options, so
+    `id=tasky-ops-gomod-${TASKY_CACHE}` would name one cache for every project; and BuildKit
+    shows neither that id nor labels on its cache records, only the RUN line's command. Written
+    out, the scope keeps each checkout's Go caches apart and lets its builds find (and record)
+    the cache records they made. The build arg stays for the shell and for other builders.
+    """
+    if not re.fullmatch(r"[0-9a-f]{16,64}", scope):
+        raise ValueError(f"not a cache scope: {scope!r}")
+    return text.replace("${" + CACHE_ARG + "}", scope)

@@ -186,11 +186,12 @@ def local_image(engine, ref):
     return engine_api(engine).image(ref)
 
 
-def ensure(engine, bases, force=False, only_missing=False, progress=print):
+def ensure(engine, bases, force=False, only_missing=False, progress=print, ledger=None):
     """Build each stand-in that is missing or stale; return one row per base.
 
     only_missing skips the staleness check (an apt query, about a second) for builds
-    that just need some stand-in to be there.
+    that just need some stand-in to be there. A stand-in built is recorded in `ledger`
+    (ops/engine/ownership.py), so `inv clean --bases` may remove it.
     """
     rows = []
     for kind, ref, original in (("go", bases.offline_go, bases.go),
@@ -214,6 +215,8 @@ def ensure(engine, bases, force=False, only_missing=False, progress=print):
                     progress)
             status = "built"
             image = local_image(engine, ref)
+            if ledger is not None:
+                ledger.record("image", [image["Id"]], role="base", image=ref)
         rows.append({"base": ref, "stands_in_for": original, "status": status,
                      "size_mb": round(image["Size"] / 1e6, 1),
                      "seconds": round(time.monotonic() - started, 1)})

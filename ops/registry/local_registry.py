@@ -104,6 +104,8 @@ def start_local(engine, settings):
                        f"registry:2 cannot be run ({str(exc).splitlines()[0][:160]})",
                        fix="apt-get install docker-registry",
                        anchor="registry-unreachable") from exc
+    # This checkout's now: `inv clean --all` may remove it (ops/engine/ownership.py).
+    ownership.Ledger.of(settings).record("container", [container.id], role="registry")
     return {"registry": addr, "status": "started", "how": f"registry:2 ({container.short_id})",
             "data": str(folder / "data")}
 
@@ -121,10 +123,18 @@ def stop_local(engine, settings):
         pidfile.unlink()
         return {"registry": settings.ecr.local_registry, "status": "stopped"}
     try:
-        engine.containers.get("tasky-ops-registry").remove(force=True)
-        return {"registry": settings.ecr.local_registry, "status": "stopped"}
+        found = engine.containers.get("tasky-ops-registry")
     except docker.errors.NotFound:
         return {"registry": settings.ecr.local_registry, "status": "not running"}
+    ledger = ownership.Ledger.of(settings)
+    if not ledger.owns_container(found):   # the name is no proof: ops/engine/ownership.py
+        raise OpsError(f"container tasky-ops-registry ({found.short_id}) was not started by "
+                       "tasky-ops from this checkout", fix="stop it where it was started, or "
+                       "remove it yourself: docker rm -f tasky-ops-registry",
+                       anchor="ownership-records")
+    found.remove(force=True)
+    ledger.forget("container", [found.id])
+    return {"registry": settings.ecr.local_registry, "status": "stopped"}
 
 
 def render(result):

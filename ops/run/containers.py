@@ -63,13 +63,17 @@ def refuse_conflicts(engine, settings, name):
         holder = engine.containers.get(name)
     except docker.errors.NotFound:
         holder = None
+    ledger = ownership.Ledger.of(settings)
     if holder is not None:
-        whose = "a tasky-ops" if ownership.started_by_us(holder) else "another"
+        ours = ledger.owns_container(holder)
+        whose = "a tasky-ops" if ours else "another"
+        remove = (f"inv stop --name {name} removes it" if ours else
+                  f"it is not this checkout's: remove it yourself (docker rm -f {name})")
         raise OpsError(f"container name {name} is taken by {whose} container "
                        f"({holder.short_id}, {holder.status})",
-                       fix=f"inv stop --name {name} removes it, or pick another with --name",
-                       anchor="name-taken")
-    who = settings.port and ports.describe_holder(engine, settings.port, settings.host_ip)
+                       fix=f"{remove}, or pick another with --name", anchor="name-taken")
+    who = settings.port and ports.describe_holder(engine, settings.port, settings.host_ip,
+                                                  ledger)
     if who:
         raise OpsError(f"port {settings.port} is already in use by {who}",
                        fix="stop it (inv stop, docker rm -f, or kill the process) or choose "
@@ -79,7 +83,7 @@ def refuse_conflicts(engine, settings, name):
 def owner(engine, settings):
     """What owns an app container until it is the user's (ownership.Owned): `inv run`'s own,
     or one a flow holds across its later steps (demo keeps the app only if all of it passed)."""
-    return ownership.Owned(engine, "app", settings.image)
+    return ownership.Owned(engine, "app", settings.image, ledger=ownership.Ledger.of(settings))
 
 
 def run(engine, settings, tag="latest", env=None, dev=False, owned_by=None):
@@ -242,7 +246,8 @@ def raw_log_warning(names):
 
 
 def stop(engine, settings, name=None, force=False):
-    """Remove the container `inv run` started; refuse one tasky-ops did not start."""
+    """Remove the container `inv run` started in this checkout (ops/engine/ownership.py's
+    rule); refuse any other, whatever its labels say, unless forced."""
     import docker
 
     name = name or settings.container
@@ -250,11 +255,15 @@ def stop(engine, settings, name=None, force=False):
         container = engine.containers.get(name)
     except docker.errors.NotFound:
         return {"container": name, "status": "not found (nothing to stop)"}
-    if not ownership.started_by_us(container) and not force:
-        raise OpsError(f"container {name} was not started by tasky-ops",
+    ledger = ownership.Ledger.of(settings)
+    if not ledger.owns_container(container) and not force:
+        raise OpsError(f"container {name} was not started by tasky-ops from this checkout "
+                       f"({container.short_id}: no ownership record of it; labels are "
+                       "inherited, so they prove nothing)",
                        fix=f"remove it yourself (docker rm -f {name}) or pass --force",
                        anchor="name-taken")
     container.remove(force=True)
+    ledger.forget("container", [container.id])
     return {"container": name, "status": f"removed (was {container.status})"}
 
 

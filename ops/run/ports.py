@@ -3,8 +3,6 @@ import errno
 import os
 import socket
 
-from ops.engine import ownership
-
 
 def container_holding(engine, port):
     for container in engine.containers.list():
@@ -68,11 +66,12 @@ def _link(path):
         return ""
 
 
-def describe_holder(engine, port, host_ip="0.0.0.0"):
-    """A phrase naming who holds the port, or None when it is free."""
+def describe_holder(engine, port, host_ip="0.0.0.0", ledger=None):
+    """A phrase naming who holds the port, or None when it is free; a container is called
+    ours only when `ledger` (this checkout's ownership record) says so."""
     container = container_holding(engine, port)
     if container is not None:
-        ours = ownership.started_by_us(container)
+        ours = ledger is not None and ledger.owns_container(container)
         return (f"container {container.name} ({container.short_id}"
                 f"{', started by tasky-ops' if ours else ''})")
     if port_in_use(port, host_ip):

@@ -30,35 +30,29 @@ def inv():
     return Inv()
 
 
+@pytest.fixture(scope="session")
+def session_records(tmp_path_factory):
+    """What this session made, as ops/engine/ownership.py's records say (helpers.py)."""
+    from tests.integration.helpers import SessionRecords
+
+    return SessionRecords(tmp_path_factory.mktemp("session-records"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_cleanup(request):
-    """Remove exactly what this session created: its containers, its images, new stand-ins."""
+    """Remove exactly what this session created: the containers, images and build caches the
+    ownership records name as made by it (inv's, and the tests' own, recorded as they make
+    them). Never by label: another user's image built FROM our stand-in base carries
+    org.tasky-ops.role=base, inherited, and is not ours."""
     if not any("integration" in str(item.fspath) for item in request.session.items):
         yield
         return
     engine = request.getfixturevalue("engine")
-    before_images = {image.id for image in engine.images.list(all=True)}
-    before_containers = {c.id for c in engine.containers.list(all=True, ignore_removed=True)}
-    yield
-    for container in engine.containers.list(all=True, ignore_removed=True):
-        image = container.attrs["Config"]["Image"]
-        if container.id not in before_containers and (
-                container.name.startswith(IMAGE) or IMAGE in image):
-            try:   # one that is going away already must not stop the rest of the clean-up
-                container.remove(force=True)
-            except Exception:
-                pass
-    for image in engine.images.list(all=True):
-        # Our names, also as pushed: REGISTRY/tasky-it-<run>-<repo>:TAG.
-        named = any(tag.startswith(IMAGE) or f"/{IMAGE}" in tag for tag in image.tags)
-        role = (image.labels or {}).get("org.tasky-ops.role")
-        # New build-stage caches and stand-in bases exist only because this session built.
-        made_here = image.id not in before_images and role in ("build-stage", "base")
-        if named or made_here:
-            try:
-                engine.images.remove(image.id, force=True)
-            except Exception:  # a parent already removed with its child
-                pass
+    records = request.getfixturevalue("session_records")
+    before = records.snapshot(engine)
+    with records.recording():
+        yield
+    records.clean(engine, before)
 
 
 @pytest.fixture(scope="session")

@@ -108,3 +108,159 @@ class EngineRelay:
 
     def close(self):
         self.server.close()
+
+
+# --- what this session made: ops/engine/ownership.py's rule, asked of the session's records --
+
+def project_ledger(root=ROOT):
+    """The ownership record `inv` writes for the checkout at `root` (default cache folder)."""
+    from ops.engine.ownership import Ledger
+    from ops.settings.config import Settings
+
+    return Ledger(Settings().bases.cache_path, root)
+
+
+class SessionRecords:
+    """The records that say what this session made: `inv`'s in this checkout (entries for the
+    session's image names, and stand-in bases), the tests' own (what they made through
+    docker-py, recorded as they made it, in a record of the session's own that `inv` never
+    reads), and those of the checkout copies tests register."""
+
+    def __init__(self, folder):
+        from ops.engine.ownership import Ledger
+
+        self.tests = Ledger(folder, ROOT)
+        self.copies = []
+
+    def ledgers(self):
+        return [(project_ledger(), self.of_session), (self.tests, None),
+                *[(ledger, None) for ledger in self.copies]]
+
+    @staticmethod
+    def of_session(entry):
+        return (entry.get("image") or "").startswith(IMAGE) or entry.get("role") == "base"
+
+    def entry(self, kind, engine_id):
+        for ledger, wanted in self.ledgers():
+            found = ledger.entry(kind, engine_id)
+            if found is not None and (wanted is None or wanted(found)):
+                return ledger
+        return None
+
+    def recording(self):
+        """While open, what tests make through docker-py (build, create/run, commit) or
+        through ops directly (a BuildKit build, the stand-in bases) is recorded as this
+        session's."""
+        import contextlib
+
+        from docker.models.containers import Container, ContainerCollection
+        from docker.models.images import ImageCollection
+
+        from ops.image import buildkit, standins
+
+        tests = self.tests
+        build, create, commit = ImageCollection.build, ContainerCollection.create, \
+            Container.commit
+        buildkit_build, ensure = buildkit.build, standins.ensure
+
+        def recorded_buildkit_build(*args, **kwargs):
+            out = buildkit_build(*args, **kwargs)
+            tests.record("image", [out["image_id"]], role="test", image=IMAGE)
+            return out
+
+        def recorded_ensure(*args, **kwargs):
+            return ensure(*args, **{"ledger": tests, **kwargs})
+
+        def recorded_build(collection, **kwargs):
+            image, logs = build(collection, **kwargs)
+            tests.record("image", [image.id], role="test", image=IMAGE)
+            return image, logs
+
+        def recorded_create(collection, image, command=None, **kwargs):
+            made = create(collection, image, command, **kwargs)
+            tests.record("container", [made.id], role="test", image=IMAGE)
+            return made
+
+        def recorded_commit(container, *args, **kwargs):
+            made = commit(container, *args, **kwargs)
+            tests.record("image", [made.id], role="test", image=IMAGE)
+            return made
+
+        @contextlib.contextmanager
+        def patched():
+            ImageCollection.build, ContainerCollection.create = recorded_build, recorded_create
+            Container.commit = recorded_commit
+            buildkit.build, standins.ensure = recorded_buildkit_build, recorded_ensure
+            try:
+                yield self
+            finally:
+                ImageCollection.build, ContainerCollection.create = build, create
+                Container.commit = commit
+                buildkit.build, standins.ensure = buildkit_build, ensure
+
+        return patched()
+
+    @staticmethod
+    def snapshot(engine):
+        """What the engine holds now: image, container and build-cache record ids."""
+        from ops.image import build_cache
+
+        # Summaries, one call each: docker-py's models inspect every object, and on a shared
+        # engine one removed meanwhile would fail the whole list.
+        return ({image["Id"] for image in engine.api.images(all=True)},
+                {c["Id"] for c in engine.api.containers(all=True)},
+                {record["ID"] for record in build_cache.all_records(engine)})
+
+    def clean(self, engine, before):
+        """Remove what the records say this session made and that did not exist `before` (a
+        snapshot; a record of this checkout may name older things of the developer's):
+        containers, images, and the BuildKit cache its builds recorded. Nothing else,
+        whatever its labels or name. Returns the ids removed."""
+        import docker
+
+        from ops.image import build_cache
+
+        before_images, before_containers, before_records = before
+        removed = []
+        for container_id in [c["Id"] for c in engine.api.containers(all=True)]:
+            ledger = self.entry("container", container_id)
+            if container_id not in before_containers and ledger is not None:
+                try:   # one that is going away already must not stop the rest
+                    engine.api.remove_container(container_id, force=True)
+                    removed.append(container_id)
+                except docker.errors.APIError:
+                    pass
+                ledger.forget("container", [container_id])
+        pending = [image["Id"] for image in engine.api.images(all=True)
+                   if image["Id"] not in before_images and self.entry("image", image["Id"])]
+        while pending:   # an image with children of ours goes once they have
+            kept = []
+            for image_id in pending:
+                ledger = self.entry("image", image_id)
+                try:
+                    engine.api.remove_image(image_id, force=True)
+                    removed.append(image_id)
+                except docker.errors.ImageNotFound:
+                    pass   # a parent removed with its child
+                except docker.errors.APIError:
+                    kept.append(image_id)
+                    continue
+                ledger.forget("image", [image_id])
+            if len(kept) == len(pending):
+                break
+            pending = kept
+        records = [r for r in build_cache.all_records(engine)
+                   if r["ID"] not in before_records and self.entry("cache", r["ID"])]
+        if records:
+            removed += build_cache.prune_records(engine, records)["ids"]
+            for ledger, _ in self.ledgers():
+                ledger.forget("cache", [r["ID"] for r in records])
+        # What the session's names were given and is gone already (a test removed it, or it
+        # went with its child): the checkout's record need not keep it.
+        project, present = project_ledger(), dict(zip(("image", "container", "cache"),
+                                                      self.snapshot(engine)))
+        for kind, here in present.items():
+            project.forget(kind, [engine_id for engine_id, entry in project.entries(kind).items()
+                                  if (entry.get("image") or "").startswith(IMAGE)
+                                  and engine_id not in here])
+        return removed

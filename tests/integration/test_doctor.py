@@ -23,7 +23,7 @@ import pytest
 
 from ops.doctor.inputs import parse_requirements
 from ops.engine import ownership
-from tests.integration.helpers import IMAGE, ROOT, RUN_ID, SECRET_MARKERS
+from tests.integration.helpers import IMAGE, ROOT, RUN_ID, SECRET_MARKERS, project_ledger
 from tests.integration.stand_ins import Moto
 
 _, PASSWORD = SECRET_MARKERS
@@ -284,8 +284,11 @@ def test_container_that_exits_at_start_shows_its_log_and_cause_never_the_passwor
 def test_health_probe_failing_runs_the_probe_live_and_names_the_fix(
         inv, engine, built, container_cleanup):
     container_cleanup.append(inv.container)
-    engine.containers.run(f"{IMAGE}:latest", entrypoint=["sleep", "300"], name=inv.container,
-                          detach=True, labels=ownership.for_container("app", IMAGE))
+    started = engine.containers.run(f"{IMAGE}:latest", entrypoint=["sleep", "300"],
+                                    name=inv.container, detach=True,
+                                    labels=ownership.for_container("app", IMAGE))
+    # Started as tasky-ops starts one: recorded as this checkout's (labels prove nothing).
+    project_ledger().record("container", [started.id], role="app", image=IMAGE)
     result, rows, _ = run_doctor(inv, "--no-aws")
     assert rows["container"]["status"] == "ok"        # running, no restarts
     checked = rows["health"]

@@ -22,6 +22,7 @@ class Container:
     def __init__(self, engine, number, labels, chunks, code):
         self.engine, self.id = engine, f"{number:064x}"
         self.short_id, self.labels = self.id[:12], labels or {}
+        self.attrs = {"Image": engine.image}
         self.chunks, self.code = chunks, code
         self.started = False
         self.killed = threading.Event()
@@ -76,6 +77,9 @@ class Api:
     def __init__(self, engine):
         self.engine = engine
 
+    def inspect_image(self, image_id):
+        return {"Id": image_id, "Config": {"Labels": dict(self.engine.image_labels)}}
+
     def remove_container(self, container_id, force=False):
         refusal = self.engine.refuse_removal.get(container_id[:12])
         if refusal:
@@ -95,6 +99,9 @@ class Engine:
         self.existing, self.created, self.removed, self.refuse_removal = {}, [], [], {}
         self.created_containers = []
         self.number = 0
+        # The one image every container is made from, and the labels it carries (a commit
+        # of one of ours carries our labels).
+        self.image, self.image_labels = "sha256:" + "e" * 64, {}
         self.containers, self.api = Containers(self), Api(self)
 
     def fail_at(self, step):

@@ -293,7 +293,7 @@ def test_a_value_given_without_its_name_is_never_echoed(text):
     prefix = re.match(r"[A-Za-z0-9_]*", text).group()
     windows = {text[i:i + 4] for i in range(len(text) - 3)}
     # Words of the messages themselves ("with", "name") say nothing of the value.
-    template = " ".join(refusal(example) for example in ("(x", "zz9"))
+    template = " ".join(refusal(example) for example in ("(x", "zz9", "\x01zz", "zz\x01"))
     assume(text not in os.environ and not envvars.looks_like_a_name(prefix))
     assume(not any(window in template for window in windows))
     said = refusal(text)

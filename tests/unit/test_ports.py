@@ -73,6 +73,7 @@ def test_process_holding_a_free_port_is_none(free_port):
 class FakeContainer:
     def __init__(self, name, host_port, labels=None):
         self.name, self.short_id, self.labels = name, "0123456789ab", labels or {}
+        self.id = self.short_id + name.encode().hex().ljust(52, "0")[:52]
         self.attrs = {"NetworkSettings": {"Ports": {
             "8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(host_port)}],
             "9000/tcp": None}}}
@@ -89,14 +90,26 @@ class FakeEngine:
         return self._containers
 
 
-def test_describe_holder_names_a_container_publishing_the_port(free_port):
+def test_describe_holder_names_a_container_publishing_the_port(free_port, tmp_path):
     from ops.engine import ownership
 
-    engine = FakeEngine([FakeContainer("other", free_port + 1),
-                         FakeContainer("tasky-dev", free_port, ownership.for_container("app"))])
-    who = ports.describe_holder(engine, free_port, "127.0.0.1")
+    ours = FakeContainer("tasky-dev", free_port, ownership.for_container("app"))
+    ledger = ownership.Ledger(tmp_path, tmp_path)   # this checkout's record names it
+    ledger.record("container", [ours.id], role="app")
+    engine = FakeEngine([FakeContainer("other", free_port + 1), ours])
+    who = ports.describe_holder(engine, free_port, "127.0.0.1", ledger)
     assert who.startswith("container tasky-dev (0123456789ab")
     assert "started by tasky-ops" in who
+
+
+def test_describe_holder_does_not_claim_a_container_by_its_labels(free_port, tmp_path):
+    """Our labels, inherited from a committed image or copied, without a record: not ours."""
+    from ops.engine import ownership
+
+    engine = FakeEngine([FakeContainer("derived", free_port, ownership.for_container("app"))])
+    who = ports.describe_holder(engine, free_port, "127.0.0.1",
+                                ownership.Ledger(tmp_path, tmp_path))
+    assert who.startswith("container derived (") and "tasky-ops" not in who
 
 
 def test_describe_holder_does_not_claim_a_foreign_container(free_port):
