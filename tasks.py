@@ -23,11 +23,13 @@ def tag_help(what):
     return f"image tag to {what} (default: latest)"
 
 
-@ops_task(help={"json": JSON_HELP})
-def setup(c, json=False):
+@ops_task(help={"dev": "also every Debian package the tests use (the registry, htpasswd, "
+                       "the Go module sources of the fixture app, ...), as `inv test` needs",
+                "json": JSON_HELP})
+def setup(c, dev=False, json=False):
     """Install and start the Docker engine when it is missing."""
     from ops.engine import install as machine
-    emit(machine.setup(progress=progress), json, machine.render)
+    emit(machine.setup(progress=progress, dev=dev), json, machine.render)
 
 
 @ops_task(help={"force": "rebuild even when the stand-ins are present and current",
