@@ -16,7 +16,9 @@ def host_port(engine, settings):
     port, name = settings.port, settings.container
     holder = ports.container_holding(engine, port) if engine is not None else None
     if holder is not None and holder.name == name and ownership.started_by_us(holder):
-        return [row("run", "port", "ok", f"{port} is published by our container {name}")]
+        exposed = ports.exposure(*ports.published_on(holder, port))
+        return [row("run", "port", "ok", f"{port} is published by our container {name} on "
+                    f"{exposed}")]
     if engine is not None:
         who = ports.describe_holder(engine, port, settings.host_ip)
     elif ports.port_in_use(port, settings.host_ip):
@@ -24,7 +26,8 @@ def host_port(engine, settings):
     else:
         who = None
     if who is None:
-        return [row("run", "port", "ok", f"{port} is free on {settings.host_ip}")]
+        return [row("run", "port", "ok", f"{port} is free; inv run publishes it on "
+                    f"{ports.exposure(settings.host_ip)}")]
     if holder is not None:
         stop = (f"inv stop --name {holder.name}" if ownership.started_by_us(holder)
                 else f"docker rm -f {holder.name}")
