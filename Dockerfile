@@ -63,8 +63,11 @@ LABEL org.opencontainers.image.title="tasky" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}"
 
-# Create non-root user
-RUN addgroup -S appgroup && adduser -S appuser -G appgroup
+# Create non-root user, with a fixed uid and gid (10001, above any host's own users) so
+# that USER below can name it by number: Kubernetes' runAsNonRoot cannot verify a user
+# name (the pod fails with CreateContainerConfigError: "image has non-numeric user
+# (appuser), cannot verify user is non-root"). The names stay, for people and `id`.
+RUN addgroup -S -g 10001 appgroup && adduser -S -D -H -u 10001 -G appgroup appuser
 
 WORKDIR /app
 
@@ -77,8 +80,8 @@ COPY --from=build --chown=appuser:appgroup /go/src/tasky/assets ./assets
 RUN echo "Evan Spangler - Wiz Technical Exercise 2024" > /app/wizexercise.txt \
     && chown appuser:appgroup /app /app/wizexercise.txt
 
-# Switch to non-root user
-USER appuser
+# Switch to non-root user: appuser:appgroup, by number (see above)
+USER 10001:10001
 
 EXPOSE 8080
 
