@@ -121,7 +121,9 @@ class Loop:
             container = self.engine.containers.get(self.settings.container)
         except docker.errors.NotFound:
             return
-        if ownership.started_by_us(container) and container.image.id in self.made:
+        # attrs, not container.image: that asks the engine for the image again, on every
+        # cycle's critical path.
+        if ownership.started_by_us(container) and container.attrs["Image"] in self.made:
             container.remove(force=True)
 
     def _drop(self, image_id):
