@@ -37,6 +37,8 @@ DEV_PACKAGES = {
 # Installing Debian's docker-registry under systemd starts a registry on :5000, the port of
 # `inv registry`; the tests start their own. Setup stops the one it installed.
 STOPPED_SERVICES = {"docker-registry": "docker-registry"}
+# apt's package lists: `inv bases` (which the tests run) asks apt-cache for its packages.
+APT_LISTS = Path("/var/lib/apt/lists")
 
 
 def is_debian():
@@ -172,10 +174,14 @@ def install_dev_packages(progress):
         else:
             missing.append(name)
             rows.append({"component": name, "action": None})
+    if missing or not any(APT_LISTS.glob("*_Packages*")):
+        # Also with nothing to install, when the lists are gone (images often delete them):
+        # the stand-in bases are fetched with apt-get download.
+        progress("setup: apt-get update")
+        apt_get("update", "-q")
     if missing:
         progress(f"setup: installing {len(missing)} Debian package(s) with apt-get: "
                  + " ".join(missing))
-        apt_get("update", "-q")
         apt_get("install", "-y", "-q", *missing)
         absent = [name for name in missing if name not in installed_packages(missing)]
         if absent:
