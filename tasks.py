@@ -438,7 +438,7 @@ def ecr_policy(c, apply=False, keep=None, untagged_days=None, region=None, json=
                 "offline": "build on the offline stand-in bases (default: when the "
                            "document's bases are neither here nor pullable)",
                 "json": "print one JSON object per cycle instead of a line"})
-def dev(c, env=None, env_file=None, name=None, port=None, host_ip=None, offline=False,
+def dev(c, env=None, env_file=None, name=None, port=None, offline=False, host_ip=None,
         json=False):
     """Run the app; rebuild and replace it on each Go change."""
     from ops.flows import dev as inner_loop
