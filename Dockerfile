@@ -60,32 +60,31 @@ RUN --mount=type=cache,id=tasky-ops-gomod-${TASKY_CACHE},target=/go/pkg/mod \
     go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /go/src/tasky/tasky .
 
 # ---- Stage 2: release -------------------------------------------------------------
+# Ordered for rebuilds: what does not depend on the binary comes first (the user, the
+# directory, wizexercise.txt, the assets), so a code change re-runs only the binary's COPY;
+# the version label comes last, so a new version (every `inv dev` cycle, every commit)
+# changes metadata only. In the document's order each rebuild ran both RUN steps again.
 FROM ${RUNTIME_IMAGE} AS release
-ARG VERSION=dev
-ARG REVISION=unknown
-ARG CREATED=unknown
-LABEL org.opencontainers.image.title="tasky" \
-      org.opencontainers.image.description="Tasky todo web service" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}"
 
-# Create non-root user
-RUN addgroup -S appgroup && adduser -S appuser -G appgroup
+# Create non-root user, with a fixed uid and gid (10001, above any host's own users) so
+# that USER below can name it by number: Kubernetes' runAsNonRoot cannot verify a user
+# name (the pod fails with CreateContainerConfigError: "image has non-numeric user
+# (appuser), cannot verify user is non-root"). The names stay, for people and `id`.
+RUN addgroup -S -g 10001 appgroup && adduser -S -D -H -u 10001 -G appgroup appuser
 
 WORKDIR /app
-
-# Copy binary and assets. --chown replaces the document's `RUN chown -R appuser:appgroup
-# /app`, which rewrote every copied file into a new layer and so stored the binary twice.
-COPY --from=build --chown=appuser:appgroup /go/src/tasky/tasky .
-COPY --from=build --chown=appuser:appgroup /go/src/tasky/assets ./assets
 
 # Create wizexercise.txt as required by the exercise (owned by appuser like the rest).
 RUN echo "Evan Spangler - Wiz Technical Exercise 2024" > /app/wizexercise.txt \
     && chown appuser:appgroup /app /app/wizexercise.txt
 
-# Switch to non-root user
-USER appuser
+# Copy assets and binary. --chown replaces the document's `RUN chown -R appuser:appgroup
+# /app`, which rewrote every copied file into a new layer and so stored the binary twice.
+COPY --from=build --chown=appuser:appgroup /go/src/tasky/assets ./assets
+COPY --from=build --chown=appuser:appgroup /go/src/tasky/tasky .
+
+# Switch to non-root user: appuser:appgroup, by number (see above)
+USER 10001:10001
 
 EXPOSE 8080
 
@@ -94,5 +93,14 @@ EXPOSE 8080
 # hadolint ignore=DL3025
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s --retries=3 \
   CMD wget --no-verbose --tries=1 --spider http://localhost:8080/ || exit 1
+
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="tasky" \
+      org.opencontainers.image.description="Tasky todo web service" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
 
 ENTRYPOINT ["/app/tasky"]

@@ -17,17 +17,21 @@ JSON_HELP = "print JSON for machines instead of a table"
 REGION_HELP = "AWS region (beats AWS_REGION, AWS_DEFAULT_REGION and tasky.ecr.region)"
 NAME_HELP = "container name (default: tasky.container)"
 REGISTRY_HELP = "ecr (default) or local (the registry `inv registry` runs)"
+HOST_IP_HELP = ("address to publish the app's port on (default: tasky.host_ip, 127.0.0.1: "
+                "this machine only; 0.0.0.0: every interface)")
 
 
 def tag_help(what):
     return f"image tag to {what} (default: latest)"
 
 
-@ops_task(help={"json": JSON_HELP})
-def setup(c, json=False):
+@ops_task(help={"dev": "also every Debian package the tests use (the registry, htpasswd, "
+                       "the Go module sources of the fixture app, ...), as `inv test` needs",
+                "json": JSON_HELP})
+def setup(c, dev=False, json=False):
     """Install and start the Docker engine when it is missing."""
     from ops.engine import install as machine
-    emit(machine.setup(progress=progress), json, machine.render)
+    emit(machine.setup(progress=progress, dev=dev), json, machine.render)
 
 
 @ops_task(help={"force": "rebuild even when the stand-ins are present and current",
@@ -90,14 +94,16 @@ def vendor(c, goproxy=None, json=False):
                 "dev": "mount app/assets read-only over /app/assets (the document's dev mode)",
                 "name": NAME_HELP,
                 "port": "host port to publish the app on (default: tasky.port)",
+                "host_ip": HOST_IP_HELP,
                 "tag": tag_help("run"),
                 "json": JSON_HELP})
-def run(c, env=None, env_file=None, dev=False, name=None, port=None, tag="latest", json=False):
+def run(c, env=None, env_file=None, dev=False, name=None, port=None, host_ip=None, tag="latest",
+        json=False):
     """Run the image detached with its port published."""
     from ops.core import reference
     from ops.run import containers
     from ops.settings import envvars
-    s = settings(c, container=name, port=port)
+    s = settings(c, container=name, port=port, host_ip=host_ip)
     reference.tag(tag, "--tag")
     variables = envvars.for_container(env, env_file, s)
     emit(containers.run(engine(s), s, tag=tag, env=variables, dev=dev), json,
@@ -195,12 +201,12 @@ def app_test(c, verbose=False, json=False):
          apptest.render)
 
 
-@ops_task(help={"json": JSON_HELP})
-def demo(c, json=False):
+@ops_task(help={"host_ip": HOST_IP_HELP, "json": JSON_HELP})
+def demo(c, host_ip=None, json=False):
     """Build, run, wait for health and verify, in one go."""
     from ops.flows import demo as main_job
     from ops.image import build_args
-    s = settings(c)
+    s = settings(c, host_ip=host_ip)
     build_args.parse_build_args((), s)   # the shell's Go variables, before connecting
     result = emit(main_job.demo(engine(s), s, git_info(s), progress=progress), json,
                   main_job.render)
@@ -434,15 +440,17 @@ def ecr_policy(c, apply=False, keep=None, untagged_days=None, region=None, json=
                 "env_file": "file of KEY=VALUE lines, as docker --env-file",
                 "name": NAME_HELP,
                 "port": "host port to publish the app on (default: tasky.port)",
+                "host_ip": HOST_IP_HELP,
                 "offline": "build on the offline stand-in bases (default: when the "
                            "document's bases are neither here nor pullable)",
                 "json": "print one JSON object per cycle instead of a line"})
-def dev(c, env=None, env_file=None, name=None, port=None, offline=False, json=False):
+def dev(c, env=None, env_file=None, name=None, port=None, offline=False, host_ip=None,
+        json=False):
     """Run the app; rebuild and replace it on each Go change."""
     from ops.flows import dev as inner_loop
     from ops.image import build_args
     from ops.settings import envvars
-    s = settings(c, container=name, port=port)
+    s = settings(c, container=name, port=port, host_ip=host_ip)
     build_args.parse_build_args((), s)   # the shell's Go variables each rebuild takes
     variables = envvars.for_container(env, env_file, s)
     inner_loop.dev(engine(s), s, env=variables, offline=offline, as_json=json,

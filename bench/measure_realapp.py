@@ -63,8 +63,8 @@ def vendored_fixture(top, image):
     the repo): returns (Target, `inv vendor --json` result, its seconds)."""
     missing = goproxy.missing_packages()
     if missing:
-        raise BenchError("the fixture's module sources are not installed. Fix: apt-get "
-                         "install -y " + " ".join(missing))
+        raise BenchError("the fixture's module sources are not installed ("
+                         + " ".join(missing) + "). Fix: python3 -m invoke setup --dev")
     repo = Path(top) / "repo"
     context = repo / "app"
     shutil.copytree(FIXTURE, context)

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from invoke import Exit, task
+from invoke import Exit, Task, task
 
 from ops.core import signals
 from ops.core.console import SHOWN, STDOUT
@@ -96,9 +96,17 @@ def _run(body, c, args, kwargs):
                    code=code) from None
 
 
+class OpsTask(Task):
+    """invoke's Task, with -h left to --help: Invoke gives a flag the first letter of its
+    name not yet taken, and `inv run -h` must not ask --host-ip for a value."""
+
+    def arg_opts(self, name, default, taken_names):
+        return super().arg_opts(name, default, set(taken_names) | {"h"})
+
+
 def ops_task(*args, **kwargs):
     """invoke.task, with known failures and signals ending as reported() says."""
-    return lambda body: task(*args, **kwargs)(reported(body))
+    return lambda body: task(*args, klass=OpsTask, **kwargs)(reported(body))
 
 
 def settings(c, **flags):

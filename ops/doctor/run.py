@@ -17,7 +17,9 @@ def host_port(engine, settings):
     ledger = ownership.Ledger.of(settings)
     holder = ports.container_holding(engine, port) if engine is not None else None
     if holder is not None and holder.name == name and ledger.owns_container(holder):
-        return [row("run", "port", "ok", f"{port} is published by our container {name}")]
+        exposed = ports.exposure(*ports.published_on(holder, port))
+        return [row("run", "port", "ok", f"{port} is published by our container {name} on "
+                    f"{exposed}")]
     if engine is not None:
         who = ports.describe_holder(engine, port, settings.host_ip, ledger)
     elif ports.port_in_use(port, settings.host_ip):
@@ -25,7 +27,8 @@ def host_port(engine, settings):
     else:
         who = None
     if who is None:
-        return [row("run", "port", "ok", f"{port} is free on {settings.host_ip}")]
+        return [row("run", "port", "ok", f"{port} is free; inv run publishes it on "
+                    f"{ports.exposure(settings.host_ip)}")]
     if holder is not None:
         stop = (f"inv stop --name {holder.name}" if ledger.owns_container(holder)
                 else f"docker rm -f {holder.name}")

@@ -1,4 +1,5 @@
-"""Make this machine able to build: a Docker engine installed and answering."""
+"""Make this machine able to build (a Docker engine installed and answering) and, with
+`inv setup --dev`, able to run the tests (every Debian package they use, DEV_PACKAGES)."""
 import os
 import shutil
 import subprocess
@@ -10,6 +11,34 @@ from ops.core.waiting import wait_until
 from ops.engine.connection import answers
 
 DOCKERD_LOG = "/var/log/tasky-ops-dockerd.log"
+
+# Every Debian package the test suite uses, in this one list: `inv setup --dev` installs
+# those missing, and the README's test command, .ci/run and the workflow go through it.
+# Each maps to the commands the tests (or the ops code they drive) run from it; a package
+# without commands says why it is here. tests/unit/test_setup.py holds this list to what
+# the tests need (their subprocess calls, tests/integration/goproxy.py's modules).
+# `inv bases` fetches busybox-static and golang-1.19 itself (apt-get download): not here.
+GO_MODULE_SOURCES = "Go module sources served to the third-party fixture's builds"
+DEV_PACKAGES = {
+    "docker.io": ("dockerd", "docker"),   # the engine; /usr/bin/docker is the 20.10 CLI
+    "git": ("git",),                      # images are tagged by commit; fixture repositories
+    "tar": ("tar",),
+    "docker-registry": ("docker-registry",),   # the push tests' real registry
+    "apache2-utils": ("htpasswd",),            # its logins
+    "util-linux": ("unshare", "runuser"),      # a second daemon; doctor as another user
+    "passwd": ("useradd", "userdel", "gpasswd", "usermod"),
+    "mount": ("mount", "umount"),   # tmpfs filesystems that fill up (files tests)
+    "golang-github-gorilla-handlers-dev": GO_MODULE_SOURCES,
+    "golang-github-gorilla-mux-dev": GO_MODULE_SOURCES,
+    "golang-github-gorilla-sessions-dev": GO_MODULE_SOURCES,
+    "golang-github-gorilla-securecookie-dev": GO_MODULE_SOURCES,
+    "golang-github-joho-godotenv-dev": GO_MODULE_SOURCES,
+}
+# Installing Debian's docker-registry under systemd starts a registry on :5000, the port of
+# `inv registry`; the tests start their own. Setup stops the one it installed.
+STOPPED_SERVICES = {"docker-registry": "docker-registry"}
+# apt's package lists: `inv bases` (which the tests run) asks apt-cache for its packages.
+APT_LISTS = Path("/var/lib/apt/lists")
 
 
 def is_debian():
@@ -78,19 +107,119 @@ def start_engine(progress, wait=30, socket=None):
                    anchor="docker-daemon-not-running")
 
 
-def setup(progress=print):
-    """Install and start what is missing; one row per component with what was done."""
-    rows = []
-    if shutil.which("dockerd") is None and not answers():
+def as_root(args):
+    """args run as root: directly, or through `sudo -n` (never a password prompt)."""
+    if os.geteuid() == 0:
+        return args
+    if shutil.which("sudo") is None:
+        raise OpsError(f"`{' '.join(args)}` needs root, and sudo is not installed",
+                       fix="run it as root: python3 -m invoke setup --dev",
+                       anchor="test-packages")
+    return ["sudo", "-n", *args]
+
+
+def apt_get(*args):
+    """apt-get ARGS as root, non-interactive; a failure is one line with apt's last words."""
+    command = as_root(["apt-get", *args])
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        said = (proc.stderr.strip() or proc.stdout.strip())[-300:]
+        raise OpsError(f"`{' '.join(command)}` failed: {said}",
+                       fix="fix apt (network, lock, or run as root: sudo python3 -m invoke "
+                           "setup --dev) and run it again",
+                       anchor="test-packages")
+
+
+def installed_packages(names):
+    """The subset of names dpkg knows as installed."""
+    if shutil.which("dpkg-query") is None:
+        return set()
+    proc = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${db:Status-Abbrev}\\n", *names],
+                          capture_output=True, text=True)
+    found = set()
+    for line in proc.stdout.splitlines():
+        package, _, status = line.partition(" ")
+        if status.startswith("ii"):
+            found.add(package.split(":")[0])   # package:arch for multi-arch packages
+    return found
+
+
+def commands_present(package):
+    """For a package whose commands are all on PATH already (another packaging of them,
+    e.g. Docker's own docker-ce on a CI runner: installing docker.io beside it conflicts):
+    the commands, else None."""
+    commands = DEV_PACKAGES[package]
+    if isinstance(commands, tuple) and commands and all(shutil.which(c) for c in commands):
+        return commands
+    return None
+
+
+def install_dev_packages(progress):
+    """Every DEV_PACKAGES entry installed; one row per package with what was done."""
+    if not is_debian():
+        raise OpsError("`inv setup --dev` installs Debian packages, and this is not a "
+                       "Debian-family host with apt-get",
+                       fix="install the equivalents of: " + " ".join(DEV_PACKAGES),
+                       anchor="test-packages")
+    names = list(DEV_PACKAGES)
+    there = installed_packages(names)
+    rows, missing = [], []
+    for name in names:
+        if name in there:
+            rows.append({"component": name, "action": "already installed"})
+        elif commands_present(name):
+            rows.append({"component": name, "action": "not installed; its commands are "
+                         "there already: " + ", ".join(commands_present(name))})
+        else:
+            missing.append(name)
+            rows.append({"component": name, "action": None})
+    if missing or not any(APT_LISTS.glob("*_Packages*")):
+        # Also with nothing to install, when the lists are gone (images often delete them):
+        # the stand-in bases are fetched with apt-get download.
+        progress("setup: apt-get update")
+        apt_get("update", "-q")
+    if missing:
+        progress(f"setup: installing {len(missing)} Debian package(s) with apt-get: "
+                 + " ".join(missing))
+        apt_get("install", "-y", "-q", *missing)
+        absent = [name for name in missing if name not in installed_packages(missing)]
+        if absent:
+            raise OpsError("apt-get said it installed " + " ".join(absent) + ", but dpkg "
+                           "does not know them as installed",
+                           fix="apt-get install -y " + " ".join(absent) + ", and read its "
+                               "output", anchor="test-packages")
+    for row in rows:
+        if row["action"] is None:
+            row["action"] = "installed"
+            service = STOPPED_SERVICES.get(row["component"])
+            if service and has_systemd() and shutil.which("systemctl"):
+                subprocess.run(as_root(["systemctl", "disable", "--now", service]),
+                               capture_output=True)
+                row["action"] += f" (its {service} service stopped and disabled)"
+    return rows
+
+
+def setup(progress=print, dev=False):
+    """Install and start what is missing; one row per component with what was done.
+
+    dev: first every Debian package the tests use (DEV_PACKAGES); its docker.io row then
+    says how the engine is installed."""
+    if dev:
+        rows = install_dev_packages(progress)
+    elif shutil.which("dockerd") is None and not answers():
         install_engine(progress)
-        rows.append({"component": "docker engine", "action": "installed docker.io"})
+        rows = [{"component": "docker engine", "action": "installed docker.io"}]
     else:
-        rows.append({"component": "docker engine", "action": "already installed"})
+        rows = [{"component": "docker engine", "action": "already installed"}]
     if answers():
         rows.append({"component": "docker daemon", "action": "already running"})
     else:
         rows.append({"component": "docker daemon", "action": "started: " + start_engine(progress)})
+    named = {row["component"] for row in rows}
     for tool in ("git", "apt-get", "dpkg-deb", "tar"):
+        if tool in named:
+            continue   # --dev: its package's row says it
         found = shutil.which(tool)
         rows.append({"component": tool,
                      "action": "present" if found else "MISSING (needed for offline bases)"})

@@ -123,7 +123,9 @@ class Loop:
             container = self.engine.containers.get(self.settings.container)
         except docker.errors.NotFound:
             return
-        if self.ledger.owns_container(container) and container.image.id in self.made:
+        # attrs, not container.image: that asks the engine for the image again, on every
+        # cycle's critical path.
+        if self.ledger.owns_container(container) and container.attrs["Image"] in self.made:
             container.remove(force=True)
             self.ledger.forget("container", [container.id])
 

@@ -57,6 +57,21 @@ def wait_healthy(container, settings, timeout):
     return report["healthy"], ("healthy" if report["healthy"] else report["why"])
 
 
+def run_as_non_root(config_user):
+    """(what Kubernetes makes of the image's USER, whether runAsNonRoot admits it). With no
+    runAsUser in the pod, the kubelet reads the image's user and admits only a numeric uid
+    other than 0: a name fails the pod with CreateContainerConfigError ("image has
+    non-numeric user (appuser), cannot verify user is non-root")."""
+    user = (config_user or "").split(":", 1)[0]
+    if not user:
+        return "no USER: runs as root", False
+    if not user.isdigit():
+        return f"USER {config_user}: a name, cannot verify user is non-root", False
+    if int(user) == 0:
+        return f"USER {config_user}: root", False
+    return f"USER {config_user}", True
+
+
 def outcome(name, expected, actual, passed):
     return {"check": name, "expected": expected, "actual": actual, "passed": bool(passed)}
 
@@ -94,6 +109,8 @@ def verify(engine, settings, ref, env=None):
     size_mb = round(image.attrs["Size"] / 1e6, 2)
     rows.append(outcome("image size", f"<= {settings.size_budget_mb:g} MB", f"{size_mb} MB",
                       size_mb <= settings.size_budget_mb))
+    rows.append(outcome("runAsNonRoot (Kubernetes)", "a numeric USER, not 0",
+                        *run_as_non_root(image.attrs["Config"].get("User"))))
     return {"image": ref, "id": image.short_id.split(":")[-1],
             "passed": all(r["passed"] for r in rows), "checks": rows, "log": log,
             "seconds": round(time.monotonic() - started, 2)}

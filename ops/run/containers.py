@@ -199,7 +199,9 @@ def _watch_start(container, settings, port):
             return {}
         return {"status": "healthcheck", "url": None} if checked["ok"] else None
 
-    waited = wait_until(answering, timeout=settings.start_grace,
+    # Polled every 50-200 ms, not with the default back-off to 1 s: an app that answers
+    # 0.35 s after its start was otherwise seen at 0.7 s, on every `inv run` and dev cycle.
+    waited = wait_until(answering, timeout=settings.start_grace, first=0.05, most=0.2,
                         what=f"{container.name}: waiting for the app to answer")
     return waited.value if waited else last["app"]
 

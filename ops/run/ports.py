@@ -66,6 +66,26 @@ def _link(path):
         return ""
 
 
+def exposure(*host_ips):
+    """Who can reach a port published on these host addresses: this machine only, or more."""
+    import ipaddress
+
+    addresses = [ipaddress.ip_address(ip) for ip in host_ips]
+    shown = ", ".join(host_ips)
+    if any(address.is_unspecified for address in addresses):
+        return f"every interface ({shown}): other machines on the network reach it too"
+    if all(address.is_loopback for address in addresses):
+        return f"loopback only ({shown}): this machine alone reaches it"
+    return f"{shown} only: whoever reaches that address reaches it"
+
+
+def published_on(container, port):
+    """The host addresses a container publishes port on."""
+    return sorted({b.get("HostIp") or "0.0.0.0"
+                   for bindings in (container.attrs["NetworkSettings"].get("Ports") or {}).values()
+                   for b in bindings or [] if b.get("HostPort") == str(port)})
+
+
 def describe_holder(engine, port, host_ip="0.0.0.0", ledger=None):
     """A phrase naming who holds the port, or None when it is free; a container is called
     ours only when `ledger` (this checkout's ownership record) says so."""

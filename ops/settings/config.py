@@ -115,7 +115,7 @@ class Settings:
     image: str = Setting(reference.repository)
     container: str = Setting(validate.container_name, flag="--name")
     port: int = Setting(validate.port, flag="--port")
-    host_ip: str = Setting(validate.ip)
+    host_ip: str = Setting(validate.ip, flag="--host-ip")
     dockerfile: str = Setting()
     context: str = Setting()
     size_budget_mb: float = Setting(validate.at_least(above=True))

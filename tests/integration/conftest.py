@@ -106,7 +106,8 @@ def proxy():
 
     absent = goproxy.missing_packages()
     if absent:
-        message = "apt-get install -y " + " ".join(absent)
+        message = ("python3 -m invoke setup --dev (it installs " + " ".join(absent)
+                   + " with apt-get)")
         if docker_required():
             pytest.fail(f"Debian's Go module sources are required here: {message}")
         pytest.skip(f"no Debian Go module sources: {message}")

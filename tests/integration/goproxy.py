@@ -19,21 +19,13 @@ from pathlib import Path
 
 GOCODE = Path("/usr/share/gocode/src")
 
-# What the fixture needs installed (securecookie comes with sessions); `.ci/run` installs it.
-DEBIAN_PACKAGES = (
-    "golang-github-gorilla-handlers-dev",
-    "golang-github-gorilla-mux-dev",
-    "golang-github-gorilla-sessions-dev",
-    "golang-github-gorilla-securecookie-dev",
-    "golang-github-joho-godotenv-dev",
-)
-
 
 @dataclasses.dataclass(frozen=True)
 class Module:
     path: str
     version: str
-    package: str        # the Debian package whose files these are
+    package: str        # the Debian package whose files these are (`inv setup --dev`
+                        # installs each: ops/engine/install.py's DEV_PACKAGES)
     source: str = ""    # folder under GOCODE when not the module path itself
 
     @property
@@ -137,7 +129,8 @@ def build_proxy(dest, modules=MODULES):
     dest = Path(dest)
     absent = missing_packages(modules)
     if absent:
-        raise MissingSources("module sources missing: apt-get install -y " + " ".join(absent))
+        raise MissingSources("module sources missing: python3 -m invoke setup --dev "
+                             "(apt-get install -y " + " ".join(absent) + ")")
     listed = {}
     for module in modules:
         folder = dest / escape(module.path) / "@v"

@@ -71,12 +71,12 @@ def copy_of_project(tmp_path, settings, dockerfile):
     return dataclasses.replace(settings, root=root)
 
 
-def build(engine, settings, tag, **kwargs):
+def build(engine, settings, tag, buildargs=BASES, **kwargs):
     from ops.image import buildkit, docker_build
 
     shown = []
     result = buildkit.build(engine, docker_build.context_tar(settings), tags=[f"{IMAGE}:{tag}"],
-                            buildargs=BASES, labels=LABELS, progress=shown.append, **kwargs)
+                            buildargs=buildargs, labels=LABELS, progress=shown.append, **kwargs)
     return result, shown
 
 
@@ -122,6 +122,23 @@ def test_a_one_file_edit_reuses_the_module_and_build_caches(engine, settings, tm
     assert verdict == "DONE"                 # the step ran: its input changed
     assert compiled == [MODULE]              # ... and compiled our package only
     assert edited["image_id"] != cold["image_id"]
+
+
+def test_a_code_edit_with_a_new_version_reruns_only_the_binarys_copy_in_the_release(
+        engine, settings, tmp_path):
+    """What each `inv dev` save and each commit is: the release stage's RUN steps (a
+    container each) and the assets stay cached; only the binary is copied again."""
+    copy = copy_of_project(tmp_path, settings, TEST_DOCKERFILE)
+    build(engine, copy, "order")
+    store = copy.context_path / "store.go"
+    store.write_text(store.read_text() + "\n// another edit\n")
+    edited, _ = build(engine, copy, "order", buildargs={**BASES, "VERSION": f"v1-{RUN_ID}"})
+    assert step(edited["log"], "go build -v")[0] == "DONE"
+    for needle in ("adduser", "wizexercise.txt", "tasky/assets"):
+        assert step(edited["log"], needle)[0] == "CACHED", needle
+    assert step(edited["log"], "appgroup /go/src/tasky/tasky .")[0] == "DONE"
+    assert engine.images.get(f"{IMAGE}:order").labels[
+        "org.opencontainers.image.version"] == f"v1-{RUN_ID}"
 
 
 def test_a_go_file_that_does_not_compile_is_one_error_naming_the_step(engine, settings,

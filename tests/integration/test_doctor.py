@@ -242,7 +242,8 @@ def test_port_held_by_another_container_of_ours_and_then_the_app_itself(
     # Seen as the app it is: port, container, health and variables all fine.
     result, rows, _ = run_doctor(inv, "--no-aws", env={"INVOKE_TASKY_CONTAINER": holder})
     assert result["ok"], result["verdict"]
-    assert rows["port"]["detail"] == f"{inv.port} is published by our container {holder}"
+    assert rows["port"]["detail"] == (f"{inv.port} is published by our container {holder} on "
+                                      "loopback only (127.0.0.1): this machine alone reaches it")
     assert rows["container"]["status"] == "ok" and "running" in rows["container"]["detail"]
     assert rows["health"]["status"] == "ok" and "live probe passed" in rows["health"]["detail"]
     assert rows["JWT_SECRET"]["detail"].endswith(f"set in container {holder}")

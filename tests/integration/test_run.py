@@ -58,6 +58,33 @@ def test_env_file_values_reach_the_app_and_stay_hidden(inv, engine, built, conta
     assert "APP_MODE=test" in engine.containers.get(inv.container).attrs["Config"]["Env"]
 
 
+def bindings(engine, name):
+    ports = engine.containers.get(name).attrs["NetworkSettings"]["Ports"]["8080/tcp"]
+    return sorted(binding["HostIp"] for binding in ports)
+
+
+def test_published_on_loopback_by_default_and_everywhere_only_when_asked(
+        inv, engine, built, container_cleanup):
+    """gin in debug mode is no service for the network: --host-ip 0.0.0.0 is a choice."""
+    container_cleanup.append(inv.container)
+    assert inv("run").returncode == 0
+    assert bindings(engine, inv.container) == ["127.0.0.1"]
+    doctor = json.loads(inv("doctor", "--no-aws", "--json").stdout)
+    port = {row["check"]: row for row in doctor["rows"]}["port"]
+    assert "loopback only (127.0.0.1)" in port["detail"], port
+    assert inv("stop").returncode == 0
+
+    ran = inv("run", "--host-ip", "0.0.0.0")
+    assert ran.returncode == 0, ran.output
+    assert "0.0.0.0" in bindings(engine, inv.container)
+    doctor = json.loads(inv("doctor", "--no-aws", "--json").stdout)
+    port = {row["check"]: row for row in doctor["rows"]}["port"]
+    assert "every interface" in port["detail"], port
+
+    refused = inv("run", "--host-ip", "everywhere")
+    assert refused.returncode == 1 and "--host-ip" in refused.stderr
+
+
 def test_dev_mode_mounts_assets_read_only(inv, engine, built, container_cleanup):
     container_cleanup.append(inv.container)
     assert inv("run", "--dev").returncode == 0

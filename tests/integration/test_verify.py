@@ -24,8 +24,9 @@ def test_good_image_passes_every_check(inv, built):
     checks = rows(proc)
     assert all(row["passed"] for row in checks.values())
     assert checks["/app/wizexercise.txt"]["actual"] == "Evan Spangler - Wiz Technical Exercise 2024"
-    assert checks["process user"]["actual"].startswith("appuser (uid ")
+    assert checks["process user"]["actual"] == "appuser (uid 10001)"
     assert checks["becomes healthy"]["actual"] == "healthy"
+    assert checks["runAsNonRoot (Kubernetes)"]["actual"] == "USER 10001:10001"
 
 
 def test_table_output_says_passed(inv, built):
@@ -34,8 +35,14 @@ def test_table_output_says_passed(inv, built):
     assert "PASSED" in proc.stdout and "becomes healthy" in proc.stdout
 
 
+K8S = "runAsNonRoot (Kubernetes)"
+
+
 @pytest.mark.parametrize("tag, lines, failing, actual", [
     ("it-root", ["USER root"], "process user", "root (uid 0)"),
+    # The user is right, but named: Kubernetes' runAsNonRoot refuses to start the pod.
+    ("it-named", ["USER appuser"], K8S, "USER appuser: a name, cannot verify user is non-root"),
+    ("it-uid0", ["USER 0:0"], K8S, "USER 0:0: root"),
     ("it-nofile", ["RUN rm /app/wizexercise.txt"], "/app/wizexercise.txt", "missing"),
     ("it-wrongtext", ["RUN echo someone else > /app/wizexercise.txt"],
      "/app/wizexercise.txt", "someone else"),
@@ -51,7 +58,9 @@ def test_bad_image_fails_the_right_check(inv, engine, built, tag, lines, failing
     assert checks[failing]["passed"] is False
     assert checks[failing]["actual"] == actual
     others = [name for name, row in checks.items() if name != failing and not row["passed"]]
-    assert others == []
+    # Root by name or by number fails both user rows, each for its own reason.
+    assert others == ([K8S] if tag == "it-root" else ["process user"] if tag == "it-uid0"
+                      else [])
 
 
 def test_size_budget_is_enforced(inv, built):

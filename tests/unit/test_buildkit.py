@@ -389,8 +389,9 @@ RECORDS = [
     {"ID": "gobuild", "Size": 57, "Description": "cached mount /root/.cache/go-build from exec "
      "/bin/sh -c CGO_ENABLED=0 GOOS=linux GOARCH=${GOARCH}     go build -trimpath -ldflags "
      "\"-s -w -X main.version=${VERSION}\" -o /go/src/tasky/tasky ."},
-    {"ID": "layer", "Size": 5, "Description": "mount / from exec /bin/sh -c addgroup -S appgroup"
-                                              " && adduser -S appuser -G appgroup"},
+    {"ID": "layer", "Size": 5, "Description": "mount / from exec /bin/sh -c "
+     + next(cmd for cmd in dockerfile.run_commands((ROOT / "Dockerfile").read_text())
+            if "adduser" in cmd)},
     {"ID": "theirs", "Size": 7, "Description": "cached mount /root/.cache/go-build from exec "
                                                "/bin/sh -c go build ./cmd/other"},
     {"ID": "ctx", "Size": 3, "Description": "http url http://build-context-abc"},

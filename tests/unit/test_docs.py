@@ -316,6 +316,7 @@ def test_source_mistakes_are_corrected_where_they_occur():
         "Container Won't Start": "--name tasky",
         "Stage 1: Build": "GOARCH=arm64",
         "Current Layer Structure": "6.91 MB",
+        "Basic Run": "127.0.0.1:8080:8080",
     }
     for title, needle in expected.items():
         assert needle in chapters.get(title, ""), f"section {title!r} lacks {needle!r}"

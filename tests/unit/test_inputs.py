@@ -23,6 +23,7 @@ BAD_FLAGS = {
     "tag": ["a:b", "-lead", "x" * 129, "sp ace"],
     "version": ["1 2", 'v1"2', "'q'", "-x", "1\x0b2", "v1\u2028"],
     "port": ["70000", "-1", "abc", "1.5", "65536"],
+    "host_ip": ["everywhere", "256.0.0.1", "localhost", ""],
     "name": ["-x", "a b", "x", "a/b"],
     "timeout": ["nan", "-1", "5s", "inf"],
     "tail": ["x", "-1", "1.5"],
@@ -248,7 +249,7 @@ def line_of(text):
 
 
 YAML_CASES = {"port: 70000": ("  port: 8080 ", "  port: 70000 ", line_of("  port:")),
-              "host_ip: nope": ("  host_ip: 0.0.0.0 ", "  host_ip: nope ", line_of("  host_ip:")),
+              "host_ip: nope": ("  host_ip: 127.0.0.1 ", "  host_ip: nope ", line_of("  host_ip:")),
               "builder: kaniko": ("  builder: auto ", "  builder: kaniko ",
                                   line_of("  builder:")),
               "malformed": ("  port: 8080 ", "  port: [8080 ", "invoke.yaml line"),

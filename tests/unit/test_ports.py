@@ -14,8 +14,28 @@ def test_listening_port_is_in_use(listener):
 
 
 def test_listener_on_loopback_blocks_the_wildcard_address(listener):
-    """`inv run` publishes on 0.0.0.0 by default: a loopback-only holder still conflicts."""
+    """`inv run --host-ip 0.0.0.0` publishes everywhere: a loopback-only holder conflicts."""
     assert ports.port_in_use(listener) is True
+
+
+@pytest.mark.parametrize("addresses, said", [
+    (["127.0.0.1"], "loopback only (127.0.0.1): this machine alone"),
+    (["::1"], "loopback only (::1)"),
+    (["0.0.0.0", "::"], "every interface (0.0.0.0, ::): other machines"),
+    (["127.0.0.1", "0.0.0.0"], "every interface"),
+    (["192.0.2.7"], "192.0.2.7 only"),
+])
+def test_exposure_says_who_reaches_a_published_port(addresses, said):
+    assert ports.exposure(*addresses).startswith(said)
+
+
+def test_published_on_reads_the_containers_bindings():
+    class Container:
+        attrs = {"NetworkSettings": {"Ports": {"8080/tcp": [
+            {"HostIp": "0.0.0.0", "HostPort": "9000"}, {"HostIp": "::", "HostPort": "9000"}],
+            "9/udp": None}}}
+    assert ports.published_on(Container, 9000) == ["0.0.0.0", "::"]
+    assert ports.published_on(Container, 9001) == []
 
 
 def test_closed_port_is_free(free_port):

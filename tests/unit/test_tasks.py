@@ -24,6 +24,14 @@ def run_task(body):
 
 # --- the `reported` wrapper -------------------------------------------------------------
 
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_dash_h_is_help_for_every_task_never_a_flag(name):
+    """`inv run -h` shows run's help; --host-ip once took -h and asked it for a value."""
+    shorts = {flag for argument in copy.deepcopy(TASKS[name]).get_arguments()
+              for flag in argument.names if len(flag) == 1}
+    assert "h" not in shorts
+
+
 def test_ops_error_becomes_a_one_line_exit_1_with_details_on_stderr(capsys):
     error = OpsError("build failed at Step 3/9 : RUN go build", fix="fix the code",
                      anchor="build-fails", details=["Step 3/9 : RUN go build", "main.go:1: oops"])
