@@ -52,19 +52,15 @@ def write_atomically(path, data, mode=None):
     try:
         try:
             _write_all(fd, data)
-            _keep_mode(fd, target, mode)
-            _sync(fd)
         finally:
             os.close(fd)
-        _rename(temp, target)
     except OSError as exc:
         _discard(temp)
         raise not_written(target, exc) from None
     except BaseException:
         _discard(temp)
         raise
-    _sync_folder(target.parent)
-    return target
+    return settle(temp, target, mode)   # its mode, fsync, rename, the folder fsynced
 
 
 def settle(temp, path, mode=None):
