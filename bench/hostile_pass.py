@@ -46,12 +46,16 @@ def class_modules():
         yield module
 
 
+MODULES = []   # the class modules whose cases ran: their cleanup() runs before the count
+
+
 def all_cases(tmp, image, only=None):
     """{case: (class, argv, env, source)} of every class, or of `only`."""
     found = {key: (BOUNDARY, *case) for key, case in cases(tmp).items()}
     for module in class_modules():
         if only and only not in module.CLASSES:
             continue
+        MODULES.append(module)
         for key, case in module.cases(tmp, CANARY, image).items():
             named = key.split(":", 1)[0]
             found[key] = (named if named in module.CLASSES else module.CLASSES[0], *case)
@@ -152,6 +156,9 @@ def main():
             if verdict != "held":
                 said = first[key].stderr[-300:] if first[key] else ""
                 failures.append(f"{verdict}: {key}: {said}")
+    for module in MODULES:   # what a module set up for its cases is its own, not an orphan
+        if hasattr(module, "cleanup"):
+            module.cleanup()
     after = snapshot(engine, image)
     orphans = (after[0] - before[0], after[1] - before[1])
     counts["orphan"] = len(orphans[0]) + len(orphans[1])
