@@ -79,7 +79,7 @@ def build_args(target):
     describe = git(target.context, "describe", "--tags", "--always", "--dirty") or short
     if dirty and not describe.endswith("-dirty"):
         describe += "-dirty"  # untracked files change the image too
-    from ops.image.docker_build import go_build_args
+    from ops.image.build_args import go_build_args
 
     go = go_build_args(types.SimpleNamespace(context_path=target.context), {},
                        progress=lambda line: None, environ=target.env)
