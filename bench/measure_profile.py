@@ -34,7 +34,7 @@ PUSH_PHASES = [
     ("    ops.registry.push.push", "ops/registry/push.py", "push"),
     ("      image_or_fail (images.get)", "ops/engine/connection.py", "image_or_fail"),
     ("      api.tag", "docker/api/image.py", "tag"),
-    ("      push_once", "ops/registry/push.py", "push_once"),
+    ("      push_with_retries", "ops/registry/push.py", "push_with_retries"),
     ("        api.push (until the response headers)", "docker/api/image.py", "push"),
     ("        follow (read the push stream)", "ops/registry/push.py", "follow"),
     ("      registry.manifest_digest (HEAD)", "ops/registry/http_api.py", "manifest_digest"),
