@@ -81,7 +81,9 @@ def build_args(target):
         describe += "-dirty"  # untracked files change the image too
     from ops.image.build_args import go_build_args
 
-    go = go_build_args(types.SimpleNamespace(context_path=target.context), {},
+    project = types.SimpleNamespace(context_path=target.context,
+                                    dockerfile_path=ROOT / "Dockerfile")
+    go = go_build_args(project, {},
                        progress=lambda line: None, environ=target.env)
     return {**go, "GO_IMAGE": GO_IMAGE, "RUNTIME_IMAGE": RUNTIME_IMAGE, "VERSION": describe,
             "REVISION": sha, "CREATED": committed, "TASKY_IMAGE": target.image}
