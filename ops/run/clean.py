@@ -79,6 +79,13 @@ def buildkit_cache(engine, settings, ledger, everything, dry_run):
     caches, the build stage's RUN layers): one row with their count and size."""
     from ops.image import build_cache
 
+    # The records of every scope this checkout built with (inv build leaves finding them to
+    # here): the scope is derived from this checkout's key and the image name.
+    names = {entry.get("image") for kind in ("image", "cache")
+             for entry in ledger.entries(kind).values() if entry.get("image")}
+    for name in sorted(names | {settings.image}):
+        if everything or name == settings.image:
+            build_cache.record_made(engine, ledger, ledger.cache_scope(name), name)
     wanted = {record_id for record_id, entry in ledger.entries("cache").items()
               if everything or entry.get("image") == settings.image}
     if not wanted:

@@ -249,6 +249,11 @@ class SessionRecords:
             if len(kept) == len(pending):
                 break
             pending = kept
+        for ledger, _ in self.ledgers():   # builds leave finding their records to clean
+            names = {e.get("image") for kind in ("image", "cache")
+                     for e in ledger.entries(kind).values()}
+            for name in sorted(n for n in names if n and n.startswith(IMAGE)):
+                build_cache.record_made(engine, ledger, ledger.cache_scope(name), name)
         records = [r for r in build_cache.all_records(engine)
                    if r["ID"] not in before_records and self.entry("cache", r["ID"])]
         if records:

@@ -126,6 +126,11 @@ def test_another_checkouts_cache_records_survive_clean_cache(inv, engine, clone)
         proc = inv("build", "--offline", env=env, cwd=cwd)
         assert proc.returncode == 0, proc.output
         assert "BuildKit" in proc.stdout
+    # What their `inv clean --cache` finds: the records naming their checkout's scope.
+    from ops.image import build_cache
+
+    name = theirs["INVOKE_TASKY_IMAGE"]
+    build_cache.record_made(engine, theirs_ledger, theirs_ledger.cache_scope(name), name)
     recorded = set(theirs_ledger.entries("cache"))
     assert recorded and recorded <= cache_records(engine)
     assert not recorded & set(project_ledger().entries("cache"))
