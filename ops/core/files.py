@@ -12,6 +12,7 @@ read_regular: a FIFO, a socket, a device or a folder where a file is expected wo
 a read forever or mean something else; it is refused before it is opened, and opened
 non-blocking in case it was swapped in between.
 """
+import contextlib
 import errno
 import json
 import os
@@ -49,17 +50,11 @@ def write_atomically(path, data, mode=None):
                                     dir=target.parent)
     except OSError as exc:
         raise not_written(target, exc) from None
-    try:
+    with _becoming(temp, target):
         try:
             _write_all(fd, data)
         finally:
             os.close(fd)
-    except OSError as exc:
-        _discard(temp)
-        raise not_written(target, exc) from None
-    except BaseException:
-        _discard(temp)
-        raise
     return settle(temp, target, mode)   # its mode, fsync, rename, the folder fsynced
 
 
@@ -67,7 +62,7 @@ def settle(temp, path, mode=None):
     """Rename `temp` (a finished file in path's folder, written by another program) over
     path: fsynced first, the folder after. The temporary is removed however this ends."""
     target = Path(path)
-    try:
+    with _becoming(temp, target):
         fd = os.open(temp, os.O_RDONLY)
         try:
             _keep_mode(fd, target, mode)
@@ -75,14 +70,22 @@ def settle(temp, path, mode=None):
         finally:
             os.close(fd)
         _rename(temp, target)
+    _sync_folder(target.parent)
+    return target
+
+
+@contextlib.contextmanager
+def _becoming(temp, target):
+    """A temporary on its way to be target: removed however that fails, and an OS error
+    turned into the one line naming target's filesystem."""
+    try:
+        yield
     except OSError as exc:
         _discard(temp)
         raise not_written(target, exc) from None
     except BaseException:
         _discard(temp)
         raise
-    _sync_folder(target.parent)
-    return target
 
 
 def make_folder(folder, mode=0o777):
