@@ -29,11 +29,11 @@ The labels below stay: they describe what an object is for people and `docker ps
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from pathlib import Path
 
+from ops.core import files
 from ops.core.errors import OpsError
 
 MANAGED = "org.tasky-ops.managed"   # on images and containers the project made
@@ -170,10 +170,13 @@ class _Change:
         try:
             if kind is None:
                 text = json.dumps(self.data, indent=1, sort_keys=True) + "\n"
-                write_atomically(self.ledger.path, text)
+                files.write_atomically(self.ledger.path, text)
                 self.ledger._seen = (None, {})
-        except OSError as exc:
-            raise self.ledger._failed("write", exc) from exc
+        except OpsError as error:   # the one writer's line, worded as the record's
+            cause = error.__context__
+            if not isinstance(cause, OSError):
+                raise
+            raise self.ledger._failed("write", cause) from error
         finally:
             self._close()
         return False
@@ -181,28 +184,6 @@ class _Change:
     def _close(self):
         if self.lock is not None:
             self.lock.close()   # closing releases the lock
-
-
-def write_atomically(path, text):
-    """Write `text` to `path` through a temporary file in the same folder, renamed over it:
-    a reader sees the old file or the new one, never half of one. (Stands in for
-    ops/core/files.py's writer until that lands.)"""
-    import tempfile
-
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
 
 
 class Owned:

@@ -206,7 +206,9 @@ def test_a_write_that_fails_leaves_the_old_record_whole(tmp_path, monkeypatch):
     def broken(source, target):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ownership.os, "replace", broken)
+    from ops.core import files
+
+    monkeypatch.setattr(files.os, "replace", broken)   # the one writer's last step
     with pytest.raises(OpsError, match="No space left") as caught:
         ledger.record("image", ["sha256:2"], role="app")
     assert caught.value.anchor == ownership.ANCHOR
