@@ -40,12 +40,14 @@ class BuildKitUnavailable(OpsError):
 
 
 def build(engine, tar, *, tags, buildargs, labels, nocache=False, pull=False,
-          dockerfile="Dockerfile", network_mode=None, verbose=True, progress=print):
+          dockerfile="Dockerfile", network_mode=None, verbose=True, progress=print,
+          platform=None):
     """Build the context `tar` (a file object) with BuildKit and tag it with every tag.
 
     Returns {"image_id", "steps", "cached", "ran", "log"}: steps are the Dockerfile's
     instructions BuildKit reported, cached + ran of them; log is every line shown or,
-    when not verbose, withheld.
+    when not verbose, withheld. `platform` (ops/core/platforms.py) builds for that platform
+    (the image records it); None builds for the engine's own.
     """
     from ops.engine.protocol import ApiError
     from ops.engine.socket_api import engine_api
@@ -62,6 +64,8 @@ def build(engine, tar, *, tags, buildargs, labels, nocache=False, pull=False,
         params["pull"] = "1"
     if network_mode:
         params["networkmode"] = network_mode
+    if platform:
+        params["platform"] = str(platform)
     follower = buildkit_trace.Progress(verbose=verbose, progress=progress)
     try:
         items = engine_api(engine).stream("POST", "/build", params=params,
