@@ -7,7 +7,10 @@ ARG GO_IMAGE=golang:1.19
 ARG RUNTIME_IMAGE=alpine:3.17.0
 
 # ---- Stage 1: build ---------------------------------------------------------------
-FROM ${GO_IMAGE} AS build
+# The build stage runs on the builder's own platform ($BUILDPLATFORM) and cross-compiles
+# for the image's ($TARGETARCH below): Go needs no emulation to build for arm64, and one
+# warm Go cache serves every platform. (A plain `docker build` sets both to the engine's.)
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 # Lets `inv clean --cache` find this stage's cached images (the classic builder keeps them),
 # and only those built as the configured image name.
 ARG TASKY_IMAGE=tasky
@@ -52,11 +55,17 @@ COPY . .
 # are ignored (with a warning) and the binary never learns its version. Declared here, after
 # the download step, so a new version (every commit) invalidates only the compile.
 ARG VERSION=dev
-ARG GOARCH=amd64
+# The document hard-codes GOARCH=amd64, which ships an amd64 binary in an arm64 image
+# ("exec format error") whenever the image is built for arm64. The target platform names
+# the architecture; the classic builder sets none, and then Go's own (the engine's) holds.
+ARG TARGETOS
+ARG TARGETARCH
+ARG TARGETVARIANT
 # -trimpath and -s -w: no host paths and no symbol tables in the shipped binary.
 RUN --mount=type=cache,id=tasky-ops-gomod-${TASKY_CACHE},target=/go/pkg/mod \
     --mount=type=cache,id=tasky-ops-gobuild-${TASKY_CACHE},target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=linux GOARCH=${GOARCH} \
+    CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH:-$(go env GOARCH)} \
+    GOARM=${TARGETVARIANT#v} \
     go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /go/src/tasky/tasky .
 
 # ---- Stage 2: release -------------------------------------------------------------

@@ -6,7 +6,12 @@ from ops.core.errors import OpsError
 RESERVED = {"GO_IMAGE": "--offline (or tasky.bases.go)", "RUNTIME_IMAGE": "--offline (or "
             "tasky.bases.runtime)", "VERSION": "--version", "REVISION": "git (the SHA)",
             "CREATED": "git (the commit time)", "TASKY_IMAGE": "tasky.image",
-            "TASKY_CACHE": "nothing: it is this checkout's cache scope (ownership)"}
+            "TASKY_CACHE": "nothing: it is this checkout's cache scope (ownership)",
+            # The platform names the architecture: an arg that disagreed would ship a binary
+            # the image's platform cannot run (exec format error).
+            **dict.fromkeys(("GOARCH", "GOOS", "GOARM", "TARGETARCH", "TARGETOS",
+                             "TARGETPLATFORM", "TARGETVARIANT", "BUILDPLATFORM"),
+                            "--platform linux/ARCH (or tasky.platforms)")}
 
 
 def parse_build_args(assignments, settings, environ=None):

@@ -65,8 +65,16 @@ def declares_arg(text, name):
                for _, keyword, rest in instructions(text))
 
 
+# `FROM --platform=$BUILDPLATFORM`: the build stage runs natively and cross-compiles. The
+# classic builder sets no BUILDPLATFORM and fails to parse the empty value; it builds only
+# for its own platform, which is what the flag names there anyway.
+BUILD_PLATFORM = re.compile(r"^(\s*FROM)\s+--platform=(?:\$BUILDPLATFORM|\$\{BUILDPLATFORM\})(?=\s)",
+                            re.IGNORECASE | re.MULTILINE)
+
+
 def classic_dockerfile(text):
-    """The Dockerfile without `RUN --mount=...` flags, for the classic builder.
+    """The Dockerfile without `RUN --mount=...` flags and `FROM --platform=$BUILDPLATFORM`,
+    for the classic builder.
 
     The cache mounts only make builds faster, so the result builds the same image. Lines
     that held nothing but mount flags go with them, so `RUN --mount=... \\` over
@@ -90,7 +98,7 @@ def classic_dockerfile(text):
             continue
         out.append((run or prefix) + " " + rest.lstrip(" \t"))
         run = None
-    return "".join(out)
+    return BUILD_PLATFORM.sub(r"\1", "".join(out))
 
 
 def read(path):

@@ -8,7 +8,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from ops.core import reference
+from ops.core import platforms, reference
 from ops.core.errors import OpsError
 from ops.settings import validate
 from ops.settings.invoke_yaml import CONFIG_FILE, ROOT, tasky_section
@@ -125,6 +125,7 @@ class Settings:
     start_grace: float = Setting(validate.at_least())
     builder: str = Setting(validate.one_of("classic", "buildkit", "auto"))
     docker_timeout: int = Setting(validate.at_least(whole=True, above=True))
+    platforms: tuple = Setting(platforms.platforms, flag="--platform")
     app: App
     bases: Bases
     ecr: Ecr

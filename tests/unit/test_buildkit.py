@@ -387,7 +387,8 @@ RECORDS = [
      + next(cmd for cmd in dockerfile.run_commands((ROOT / "Dockerfile").read_text())
             if "go mod download" in cmd)},
     {"ID": "gobuild", "Size": 57, "Description": "cached mount /root/.cache/go-build from exec "
-     "/bin/sh -c CGO_ENABLED=0 GOOS=linux GOARCH=${GOARCH}     go build -trimpath -ldflags "
+     "/bin/sh -c CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH:-$(go env GOARCH)}"
+     "     GOARM=${TARGETVARIANT#v}     go build -trimpath -ldflags "
      "\"-s -w -X main.version=${VERSION}\" -o /go/src/tasky/tasky ."},
     {"ID": "layer", "Size": 5, "Description": "mount / from exec /bin/sh -c "
      + next(cmd for cmd in dockerfile.run_commands((ROOT / "Dockerfile").read_text())
@@ -429,12 +430,17 @@ def test_our_dockerfile_loses_its_mounts_and_nothing_else():
     assert "--mount" in text and "--mount" not in classic
     assert "RUN case \" ${GOFLAGS} \" in \\\n" in classic
     assert "*) go mod download ;;" in classic
-    assert "RUN CGO_ENABLED=0 GOOS=linux GOARCH=${GOARCH} \\\n    go build" in classic
+    assert "RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH:-$(go env GOARCH)}" \
+        " \\\n    GOARM" in classic
     assert dockerfile.run_commands(classic) == dockerfile.run_commands(text)
     def top_level(dockerfile):   # every line but RUN instructions and continuations
         return [line for line in dockerfile.splitlines() if not line.startswith((" ", "RUN"))]
 
-    assert top_level(classic) == top_level(text)
+    # and the build stage's platform, which the classic builder cannot parse
+    assert [line.replace(" --platform=$BUILDPLATFORM", "") for line in top_level(text)] \
+        == top_level(classic)
+    assert "FROM --platform=$BUILDPLATFORM" in text
+    assert "FROM --platform" not in classic
 
 
 @pytest.mark.parametrize("before, after", [

@@ -135,7 +135,7 @@ def test_every_setting_is_declared_once_with_its_default_from_invoke_yaml(projec
     declared = {path: (field, setting) for path, field, setting in config.declared()}
     assert set(declared) == set(flatten(project_yaml))
     flags = [setting.flag for _, setting in declared.values() if setting.flag]
-    assert sorted(flags) == ["--host-ip", "--name", "--port", "--timeout"]
+    assert sorted(flags) == ["--host-ip", "--name", "--platform", "--port", "--timeout"]
     for path, (field, _) in declared.items():
         assert field.default == as_set(lookup(project_yaml_settings(project_yaml), path))
 
