@@ -17,6 +17,8 @@ JSON_HELP = "print JSON for machines instead of a table"
 REGION_HELP = "AWS region (beats AWS_REGION, AWS_DEFAULT_REGION and tasky.ecr.region)"
 NAME_HELP = "container name (default: tasky.container)"
 REGISTRY_HELP = "ecr (default) or local (the registry `inv registry` runs)"
+PLATFORM_HELP = ("comma list of platforms, e.g. linux/amd64,linux/arm64: one image each, one "
+                 "index when pushed (default: tasky.platforms, else the engine's own)")
 HOST_IP_HELP = ("address to publish the app's port on (default: tasky.host_ip, 127.0.0.1: "
                 "this machine only; 0.0.0.0: every interface)")
 
@@ -56,15 +58,16 @@ def bases(c, force=False, json=False):
                 "verbose": "show build steps even in CI",
                 "build_arg": "KEY=VALUE for the Dockerfile's ARGs (repeatable), e.g. "
                              "GOFLAGS=-mod=vendor or GOPROXY=...; never secrets",
+                "platform": PLATFORM_HELP,
                 "json": JSON_HELP})
 def build(c, tag=None, version=None, no_cache=False, pull=False, offline=False, quiet=False,
-          verbose=False, build_arg=None, json=False):
+          verbose=False, build_arg=None, platform=None, json=False):
     """Build the image, tagged by git SHA and latest."""
     from ops.core import reference
     from ops.image import build_args, gitinfo
-    from ops.image import docker_build as builds
+    from ops.image import platform_images as builds
     from ops.settings import validate
-    s = settings(c)   # a typo costs nothing: every input is checked before any connection
+    s = settings(c, platforms=platform)   # every input is checked before any connection
     git = gitinfo.PendingGitInfo(s.context_path)   # git answers while the engine is asked
     if tag is not None:
         reference.tag(tag, "--tag")

@@ -73,24 +73,34 @@ def needs_standins(engine, settings, task, progress):
         return True
 
 
-def choose_bases(engine, settings, offline, pull, progress):
+def choose_bases(engine, settings, offline, pull, progress, platform=None, native=None):
+    """(Go base, runtime base) of a build for `platform` (None: the engine's own). The Go
+    base is always the engine's own: the build stage cross-compiles."""
+    foreign = platform is not None and platform != native
     if offline:
         standins.ensure(engine, settings.bases, progress=progress, only_missing=True,
-                        ledger=ownership.Ledger.of(settings))
-        return settings.bases.offline_go, settings.bases.offline_runtime
-    for ref in (settings.bases.go, settings.bases.runtime):
+                        ledger=ownership.Ledger.of(settings),
+                        **({"platforms": (platform,), "native": native} if foreign else {}))
+        return settings.bases.offline_go, (standins.runtime_ref(settings.bases, platform, native)
+                                           if foreign else settings.bases.offline_runtime)
+    # A foreign platform's runtime base is resolved by BuildKit from its registry: the local
+    # image of that name is the engine's own platform's.
+    for ref in (settings.bases.go,) if foreign else (settings.bases.go, settings.bases.runtime):
         ensure_base(engine, ref, pull)
     return settings.bases.go, settings.bases.runtime
 
 
 def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pull=False,
-          offline=False, verbose=True, progress=print, build_args=(), tags=None):
+          offline=False, verbose=True, progress=print, build_args=(), tags=None, platform=None,
+          native=None):
     """Build and tag IMAGE:<sha>[-dirty] and IMAGE:latest (and IMAGE:extra_tag).
 
     `engine` is docker-py's client or an EngineApi (inv build's SocketApi, which never imports
     docker-py unless the build needs a pull, a stand-in or the classic builder). `git` is
     a GitInfo, or a gitinfo.PendingGitInfo (git still running), answered once the bases are checked.
-    `tags` replaces those (inv dev tags only its own, so latest stays the last real build)."""
+    `tags` replaces those (inv dev tags only its own, so latest stays the last real build).
+    `platform` builds for that platform (ops/image/platform_images.py; `native` is the
+    engine's own), with BuildKit only; None: the engine's own, as a plain docker build."""
     from ops.engine.socket_api import engine_api
     from ops.image import context_tar
 
@@ -103,7 +113,8 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     if offline:
         check_offline_froms(settings.dockerfile_path)
     started = time.monotonic()
-    go_image, runtime_image = choose_bases(engine, settings, offline, pull, progress)
+    go_image, runtime_image = choose_bases(engine, settings, offline, pull, progress,
+                                           platform, native)
     extra = build_args_given.go_build_args(settings, extra, progress)
     if isinstance(git, gitinfo.PendingGitInfo):
         git = git.answer()
@@ -119,7 +130,7 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     tags = list(dict.fromkeys(tags))
     image_id, steps, builder = build_with_backend(engine, settings, tags, buildargs,
                                                   image_labels, nocache, pull, verbose, progress,
-                                                  ledger)
+                                                  ledger, platform)
     ledger.record("image", [image_id], role="app", image=settings.image)
     image = engine_api(engine).image(image_id)
     if image is None:
@@ -166,7 +177,7 @@ def modules_failure(error, settings=None):
 
 
 def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull, verbose,
-                       progress, ledger):
+                       progress, ledger, platform=None):
     """Build with BuildKit when the engine can (Go caches survive a one-file change), else
     with the classic builder on the same Dockerfile minus its cache mounts. What the build
     made besides the image (cache records, the classic build stage) goes into `ledger`.
@@ -179,13 +190,13 @@ def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
                                        nocache, pull, verbose, progress,
                                        heartbeat.relay(progress, show=verbose,
                                                        name=buildkit_trace.Running().step),
-                                       ledger)
+                                       ledger, platform)
     except OpsError as error:
         raise (modules_failure(error, settings) or error) from None
 
 
 def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull,
-                        verbose, progress, steps_shown, ledger):
+                        verbose, progress, steps_shown, ledger, platform=None):
     from ops.engine.socket_api import engine_api
     from ops.image import buildkit
 
@@ -193,7 +204,7 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
         can, why = False, "tasky.builder is classic"
     else:
         can, why = buildkit.available(engine)
-        if not can and settings.builder == "buildkit":
+        if not can and (settings.builder == "buildkit" or platform):
             raise buildkit.BuildKitUnavailable(why)
     if can:
         scope = buildargs["TASKY_CACHE"]
@@ -202,8 +213,11 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
             out = buildkit.build(engine, context_tar(settings, text),
                                  tags=[f"{settings.image}:{tag}" for tag in tags],
                                  buildargs=buildargs, labels=image_labels, nocache=nocache,
-                                 pull=pull, verbose=verbose, progress=steps_shown)
+                                 pull=pull, verbose=verbose, progress=steps_shown,
+                                 platform=platform)
         except buildkit.BuildKitUnavailable as exc:
+            if platform:
+                raise
             why = exc.reason
         else:
             # Its cache records name the scope, which only this checkout can derive: `inv

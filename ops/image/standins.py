@@ -186,7 +186,12 @@ def local_image(engine, ref):
     return engine_api(engine).image(ref)
 
 
-def ensure(engine, bases, force=False, only_missing=False, progress=print, ledger=None):
+def runtime_ref(bases, platform, native):   # TEMPORARY: bases-arch brings the real one
+    return bases.offline_runtime if platform == native else bases.offline_runtime + platform.suffix
+
+
+def ensure(engine, bases, force=False, only_missing=False, progress=print, ledger=None,
+           platforms=(), native=None):
     """Build each stand-in that is missing or stale; return one row per base.
 
     only_missing skips the staleness check (an apt query, about a second) for builds
