@@ -256,20 +256,21 @@ def login(c, docker_config=False, region=None, json=False):
                 "create_repo": "create the ECR repository if missing (scan on push, "
                                "tasky.ecr.tag_mutability tags)",
                 "registry": REGISTRY_HELP,
+                "platform": PLATFORM_HELP,
                 "json": JSON_HELP})
 def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", region=None,
-         json=False):
+         platform=None, json=False):
     """Push the image to ECR and check the stored digest."""
     from ops.core import reference
-    from ops.registry import push as pushes
+    from ops.registry import image_index as pushes
     from ops.registry import target
     from ops.settings import validate
-    s = aws_settings(c, region)
+    s = aws_settings(c, region, platforms=platform)
     validate.choice(registry, "--registry", target.KINDS)
     if isinstance(tag, str) and tag:
         reference.tag(tag, "--tag")
     git = git_info(s) if tag is True else None   # only a bare --tag asks git for the SHA
-    emit(pushes.push(engine(s), s, git, tag=tag, allow_dirty=allow_dirty,
+    emit(pushes.push_index(engine(s), s, git, tag=tag, allow_dirty=allow_dirty,
                      create_repo=create_repo, registry_kind=registry, progress=progress),
          json, pushes.render)
 

@@ -123,8 +123,9 @@ def push_with_retries(engine, site, tag, progress, retries, backoff):
 
 
 def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False,
-         registry_kind="ecr", progress=print, tokens=None):
-    """Push IMAGE:TAG to the registry and prove the registry holds the same digest."""
+         registry_kind="ecr", progress=print, tokens=None, remember=True):
+    """Push IMAGE:TAG to the registry and prove the registry holds the same digest.
+    remember=False keeps no rollback history (a platform's image under an index's tag)."""
     tag = choose_tag(git, tag)
     refuse_dirty(tag, allow_dirty)
     image = image_or_fail(engine, f"{settings.image}:{tag}")
@@ -173,7 +174,8 @@ def push(engine, settings, git, tag=None, allow_dirty=False, create_repo=False,
             untag(engine, f"{site.remote}:{tag}")
         raise
 
-    moved = history.record_move(settings, tag, remote_digest, digest, registry_kind, site)
+    moved = history.record_move(settings, tag, remote_digest if remember else None, digest,
+                                registry_kind, site)
     values = list(states.values())
     return dict(result, reference=f"{site.remote}:{tag}@{digest}", digest=digest,
                 history=moved["history"],
