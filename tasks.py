@@ -132,17 +132,17 @@ def health(c, name=None, wait=False, timeout=None, json=False):
           help={"tag": tag_help("verify"),
                 "env": "KEY=VALUE for the app under test (repeatable); values are never printed",
                 "env_file": "file of KEY=VALUE lines (tasky.app.env_file is read first)",
+                "platform": PLATFORM_HELP + "; a foreign one runs under emulation",
                 "json": JSON_HELP})
-def verify(c, tag="latest", env=None, env_file=None, json=False):
+def verify(c, tag="latest", env=None, env_file=None, platform=None, json=False):
     """Check wizexercise.txt, appuser, health and image size."""
     from ops.core import reference
     from ops.gates import verify as checks
     from ops.settings import envvars
-    s = settings(c)
+    s = settings(c, platforms=platform)
     reference.tag(tag, "--tag")
     variables = envvars.for_container(env, env_file, s)
-    result = emit(checks.verify(engine(s), s, f"{s.image}:{tag}", env=variables), json,
-                  checks.render)
+    result = emit(checks.verify_each(engine(s), s, tag, env=variables), json, checks.render)
     if not result["passed"]:
         raise checks.failed(result)
 
@@ -285,16 +285,17 @@ def push(c, tag=None, allow_dirty=False, create_repo=False, registry="ecr", regi
                 "scan": "local: Trivy/Grype before pushing (default); ecr: ECR's scan of the "
                         "pushed SHA tag gates the latest tag",
                 "scan_wait": "with --scan ecr: seconds to wait for ECR's scan (default 300)",
+                "platform": PLATFORM_HELP,
                 "json": JSON_HELP})
 def release(c, latest=False, allow_dirty=False, create_repo=False, registry="ecr",
             offline=False, skip_scan=False, scan="local", scan_wait=None, region=None,
-            json=False):
+            platform=None, json=False):
     """Build, verify, scan and push; stop at the first failure."""
     from ops.flows import release as releases
     from ops.image import build_args
     from ops.registry import target
     from ops.settings import validate
-    s = aws_settings(c, region)
+    s = aws_settings(c, region, platforms=platform)
     build_args.parse_build_args((), s)   # the shell's Go variables the build takes
     validate.choice(registry, "--registry", target.KINDS)
     validate.choice(scan, "--scan", ("local", "ecr"))

@@ -2,8 +2,8 @@
 from ops.core.console import Steps, table
 from ops.core.errors import OpsError
 from ops.gates import ecr_scan, scan, verify
-from ops.image import docker_build
-from ops.registry import ecr, push, target
+from ops.image import platform_images
+from ops.registry import ecr, image_index, push, target
 
 
 def release(engine, settings, git, latest=False, allow_dirty=False, create_repo=False,
@@ -16,11 +16,13 @@ def release(engine, settings, git, latest=False, allow_dirty=False, create_repo=
     steps = Steps("release", progress)
     tokens = ecr.TokenCache(lambda: ecr.fetch_token(settings))  # one token for every push
     steps.done("preflight", target.preflight(settings, registry_kind, create_repo, tokens))
-    built = docker_build.build(engine, settings, git, offline=offline, verbose=False,
-                         progress=progress)
-    steps.done("build", f"{settings.image}:{git.tag} ({built['size_mb']} MB)")
+    built = platform_images.build(engine, settings, git, offline=offline, verbose=False,
+                                  progress=progress)
+    images = built.get("images", [built])
+    steps.done("build", f"{settings.image}:{git.tag} (" + ", ".join(
+        f"{image.get('platform', '')} {image['size_mb']} MB".strip() for image in images) + ")")
 
-    checked = verify.verify(engine, settings, f"{settings.image}:{git.tag}")
+    checked = verify.verify_each(engine, settings, git.tag)
     failed = [row["check"] for row in checked["checks"] if not row["passed"]]
     if failed:
         raise OpsError(f"release stopped: verify failed ({', '.join(failed)}); nothing was pushed",
@@ -32,32 +34,40 @@ def release(engine, settings, git, latest=False, allow_dirty=False, create_repo=
     elif scanner == "ecr":
         steps.done("scan", "ECR's scan of the pushed SHA tag gates latest (--scan ecr)")
     else:
-        found = scan.scan(engine, settings, tag=git.tag)
-        if not found["passed"]:
-            raise OpsError(f"release stopped: {len(found['findings'])} {found['severity']} "
-                           "findings; nothing was pushed", fix="inv scan lists them",
-                           anchor="scan-gate-failed")
-        steps.done("scan", f"{found['scanner']}: no {found['severity']} findings")
+        for image in images:   # each platform's image has its own packages
+            found = scan.scan(engine, settings, tag=image["tags"][0])
+            if not found["passed"]:
+                raise OpsError(f"release stopped: {len(found['findings'])} "
+                               f"{found['severity']} findings in {image['tags'][0]}; nothing "
+                               "was pushed", fix="inv scan lists them",
+                               anchor="scan-gate-failed")
+            steps.done("scan", f"{found['scanner']}: no {found['severity']} findings"
+                       + (f" ({image['platform']})" if "platform" in image else ""))
 
     pushed = []
     for tag in [git.tag] + (["latest"] if latest else []):
-        result = push.push(engine, settings, git, tag=tag, allow_dirty=allow_dirty,
-                           create_repo=create_repo, registry_kind=registry_kind,
-                           progress=progress, tokens=tokens)
+        result = image_index.push_index(engine, settings, git, tag=tag,
+                                        allow_dirty=allow_dirty, create_repo=create_repo,
+                                        registry_kind=registry_kind, progress=progress,
+                                        tokens=tokens)
         pushed.append(result)
         steps.done(f"push {tag}", f"{result['status']}: {result['reference']}")
         if tag == git.tag and scanner == "ecr" and not skip_scan:
-            found = ecr_scan.ecr_scan(settings, result["digest"], wait_seconds=scan_wait,
-                                      progress=progress)
-            if not found["passed"]:
-                raise OpsError(f"release stopped: ECR found {len(found['findings'])} "
-                               f"{found['severity']} findings in {git.tag}; latest was not "
-                               "moved", fix=f"inv scan --ecr --tag {git.tag} lists them",
-                               anchor="ecr-scan-gate")
-            steps.done("ecr scan", f"ECR: no {found['severity']} findings ({found['status']})")
+            # ECR scans images, not an index: each platform's image gates latest
+            for image in result.get("images", [result]):
+                ecr_gate(settings, image["digest"], git.tag, scan_wait, steps, progress)
     gate = "none (--skip-scan)" if skip_scan else ("ECR" if scanner == "ecr" else "local scanner")
     return {"passed": True, "steps": steps.rows, "pushed": [p["reference"] for p in pushed],
             "scan_gate": gate}
+
+
+def ecr_gate(settings, digest, tag, scan_wait, steps, progress):
+    found = ecr_scan.ecr_scan(settings, digest, wait_seconds=scan_wait, progress=progress)
+    if not found["passed"]:
+        raise OpsError(f"release stopped: ECR found {len(found['findings'])} "
+                       f"{found['severity']} findings in {tag}; latest was not moved",
+                       fix=f"inv scan --ecr --tag {tag} lists them", anchor="ecr-scan-gate")
+    steps.done("ecr scan", f"ECR: no {found['severity']} findings ({found['status']})")
 
 
 def render(result):

@@ -19,8 +19,14 @@ from ops.engine.connection import image_or_fail
 FAST_PROBE = {"interval": 1_000_000_000, "start_period": 5_000_000_000}
 
 
-def read_file(container, path):
-    """A file's text from a container, via the archive API: works with no shell or cat."""
+# ELF e_machine -> the platform architecture a binary runs on
+ELF_MACHINES = {0x3E: "amd64", 0xB7: "arm64", 0x28: "arm", 0x15: "ppc64le", 0x16: "s390x",
+                0x03: "386"}
+
+
+def read_file(container, path, raw=False):
+    """A file's text (bytes if raw) from a container, via the archive API: works with no
+    shell or cat."""
     import docker
 
     try:
@@ -30,7 +36,32 @@ def read_file(container, path):
     with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
         member = archive.next()
         handle = archive.extractfile(member) if member and member.isfile() else None
-        return handle.read().decode("utf-8", "replace") if handle else None
+        if handle is None:
+            return None
+        return handle.read() if raw else handle.read().decode("utf-8", "replace")
+
+
+def binary_architecture(container, image):
+    """(path, architecture) of the image's entrypoint binary, read from its ELF header:
+    what the CPU must be, whatever the image's metadata says."""
+    config = image.attrs.get("Config") or {}
+    command = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
+    path = command[0] if command and command[0].startswith("/") else None
+    head = read_file(container, path, raw=True) if path else None
+    if not head or head[:4] != b"\x7fELF" or len(head) < 20:
+        return path, "not an ELF binary" if head else "not found"
+    machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+    return path, ELF_MACHINES.get(machine, f"ELF machine {machine:#x}")
+
+
+def platform_rows(container, image, platform):
+    """The image's recorded platform and its binary's architecture, both `platform`'s."""
+    built = "/".join(p for p in (image.attrs.get("Os"), image.attrs.get("Architecture"),
+                                 image.attrs.get("Variant")) if p)
+    path, arch = binary_architecture(container, image)
+    return [outcome("platform", str(platform), built, built == str(platform)),
+            outcome(f"binary {path or '(no entrypoint)'}", platform.architecture, arch,
+                    arch == platform.architecture)]
 
 
 def process_user(container):
@@ -76,8 +107,10 @@ def outcome(name, expected, actual, passed):
     return {"check": name, "expected": expected, "actual": actual, "passed": bool(passed)}
 
 
-def verify(engine, settings, ref, env=None):
-    """Run the image once (with the app's env) and check file, user, health and size."""
+def verify(engine, settings, ref, env=None, platform=None):
+    """Run the image once (with the app's env) and check file, user, health and size; with
+    `platform`, also that the image and its binary are that platform's (run under emulation
+    when it is not the engine's own)."""
     from ops.run import containers
     from ops.settings import envvars
 
@@ -94,6 +127,8 @@ def verify(engine, settings, ref, env=None):
         rows = [outcome("/app/wizexercise.txt", settings.wizexercise,
                       "missing" if text is None else text.strip(),
                       text is not None and text.strip() == settings.wizexercise)]
+        if platform:
+            rows += platform_rows(container, image, platform)
         container.reload()
         if container.status == "running":
             uid, user = process_user(container)
@@ -113,7 +148,27 @@ def verify(engine, settings, ref, env=None):
                         *run_as_non_root(image.attrs["Config"].get("User"))))
     return {"image": ref, "id": image.short_id.split(":")[-1],
             "passed": all(r["passed"] for r in rows), "checks": rows, "log": log,
-            "seconds": round(time.monotonic() - started, 2)}
+            "seconds": round(time.monotonic() - started, 2),
+            **({"platform": str(platform)} if platform else {})}
+
+
+def verify_each(engine, settings, tag, env=None):
+    """verify() of IMAGE:TAG, or with tasky.platforms of each platform's IMAGE:TAG-linux-ARCH
+    (ops/image/platform_images.py). {"passed", "images": [verify()'s result, ...]}."""
+    from ops.image import platform_images
+
+    chosen, _ = platform_images.asked(engine, settings)
+    if not chosen:
+        return verify(engine, settings, f"{settings.image}:{tag}", env=env)
+    results = [verify(engine, settings,
+                      f"{settings.image}:{platform_images.local_tag(tag, platform)}",
+                      env=env, platform=platform) for platform in chosen]
+    return {"passed": all(r["passed"] for r in results), "images": results,
+            "checks": [dict(row, check=f"{r['platform']}: {row['check']}")
+                       for r in results for row in r["checks"]],
+            "image": ", ".join(r["image"] for r in results),
+            "id": ", ".join(r["id"] for r in results),
+            "log": [line for r in results for line in r["log"]]}
 
 
 def render(result):

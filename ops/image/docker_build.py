@@ -169,6 +169,23 @@ def check_offline_froms(path):
             stages.add(stage.lower())
 
 
+BASE_LOOKUP = re.compile(r"load metadata for (\S+?):? ")
+
+
+def base_failure(error, platform):
+    """A build that failed resolving a FROM image (BuildKit's `load metadata for`): the base
+    is missing for that platform, whatever the network error says (the Go-modules reading
+    would blame the module proxy for the same "no such host")."""
+    found = BASE_LOOKUP.search(error.message)
+    if not found:
+        return None
+    where = f" --platform {platform}" if platform else ""
+    return OpsError(f"base image {found.group(1)}{where.replace(' --platform', ' for')} is not "
+                    f"here and cannot be pulled ({error.message.rsplit(': ', 1)[-1][:160]})",
+                    fix=f"build the offline stand-ins: inv bases{where}, or build where the "
+                        "registry is reachable", anchor="base-image-unavailable")
+
+
 def modules_failure(error, settings=None):
     """The Go-modules reading of a failed build, or None when modules were not the cause."""
     from ops.image import gomod
@@ -192,7 +209,8 @@ def build_with_backend(engine, settings, tags, buildargs, image_labels, nocache,
                                                        name=buildkit_trace.Running().step),
                                        ledger, platform)
     except OpsError as error:
-        raise (modules_failure(error, settings) or error) from None
+        raise (base_failure(error, platform) or modules_failure(error, settings)
+               or error) from None
 
 
 def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache, pull,

@@ -68,8 +68,9 @@ def declares_arg(text, name):
 # `FROM --platform=$BUILDPLATFORM`: the build stage runs natively and cross-compiles. The
 # classic builder sets no BUILDPLATFORM and fails to parse the empty value; it builds only
 # for its own platform, which is what the flag names there anyway.
-BUILD_PLATFORM = re.compile(r"^(\s*FROM)\s+--platform=(?:\$BUILDPLATFORM|\$\{BUILDPLATFORM\})(?=\s)",
-                            re.IGNORECASE | re.MULTILINE)
+BUILD_PLATFORM = re.compile(
+    r"^(\s*FROM)\s+--platform=(?:\$BUILDPLATFORM|\$\{BUILDPLATFORM\})(?=\s)",
+    re.IGNORECASE | re.MULTILINE)
 
 
 def classic_dockerfile(text):
