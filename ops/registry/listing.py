@@ -81,6 +81,8 @@ def from_registry(site):
 
 def registry_row(site, body, media_type, digest):
     document = json.loads(body)
+    if document.get("manifests"):
+        return index_row(site, document, media_type, digest)
     layers = document.get("layers") or []
     config = document.get("config") or {}
     size = sum(layer.get("size", 0) for layer in layers) + config.get("size", 0)
@@ -93,6 +95,23 @@ def registry_row(site, body, media_type, digest):
             "media_type": media_type, "scan_status": None, "scan_counts": {}}
 
 
+def index_row(site, document, media_type, digest):
+    """An image index: its platforms, the newest build among them and their sizes' sum."""
+    children = []
+    for entry in document["manifests"]:
+        found = http_api.get_manifest(site.host, site.repository, entry["digest"], site.auth)
+        if found is not None:
+            children.append(registry_row(site, found[0], found[1], entry["digest"]))
+    named = [entry.get("platform") or {} for entry in document["manifests"]]
+    sizes = [child["size_mb"] for child in children if child["size_mb"] is not None]
+    return {"tags": [], "digest": digest, "short": history.short(digest), "pushed_at": None,
+            "created": max((c["created"] for c in children if c["created"]), default=None),
+            "size_mb": round(sum(sizes), 1) if sizes else None, "media_type": media_type,
+            "platforms": ["/".join(p for p in (n.get("os"), n.get("architecture"),
+                                                n.get("variant")) if p) for n in named],
+            "scan_status": None, "scan_counts": {}}
+
+
 def render(result):
     rows = [dict(image, tags=", ".join(image["tags"]) or "(untagged)",
                  when=(image["pushed_at"] or image.get("created") or "-")[:19],
@@ -101,6 +120,9 @@ def render(result):
                      if image["scan_counts"] else ""))
             for image in result["images"]]
     when = "pushed" if result["registry_kind"] == "ecr" else "built"
+    for row in rows:   # an index: its platforms beside its tags
+        if row.get("platforms"):
+            row["tags"] += f" (index: {', '.join(row['platforms'])})"
     lines = [table(rows, [("short", "digest"), ("tags", "tags"), ("when", when),
                           ("size_mb", "MB"), ("scan", "scan")]) if rows else "no images"]
     lines.append(f"{result['repository']}: {len(rows)} of {result['total']} images")
