@@ -99,17 +99,23 @@ def vendor(c, goproxy=None, json=False):
                 "port": "host port to publish the app on (default: tasky.port)",
                 "host_ip": HOST_IP_HELP,
                 "tag": tag_help("run"),
+                "platform": "run that platform's image (TAG-linux-ARCH from a --platform "
+                            "build); a foreign one runs under emulation",
                 "json": JSON_HELP})
 def run(c, env=None, env_file=None, dev=False, name=None, port=None, host_ip=None, tag="latest",
-        json=False):
+        platform=None, json=False):
     """Run the image detached with its port published."""
-    from ops.core import reference
+    from ops.core import platforms, reference
+    from ops.image import platform_images
     from ops.run import containers
     from ops.settings import envvars
     s = settings(c, container=name, port=port, host_ip=host_ip)
     reference.tag(tag, "--tag")
+    platform = platform and platforms.platform(platform, "--platform")
     variables = envvars.for_container(env, env_file, s)
-    emit(containers.run(engine(s), s, tag=tag, env=variables, dev=dev), json,
+    client = engine(s)
+    tag = platform_images.tag_of(client, s.image, tag, platform)
+    emit(containers.run(client, s, tag=tag, env=variables, dev=dev), json,
          containers.render_run)
 
 
@@ -147,14 +153,19 @@ def verify(c, tag="latest", env=None, env_file=None, platform=None, json=False):
         raise checks.failed(result)
 
 
-@ops_task(help={"tag": tag_help("inspect"), "json": JSON_HELP})
-def layers(c, tag="latest", json=False):
+@ops_task(help={"tag": tag_help("inspect"), "platform": "that platform's image "
+                "(TAG-linux-ARCH from a --platform build)", "json": JSON_HELP})
+def layers(c, tag="latest", platform=None, json=False):
     """List layer sizes and totals against the size budget."""
-    from ops.core import reference
+    from ops.core import platforms, reference
     from ops.image import layers as image_layers
+    from ops.image import platform_images
     s = settings(c)
     reference.tag(tag, "--tag")
-    emit(image_layers.layers(engine(s), f"{s.image}:{tag}", s.size_budget_mb), json,
+    platform = platform and platforms.platform(platform, "--platform")
+    client = engine(s)
+    tag = platform_images.tag_of(client, s.image, tag, platform)
+    emit(image_layers.layers(client, f"{s.image}:{tag}", s.size_budget_mb), json,
          image_layers.render_layers)
 
 

@@ -34,6 +34,27 @@ def local_tag(tag, platform):
                          f"{platform.suffix}: shorten the tag)")
 
 
+def tag_of(engine, image, tag, platform):
+    """The local tag of IMAGE:TAG's `platform` image (run, layers --platform): TAG-linux-ARCH
+    when a multi-platform build made it, else TAG itself when it is that platform's image."""
+    if platform is None:
+        return tag
+    from ops.engine.socket_api import engine_api
+
+    link = engine_api(engine)
+    own = local_tag(tag, platform)
+    if link.image(f"{image}:{own}") is not None:
+        return own
+    found = link.image(f"{image}:{tag}")
+    if found is not None and (found.get("Os"), found.get("Architecture"),
+                              found.get("Variant") or "") == \
+            ("linux", platform.architecture, platform.variant):
+        return tag
+    raise OpsError(f"no {platform} image of {image}:{tag} here (neither {image}:{own} nor "
+                   f"{image}:{tag} is one)", fix=f"inv build --platform {platform}",
+                   anchor="image-not-found")
+
+
 def asked(engine, settings):
     """(platforms to build, the engine's own), or ((), None) for a plain build."""
     if not settings.platforms:
