@@ -20,6 +20,10 @@ Measures, each N times (median reported):
   8. promote against docker pull + tag + push (info)
   9. a release's ECR calls in one process (moto's server): one cached  target ratio <= 0.5
      boto3 session against a new session per call, the old behaviour
+ 10. two platforms (linux/amd64 + linux/arm64), one Go file changed:  target ratio <= 1.3
+     `inv build --platform` against the BuildKit CLI, one build per
+     platform; --no-cache for both (info). Needs arm64 emulation and stand-in
+     (`inv setup --platform linux/arm64`, `inv bases --platform linux/arm64`)
 
 Performance is never asserted: a missed target prints MISSED and the exit code stays 0.
 Exit 2 only when nothing can be measured (no engine, no stand-in bases).
@@ -42,6 +46,7 @@ from pathlib import Path
 import measure_build
 import measure_buildkit
 import measure_ecr
+import measure_multiarch
 import measure_profile
 import measure_promote
 import measure_push
@@ -66,12 +71,12 @@ from common import (
 )
 
 MEASUREMENTS = ["list", "build", "health", "size", "push", "change", "realapp", "promote",
-                "ecr"]
+                "ecr", "multiarch"]
 TITLES = {"list": "1. inv --list", "build": "2. no-change build",
           "health": "3. time to verified healthy", "size": "4. image size",
           "push": "5. no-change push", "change": "6. one Go file changed",
           "realapp": "7. third-party fixture", "promote": "8. promote",
-          "ecr": "9. a release's ECR calls"}
+          "ecr": "9. a release's ECR calls", "multiarch": "10. two platforms"}
 # Each measurement: (its summary rows, its section), in the order they are printed.
 REPORTS = {"list": (runtime.list_rows, runtime.list_render),
            "build": (measure_build.rows, measure_build.render),
@@ -82,7 +87,8 @@ REPORTS = {"list": (runtime.list_rows, runtime.list_render),
            "change": (measure_buildkit.rows, measure_buildkit.render),
            "realapp": (measure_realapp.rows, measure_realapp.render),
            "promote": (measure_promote.rows, measure_promote.render),
-           "ecr": (measure_ecr.rows, measure_ecr.render)}
+           "ecr": (measure_ecr.rows, measure_ecr.render),
+           "multiarch": (measure_multiarch.rows, measure_multiarch.render)}
 # What needs tasky-bench:latest built first when row 2 does not run.
 NEEDS_IMAGE = {"health", "size", "push", "promote"}
 NEEDS_NO_ENGINE = {"ecr"}   # moto's server only: measurable without an engine or the bases
@@ -191,6 +197,8 @@ def measure_all(opts, results, refs, ids, created, workdir):
         attempt(results, "realapp", lambda: measure_realapp.measure(n, refs, ids, workdir))
     if "ecr" in only:
         attempt(results, "ecr", lambda: measure_ecr.measure(n))
+    if "multiarch" in only:
+        attempt(results, "multiarch", lambda: measure_multiarch.measure(min(n, 3), workdir))
 
 
 def main(argv=None):
