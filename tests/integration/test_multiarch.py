@@ -175,3 +175,33 @@ def test_a_bad_platform_is_refused_before_any_work(inv, env):
     assert proc.returncode != 0
     assert "invalid platform 'linux/amd65'" in proc.output and "Traceback" not in proc.output
     assert "RUNBOOK.md#multi-arch" in proc.output
+
+
+def test_an_ecr_push_is_one_index_and_its_immutable_tag_holds(released, inv, moto,
+                                                              good_registry, tmp_path):
+    """The same code through ECR: moto's API for the repository and token, a real registry
+    that accepts only that token, tags immutable as --create-repo makes them."""
+    from ops.registry import http_api
+    from tests.integration.stand_ins import TOKEN_PASSWORD
+
+    env = {**moto.user_env(tmp_path, f"aws-secret-{NAME}", good_registry, NAME),
+           "INVOKE_TASKY_IMAGE": NAME}
+    repository, auth = env["INVOKE_TASKY_ECR_REPOSITORY"], {"username": "AWS",
+                                                            "password": TOKEN_PASSWORD}
+    tag = "latest"   # the release made it for both platforms; a -dirty SHA would be refused
+    both = ",".join(PLATFORMS)
+    first = inv("push", "--tag", tag, "--create-repo", "--platform", both, "--json", env=env)
+    assert first.returncode == 0, first.output
+    pushed = json.loads(first.stdout)
+    assert pushed["status"] == "pushed" and pushed["platforms"] == list(PLATFORMS)
+    body, media_type, digest = http_api.get_manifest(good_registry.addr, repository, tag, auth)
+    assert (media_type, digest) == (INDEX, pushed["digest"])
+    assert TOKEN_PASSWORD not in first.output and "aws-secret" not in first.output
+
+    again = inv.json("push", "--tag", tag, "--platform", both, env=env)
+    assert (again["status"], again["digest"]) == ("already there", pushed["digest"])
+
+    other = inv("push", "--tag", tag, "--platform", "linux/arm64", env=env)   # another index
+    assert other.returncode != 0 and "immutable" in other.output
+    assert "Traceback" not in other.output
+    assert http_api.manifest_digest(good_registry.addr, repository, tag, auth) == digest
