@@ -24,6 +24,7 @@ BAD_FLAGS = {
     "version": ["1 2", 'v1"2', "'q'", "-x", "1\x0b2", "v1\u2028"],
     "port": ["70000", "-1", "abc", "1.5", "65536"],
     "host_ip": ["everywhere", "256.0.0.1", "localhost", ""],
+    "platform": ["linux/amd65", "windows/amd64", "arm64"],
     "name": ["-x", "a b", "x", "a/b"],
     "timeout": ["nan", "-1", "5s", "inf"],
     "tail": ["x", "-1", "1.5"],
