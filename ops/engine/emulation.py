@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ops.core.errors import OpsError
-from ops.core.platforms import Platform, of_machine
+from ops.core.platforms import ARCHITECTURES, Platform, of_machine
 from ops.engine import apt
 
 # The kernel's binfmt_misc; TASKY_BINFMT_MISC names another folder: a fake kernel's, for
@@ -106,24 +106,36 @@ def status(platform, native, proc=BINFMT, host=None):
     return True, f"qemu-{platform.qemu} registered (flags {entry['flags']}, {interpreter})", None
 
 
-def exec_format(text, image_platform=None, engine_platform=None):
+def exec_format(text, image_platform=None, engine_platform=None, emulated=None):
     """When a container's log or State.Error says `exec format error`: (cause, fix), naming
-    the image's platform against the engine's; else None."""
+    the image's platform against the engine's; else None. emulated: whether the engine
+    runs the image's platform (status()'s ok): when it does, the binary itself is wrong."""
     if not text or not EXEC_FORMAT.search(text):
         return None
-    if image_platform and engine_platform and image_platform != engine_platform:
+    foreign = image_platform and engine_platform and image_platform != engine_platform
+    if foreign and not emulated:
         cause = (f"exec format error: the image is {image_platform} and the engine runs "
-                 f"{engine_platform}, without emulation of {Platform(image_platform).machine}")
-        fix = (f"{setup_fix(image_platform)} on the engine's host, or build for the engine's "
-               f"platform (inv build --platform {engine_platform})")
-    else:
-        shown = f" (the image is {image_platform})" if image_platform else ""
-        cause = (f"exec format error{shown}: its entrypoint is a binary of another "
-                 "architecture, or a script without a #! line")
-        engine = f" ({engine_platform})" if engine_platform else ""
-        fix = (f"build for the engine's platform{engine}, or register emulation (inv setup "
-               "--platform PLATFORM)")
+                 f"{engine_platform}, without emulation of {_machine(image_platform)}")
+        build = f"build for the engine's platform (inv build --platform {engine_platform})"
+        known = image_platform.split("/", 1)[-1] in ARCHITECTURES
+        return cause, (f"{setup_fix(image_platform)} on the engine's host, or {build}"
+                       if known else build)
+    shown = ""
+    if foreign:
+        shown = f" (the image is {image_platform}, emulated on this {engine_platform} engine)"
+    elif image_platform:
+        shown = f" (the image is {image_platform})"
+    cause = (f"exec format error{shown}: its entrypoint is a binary of another architecture "
+             "than the image's, or a script without a #! line")
+    fix = ("rebuild the image so the binary matches its platform (GOARCH=TARGETARCH), or give "
+           "the script its #! line")
     return cause, fix
+
+
+def _machine(platform):
+    """The kernel's name of a platform's architecture (aarch64), or its own when unknown."""
+    arch = platform.split("/", 1)[-1]
+    return ARCHITECTURES[arch][1] if arch in ARCHITECTURES else arch
 
 
 def image_platform(image):

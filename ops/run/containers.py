@@ -65,12 +65,14 @@ def stopped(container, settings, message, fix):
     lines = tail_logs(container, settings)
     said = "\n".join([*lines, container.attrs["State"].get("Error") or ""])
     if emulation.EXEC_FORMAT.search(said):
+        image = engine = emulated = None
         try:
             image = emulation.image_platform(container.image.attrs)
             engine = of_machine(container.client.info().get("Architecture") or "")
-        except (OpsError, docker.errors.DockerException):
-            image = engine = None
-        cause, fix = emulation.exec_format(said, image, engine)
+            emulated = emulation.status(image, engine)[0]
+        except (OpsError, docker.errors.DockerException, KeyError):
+            pass   # what is known is said: the image's platform, or only the error
+        cause, fix = emulation.exec_format(said, image, engine, emulated)
         return OpsError(f"{message}: {cause}", fix=fix, anchor="multi-arch", details=lines)
     return OpsError(message, fix=fix, anchor="container-wont-start", details=lines)
 
