@@ -45,6 +45,7 @@ BAD_FLAGS = {
     "env": ["=oops", "A B=1", "1A=2", "DB_PASSWORD:hunter2", "A=hunter2\x0chunter2",
             "JWT=hunter2\x85"],
     "env_file": [MISSING],
+    "platform": ["linux/sparc", "windows/amd64", "arm64", "linux/arm64/v9"],
 }
 # Flags with no bad value: switches, and free text passed through as given.
 FREE = {"goproxy", "k"}

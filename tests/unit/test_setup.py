@@ -273,3 +273,23 @@ def test_setup_without_the_flag_installs_no_test_package(machine):
     rows = {row["component"]: row["action"] for row in json.loads(proc.stdout)}
     assert rows["docker engine"] == "already installed"
     assert not set(rows) & set(install.DEV_PACKAGES) - {"git", "tar"}
+
+
+def test_setup_platform_registers_emulation_once_and_says_what_it_found(machine):
+    """--platform linux/arm64 beside --dev (which asks for it too): one set of rows; on a
+    machine where qemu-aarch64 is registered and dpkg has arm64, nothing is done again."""
+    proc = machine("--dev", "--platform", "linux/arm64", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(proc.stdout)
+    components = [row["component"] for row in rows]
+    assert components.count("qemu-user-static") == 1
+    actions = {row["component"]: row["action"] for row in rows}
+    assert actions["emulation linux/arm64"] == "already registered (flags POF)"
+    assert actions["dpkg architecture arm64"] == "already added"
+
+
+def test_setup_with_a_platform_it_cannot_read_is_one_line(machine):
+    proc = machine("--platform", "linux/sparc")
+    assert proc.returncode == 1
+    assert "invalid platform 'linux/sparc' (--platform)" in proc.stderr
+    assert "RUNBOOK.md#multi-arch" in proc.stderr
