@@ -200,3 +200,29 @@ def test_a_container_that_dies_with_exec_format_error_is_named(engine, settings,
                                         "image is linux/arm64, emulated on this linux/amd64 "
                                         "engine): its entrypoint is a binary")
     json.dumps(error.details)   # what --json carries
+
+
+def test_without_emulation_here_the_stand_in_is_assembled_with_the_native_busybox(
+        engine, settings, monkeypatch):
+    """As on a machine where qemu is not registered: the applets come from this machine's
+    busybox-static of the same version, and the image built from them works (run under the
+    emulation the engine does have)."""
+    from ops.engine import emulation
+    from ops.image import standins
+
+    monkeypatch.setattr(emulation, "status", lambda *a, **k: (False, "no qemu-aarch64 entry",
+                                                              "inv setup --platform linux/arm64"))
+    said = []
+    records = standins.package_records(["busybox-static"], "arm64")
+    versions = {"busybox-static": records["busybox-static"]["Version"]}
+    lister = standins._lister(emulation.Platform(ARM64), versions, settings.bases, said.append)
+    assert lister is not None and lister.name.endswith("_amd64.deb")
+    assert any("listing applets with this machine's busybox" in line for line in said)
+    deb = standins.fetch("busybox-static", records["busybox-static"],
+                         settings.bases.cache_path, quiet, "arm64")
+    ref = f"{IMAGE}:standin-arm64-native-list"
+    standins._build(engine, "runtime", ref, "alpine:3.17.0", "test", [deb],
+                    standins.RECIPES["runtime"][1], emulation.Platform(ARM64), lister, quiet)
+    assert engine.api.inspect_image(ref)["Architecture"] == "arm64"
+    out, code = run_in(engine, ref, "uname -m && wget --help 2>&1 | head -1")
+    assert code == 0 and out.splitlines()[0] == "aarch64", out
