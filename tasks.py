@@ -28,23 +28,32 @@ def tag_help(what):
 
 
 @ops_task(help={"dev": "also every Debian package the tests use (the registry, htpasswd, "
-                       "the Go module sources of the fixture app, ...), as `inv test` needs",
+                       "the Go module sources of the fixture app, ...), as `inv test` needs; "
+                       "and arm64 emulation",
+                "platform": "PLATFORM[,...]: register emulation (qemu-user-static, "
+                            "binfmt_misc) so these platforms' images run here, e.g. linux/arm64",
                 "json": JSON_HELP})
-def setup(c, dev=False, json=False):
+def setup(c, dev=False, platform=None, json=False):
     """Install and start the Docker engine when it is missing."""
+    from ops.core.platforms import platforms
     from ops.engine import install as machine
-    emit(machine.setup(progress=progress, dev=dev), json, machine.render)
+    asked = platforms(platform or "", "--platform")
+    emit(machine.setup(progress=progress, dev=dev, platforms=asked), json, machine.render)
 
 
 @ops_task(help={"force": "rebuild even when the stand-ins are present and current",
+                "platform": "also the runtime stand-in of each of these platforms (from "
+                            "that architecture's Debian packages), e.g. linux/arm64; default: "
+                            "tasky.platforms",
                 "json": JSON_HELP})
-def bases(c, force=False, json=False):
+def bases(c, force=False, platform=None, json=False):
     """Build offline stand-ins for golang:1.19 and alpine:3.17.0."""
-    from ops.image import standins
-    s = settings(c)
     from ops.engine.ownership import Ledger
+    from ops.image import standins
+    s = settings(c, platforms=platform)
+    asked = s.platforms
     emit(standins.ensure(engine(s), s.bases, force=force, progress=progress,
-                         ledger=Ledger.of(s)), json, standins.render)
+                         ledger=Ledger.of(s), platforms=asked), json, standins.render)
 
 
 @ops_task(iterable=["build_arg"],

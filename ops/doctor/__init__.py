@@ -25,7 +25,7 @@ REMOTE = ("aws", "registry")   # the areas that need AWS: checked once, skipped 
 # (area, check) in display order; each check takes (engine or None, settings).
 LOCAL_CHECKS = (("python", input_checks.python_packages), ("docker", engine_checks.docker_cli),
                 ("docker", engine_checks.sudo_user_group), ("docker", engine_checks.disk_space),
-                ("docker", engine_checks.build_backend),
+                ("docker", engine_checks.build_backend), ("docker", engine_checks.platforms),
                 ("build", input_checks.base_images), ("build", input_checks.git_state),
                 ("build", input_checks.go_modules), ("run", run_checks.host_port),
                 ("run", run_checks.container), ("run", run_checks.variables),

@@ -225,3 +225,26 @@ def build_backend(engine, settings):
     return [row("docker", "builder", "warn", f"classic, because {why}: every build compiles "
                 "all Go packages again", "enable BuildKit in the engine (daemon.json "
                 "features.buildkit) for one-second rebuilds", anchor="build-fails")]
+
+
+def platforms(engine, settings, proc=None):
+    """A row per platform tasky.platforms names: the engine runs its images (its own, or
+    emulation registered as containers need it: ops/engine/emulation.py), or why not."""
+    from ops.engine import emulation
+
+    wanted = settings.platforms
+    if not wanted:
+        return []
+    if engine is not None:
+        native = emulation.engine_platform(engine)
+    elif emulation.is_local():
+        native = emulation.host_platform()
+    else:
+        return [needs_engine("docker", f"platform {p}") for p in wanted]
+    rows = []
+    for platform in wanted:
+        ok, why, fix = emulation.status(platform, native, proc=proc or emulation.BINFMT)
+        status = {True: "ok", False: "fail", None: "skip"}[ok]
+        rows.append(row("docker", f"platform {platform}", status, why, fix,
+                        anchor=None if ok else "multi-arch"))
+    return rows

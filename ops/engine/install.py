@@ -8,6 +8,7 @@ from pathlib import Path
 from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.core.waiting import wait_until
+from ops.engine.apt import apt_get, as_root, installed_packages  # noqa: F401  (callers')
 from ops.engine.connection import answers
 
 DOCKERD_LOG = "/var/log/tasky-ops-dockerd.log"
@@ -18,6 +19,9 @@ DOCKERD_LOG = "/var/log/tasky-ops-dockerd.log"
 # without commands says why it is here. tests/unit/test_setup.py holds this list to what
 # the tests need (their subprocess calls, tests/integration/goproxy.py's modules).
 # `inv bases` fetches busybox-static and golang-1.19 itself (apt-get download): not here.
+# The platform `setup --dev` registers emulation for (ops/engine/emulation.py): the tests
+# build and run its stand-in and images.
+DEV_EMULATED = "linux/arm64"
 GO_MODULE_SOURCES = "Go module sources served to the third-party fixture's builds"
 DEV_PACKAGES = {
     "docker.io": ("dockerd", "docker"),   # the engine; /usr/bin/docker is the 20.10 CLI
@@ -28,6 +32,8 @@ DEV_PACKAGES = {
     "util-linux": ("unshare", "runuser"),      # a second daemon; doctor as another user
     "passwd": ("useradd", "userdel", "gpasswd", "usermod"),
     "mount": ("mount", "umount"),   # tmpfs filesystems that fill up (files tests)
+    # arm64 stand-ins and images run under emulation (setup --dev also registers it).
+    "qemu-user-static": ("qemu-aarch64-static",),
     "golang-github-gorilla-handlers-dev": GO_MODULE_SOURCES,
     "golang-github-gorilla-mux-dev": GO_MODULE_SOURCES,
     "golang-github-gorilla-sessions-dev": GO_MODULE_SOURCES,
@@ -107,44 +113,6 @@ def start_engine(progress, wait=30, socket=None):
                    anchor="docker-daemon-not-running")
 
 
-def as_root(args):
-    """args run as root: directly, or through `sudo -n` (never a password prompt)."""
-    if os.geteuid() == 0:
-        return args
-    if shutil.which("sudo") is None:
-        raise OpsError(f"`{' '.join(args)}` needs root, and sudo is not installed",
-                       fix="run it as root: python3 -m invoke setup --dev",
-                       anchor="test-packages")
-    return ["sudo", "-n", *args]
-
-
-def apt_get(*args):
-    """apt-get ARGS as root, non-interactive; a failure is one line with apt's last words."""
-    command = as_root(["apt-get", *args])
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    proc = subprocess.run(command, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        said = (proc.stderr.strip() or proc.stdout.strip())[-300:]
-        raise OpsError(f"`{' '.join(command)}` failed: {said}",
-                       fix="fix apt (network, lock, or run as root: sudo python3 -m invoke "
-                           "setup --dev) and run it again",
-                       anchor="test-packages")
-
-
-def installed_packages(names):
-    """The subset of names dpkg knows as installed."""
-    if shutil.which("dpkg-query") is None:
-        return set()
-    proc = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${db:Status-Abbrev}\\n", *names],
-                          capture_output=True, text=True)
-    found = set()
-    for line in proc.stdout.splitlines():
-        package, _, status = line.partition(" ")
-        if status.startswith("ii"):
-            found.add(package.split(":")[0])   # package:arch for multi-arch packages
-    return found
-
-
 def commands_present(package):
     """For a package whose commands are all on PATH already (another packaging of them,
     e.g. Docker's own docker-ce on a CI runner: installing docker.io beside it conflicts):
@@ -200,11 +168,15 @@ def install_dev_packages(progress):
     return rows
 
 
-def setup(progress=print, dev=False):
+def setup(progress=print, dev=False, platforms=()):
     """Install and start what is missing; one row per component with what was done.
 
     dev: first every Debian package the tests use (DEV_PACKAGES); its docker.io row then
-    says how the engine is installed."""
+    says how the engine is installed, and emulation of DEV_EMULATED is registered.
+    platforms: Platforms (ops/core/platforms.py) whose images must run here: emulation
+    registered for each that is not this machine's (ops/engine/emulation.py)."""
+    from ops.engine import emulation
+
     if dev:
         rows = install_dev_packages(progress)
     elif shutil.which("dockerd") is None and not answers():
@@ -223,6 +195,11 @@ def setup(progress=print, dev=False):
         found = shutil.which(tool)
         rows.append({"component": tool,
                      "action": "present" if found else "MISSING (needed for offline bases)"})
+    wanted = [*platforms, *([DEV_EMULATED] if dev else [])]
+    for platform in dict.fromkeys(wanted):
+        named = {row["component"] for row in rows}   # qemu-user-static: once
+        rows += [row for row in emulation.register(platform, progress)
+                 if row["component"] not in named]
     return rows
 
 

@@ -7,25 +7,11 @@ the engine's own platform's image, or the first asked, so `inv run` and `inv ver
 one. The image index that joins them exists only in a registry (ops/registry/image_index.py).
 With no platform asked, or only the engine's own, a build is exactly a plain one.
 """
-from ops.core import platforms, reference
+from ops.core import reference
 from ops.core.console import table
 from ops.core.errors import OpsError
+from ops.engine.emulation import engine_platform
 from ops.image import docker_build, gitinfo
-
-
-def engine_platform(engine):
-    """The engine's own platform, from GET /version (its Arch is already OCI's word)."""
-    from ops.engine.socket_api import engine_api
-
-    answer = next(iter(engine_api(engine).stream("GET", "/version")), {})
-    said = f"{answer.get('Os')}/{answer.get('Arch')}"
-    try:   # Go's names: "arm" is arm/v7 here (the only 32-bit arm tasky-ops builds)
-        return platforms.platform(said.replace("/arm", "/arm/v7") if said.endswith("/arm")
-                                  else said, "the engine's own")
-    except OpsError:
-        raise OpsError(f"the Docker engine runs {said} containers, a platform tasky-ops does not "
-                       "build for", fix="use a Linux engine on amd64 or arm64",
-                       anchor="multi-arch") from None
 
 
 def local_tag(tag, platform):

@@ -3,29 +3,39 @@
 Docker Hub is unreachable on offline machines, but Debian ships Go 1.19 and a static
 busybox. The stand-ins are tagged under the project's own namespace and labelled with
 a hash of their recipe, so a rebuild happens only when the recipe or a package changes.
+
+The runtime stand-in exists per platform: another platform's is built from that
+architecture's packages (busybox-static:arm64), tagged with the platform's suffix, and made
+an image by a BuildKit build for that platform (the engine's import records every image as
+the engine's own platform, on 20.10). The Go stand-in is the engine's platform only: the
+build stage runs there and cross-compiles. The filesystem: ops/image/standin_rootfs.py.
 """
-import errno
 import hashlib
 import os
-import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from ops.core import files
 from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.core.heartbeat import Heartbeat
+from ops.core.platforms import Platform
 from ops.engine import ownership
+from ops.image.standin_rootfs import (  # noqa: F401  (fetch, package_versions: callers')
+    GROUP,
+    PASSWD,
+    SCRIPTS,
+    _run,
+    assemble,
+    fetch,
+    package_records,
+    package_versions,
+    same_source,
+)
 
 RECIPE_VERSION = "3"
 LABEL_RECIPE = "org.tasky-ops.recipe"
-SCRIPTS = Path(__file__).parent / "standin"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
-GROUP = "root:x:0:\nusers:x:100:\nnogroup:x:65534:\n"
 
 # name -> (packages, image config, what it stands in for)
 RECIPES = {
@@ -36,147 +46,29 @@ RECIPES = {
 }
 
 
-def _run(args, **kw):
-    proc = subprocess.run(args, capture_output=True, text=True, **kw)
-    if proc.returncode != 0:
-        raise OpsError(f"`{' '.join(args)}` failed: {(proc.stderr or proc.stdout).strip()[-300:]}",
-                       fix="check that apt works here (`apt-get update`), then `inv bases --force`",
-                       anchor="offline-bases")
-    return proc.stdout
-
-
-def package_versions(packages):
-    """Candidate version of each Debian package, as apt would install it now."""
-    return {name: record["Version"] for name, record in package_records(packages).items()}
-
-
-def package_records(packages):
-    """{package: {"Version", "Size", "SHA256"}} of each candidate, from apt's metadata: what
-    a download must be before it is used."""
-    try:
-        out = _run(["apt-cache", "show", "--no-all-versions", *packages])
-    except FileNotFoundError as exc:
-        raise OpsError("apt-cache not found: stand-in bases are built from Debian packages",
-                       fix="build on a Debian-family host, or pull golang:1.19 and alpine:3.17.0",
-                       anchor="offline-bases") from exc
-    records, name = {}, None
-    for line in out.splitlines():
-        field, _, value = line.partition(": ")
-        if field == "Package":
-            name = value
-        elif field in ("Version", "Size", "SHA256") and name:
-            records.setdefault(name, {})[field] = value
-    missing = [p for p in packages if "Version" not in records.get(p, {})]
-    if missing:
-        raise OpsError(f"apt knows no package {', '.join(missing)}",
-                       fix="run `apt-get update` first", anchor="offline-bases")
-    return {p: records[p] for p in packages}
-
-
-def recipe_hash(kind, versions):
+def recipe_hash(kind, versions, arch=None):
+    """The recipe's hash: packages and versions, image changes, files, shims; and arch (the
+    Debian architecture of another platform's stand-in). The engine's own platform's hash
+    names no architecture, as before there were others: stand-ins built already stay
+    current, and checkouts sharing one engine do not rebuild each other's."""
     packages, changes = RECIPES[kind]
     digest = hashlib.sha256(RECIPE_VERSION.encode())
     for part in [*(f"{p}={versions[p]}" for p in packages), *changes, PASSWD, GROUP]:
         digest.update(part.encode() + b"\0")
     for script in sorted(SCRIPTS.iterdir()):
         digest.update(script.read_bytes())
+    if arch:
+        digest.update(f"architecture={arch}".encode() + b"\0")
     return digest.hexdigest()[:16]
 
 
-def fetch(package, record, cache, progress=print):
-    """The .deb of package at record["Version"], downloaded once into the cache, and checked
-    against apt's Size and SHA256 before each use: one that is short or corrupt (a full
-    disk, a killed download) is deleted and fetched again, once."""
-    version = record["Version"]
-    folder = cache / "debs" / package / version.replace(":", "%3a")
-    for deb in sorted(folder.glob("*.deb")) if folder.is_dir() else []:
-        problem = deb_problem(deb, record)
-        if problem is None:
-            return deb
-        progress(f"bases: {deb} is {problem}: fetching it again")
-        deb.unlink()
-    for _ in (1, 2):
-        progress(f"bases: downloading {package} {version}")
-        with Heartbeat(f"bases: downloading {package}", progress):
-            deb = _download(package, version, folder)
-        problem = deb_problem(deb, record)
-        if problem is None:
-            return deb
-        deb.unlink()
-    raise OpsError(f"the download of {package} {version} is {problem}, twice",
-                   fix="check the apt mirror and proxy (apt-get update), then inv bases",
-                   anchor="offline-bases")
-
-
-def deb_problem(deb, record):
-    """None when deb is the file apt's metadata describes, else what is wrong with it."""
-    size = deb.stat().st_size
-    expected = int(record.get("Size") or size)
-    if size != expected:
-        return f"{'short' if size < expected else 'too long'} ({size} of {expected} bytes)"
-    if record.get("SHA256"):
-        digest = hashlib.sha256()
-        with open(deb, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-        if digest.hexdigest() != record["SHA256"].lower():
-            return "corrupt (its SHA256 is not apt's)"
-    return None
-
-
-def _download(package, version, folder):
-    """apt-get download into a temporary folder beside the cache's, settled by rename: a
-    download cut short never takes the cache's name."""
-    files.make_folder(folder)
-    partial = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
-    try:
-        try:
-            _run(["apt-get", "download", f"{package}={version}"], cwd=partial)
-        except OpsError as error:
-            if "No space left" in error.message or "Disk quota" in error.message:
-                raise files.not_written(folder, OSError(errno.ENOSPC, "no space")) from None
-            raise
-        got = next(partial.glob("*.deb"), None)
-        if got is None:
-            raise OpsError(f"apt-get download {package}={version} left no .deb",
-                           fix="check apt (apt-get update), then inv bases", anchor="offline-bases")
-        return files.settle(got, folder / got.name)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-
-
-def _write(path, text, mode=0o644):
-    files.write_atomically(path, text, mode)
-
-
-def assemble(kind, debs, rootfs):
-    """Unpack the packages into rootfs and add what a container base needs."""
-    for deb in debs:
-        _run(["dpkg-deb", "-x", str(deb), str(rootfs)])
-    busybox = rootfs / "bin" / "busybox"
-    for applet in _run([str(busybox), "--list"]).split():
-        link = rootfs / "bin" / applet
-        if not link.exists() and not link.is_symlink():
-            link.symlink_to("busybox")
-    for folder in ("sbin", "usr/bin", "usr/sbin", "etc", "root", "home", "var/tmp"):
-        (rootfs / folder).mkdir(parents=True, exist_ok=True)
-    (rootfs / "tmp").mkdir(exist_ok=True)
-    (rootfs / "tmp").chmod(0o1777)
-    _write(rootfs / "etc/passwd", PASSWD)
-    _write(rootfs / "etc/group", GROUP)
-    _write(rootfs / "etc/shadow", "root:*:0:0:99999:7:::\n", 0o640)
-    _write(rootfs / "etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n")
-    _write(rootfs / "sbin/nologin", "#!/bin/sh\necho 'This account is not available.'\nexit 1\n",
-           0o755)
-    for script in SCRIPTS.iterdir():
-        _write(rootfs / "usr/sbin" / script.name, script.read_text(), 0o755)
-    _write(rootfs / "etc/os-release",
-           f'ID=tasky-standin\nPRETTY_NAME="tasky-ops {kind} stand-in from Debian packages"\n')
-    if kind == "go":
-        (rootfs / "usr/local").mkdir(parents=True, exist_ok=True)
-        (rootfs / "usr/local/go").symlink_to("/usr/lib/go-1.19")
-        (rootfs / "go/src").mkdir(parents=True)
-        (rootfs / "go/bin").mkdir()
+def runtime_ref(bases, platform, native):
+    """The runtime stand-in's tag for `platform` on an engine of platform `native`: the
+    setting itself for the engine's own (or platform None), else with the platform's
+    suffix: tasky-ops/alpine:3.17.0-busybox-linux-arm64."""
+    if platform is None or Platform(platform) == Platform(native):
+        return bases.offline_runtime
+    return bases.offline_runtime + Platform(platform).suffix
 
 
 def local_image(engine, ref):
@@ -186,46 +78,66 @@ def local_image(engine, ref):
     return engine_api(engine).image(ref)
 
 
-def runtime_ref(bases, platform, native):   # TEMPORARY: bases-arch brings the real one
-    return bases.offline_runtime if platform == native else bases.offline_runtime + platform.suffix
-
-
 def ensure(engine, bases, force=False, only_missing=False, progress=print, ledger=None,
            platforms=(), native=None):
     """Build each stand-in that is missing or stale; return one row per base.
 
     only_missing skips the staleness check (an apt query, about a second) for builds
     that just need some stand-in to be there. A stand-in built is recorded in `ledger`
-    (ops/engine/ownership.py), so `inv clean --bases` may remove it.
+    (ops/engine/ownership.py), so `inv clean --bases` may remove it. platforms: also the
+    runtime stand-in of each one that is not `native` (the engine's platform; asked of the
+    engine when None and needed), tagged runtime_ref(bases, platform, native).
     """
-    rows = []
-    for kind, ref, original in (("go", bases.offline_go, bases.go),
-                                ("runtime", bases.offline_runtime, bases.runtime)):
-        started = time.monotonic()
-        packages, changes = RECIPES[kind]
-        image = local_image(engine, ref)
-        present = None if image is None else \
-            (image["Config"].get("Labels") or {}).get(LABEL_RECIPE, "")
-        status = "present"
-        if only_missing and image is not None and not force:
-            versions = None
+    wanted = [("go", bases.offline_go, None), ("runtime", bases.offline_runtime, None)]
+    if platforms:
+        from ops.engine import emulation
+
+        native = Platform(native or emulation.engine_platform(engine))
+        wanted += [("runtime", runtime_ref(bases, p, native), Platform(p))
+                   for p in dict.fromkeys(platforms) if Platform(p) != native]
+    originals = {"go": bases.go, "runtime": bases.runtime}
+    return [_ensure_one(engine, bases, kind, ref, originals[kind], platform, force,
+                        only_missing, progress, ledger) for kind, ref, platform in wanted]
+
+
+def _ensure_one(engine, bases, kind, ref, original, platform, force, only_missing, progress,
+                ledger):
+    started = time.monotonic()
+    packages, changes = RECIPES[kind]
+    arch = platform.debian if platform else None
+    image = local_image(engine, ref)
+    present = None if image is None else \
+        (image["Config"].get("Labels") or {}).get(LABEL_RECIPE, "")
+    status = "present"
+    if only_missing and image is not None and not force:
+        versions = None
+    else:
+        records = package_records(packages, arch)
+        versions = {p: records[p]["Version"] for p in packages}
+    if versions and (force or present != recipe_hash(kind, versions, arch)):
+        progress(f"bases: building {ref} (stand-in for {original}"
+                 + (f", {platform}" if platform else "") + ") from "
+                 + ", ".join(f"{p} {versions[p]}" for p in packages))
+        debs = [fetch(p, records[p], bases.cache_path, progress, arch) for p in packages]
+        recipe = recipe_hash(kind, versions, arch)
+        if platform:
+            lister_deb = _lister(platform, versions, bases, progress)
+            _build(engine, kind, ref, original, recipe, debs, changes, platform, lister_deb,
+                   progress)
         else:
-            records = package_records(packages)
-            versions = {p: records[p]["Version"] for p in packages}
-        if versions and (force or present != recipe_hash(kind, versions)):
-            progress(f"bases: building {ref} (stand-in for {original}) from "
-                     + ", ".join(f"{p} {versions[p]}" for p in packages))
-            debs = [fetch(p, records[p], bases.cache_path, progress) for p in packages]
-            _import(engine, kind, ref, original, recipe_hash(kind, versions), debs, changes,
-                    progress)
-            status = "built"
-            image = local_image(engine, ref)
-            if ledger is not None:
-                ledger.record("image", [image["Id"]], role="base", image=ref)
-        rows.append({"base": ref, "stands_in_for": original, "status": status,
-                     "size_mb": round(image["Size"] / 1e6, 1),
-                     "seconds": round(time.monotonic() - started, 1)})
-    return rows
+            _import(engine, kind, ref, original, recipe, debs, changes, progress)
+        status = "built"
+        image = local_image(engine, ref)
+        if ledger is not None:
+            ledger.record("image", [image["Id"]], role="base", image=ref)
+    return {"base": ref, "stands_in_for": original, "platform": str(platform or "native"),
+            "status": status, "size_mb": round(image["Size"] / 1e6, 1),
+            "seconds": round(time.monotonic() - started, 1)}
+
+
+def _base_labels(recipe, original):
+    return {ownership.MANAGED: "true", ownership.ROLE: "base", LABEL_RECIPE: recipe,
+            "org.opencontainers.image.description": f"offline stand-in for {original}"}
 
 
 def _import(engine, kind, ref, original, recipe, debs, changes, progress=print):
@@ -233,9 +145,7 @@ def _import(engine, kind, ref, original, recipe, debs, changes, progress=print):
 
     from ops.engine.socket_api import engine_api
 
-    base_labels = {ownership.MANAGED: "true", ownership.ROLE: "base", LABEL_RECIPE: recipe,
-                   "org.opencontainers.image.description": f"offline stand-in for {original}"}
-    changes = changes + [f'LABEL {k}="{v}"' for k, v in base_labels.items()]
+    changes = changes + [f'LABEL {k}="{v}"' for k, v in _base_labels(recipe, original).items()]
     repository, tag = ref.rsplit(":", 1)
     with tempfile.TemporaryDirectory(prefix="tasky-base-") as tmp, \
             Heartbeat(f"bases: unpacking {len(debs)} packages", progress) as heartbeat:
@@ -260,6 +170,55 @@ def _import(engine, kind, ref, original, recipe, debs, changes, progress=print):
                            anchor="offline-bases") from exc
 
 
+def _lister(platform, versions, bases, progress):
+    """None when this machine runs `platform`'s busybox (emulation registered) to list its
+    applets; else the .deb of this machine's busybox-static of the same version, whose
+    busybox lists the same applets; else a one-line refusal."""
+    from ops.engine import emulation
+
+    ok, why, fix = emulation.status(platform, emulation.host_platform(), host="unix://")
+    if ok:
+        return None
+    wanted = versions["busybox-static"]
+    record = package_records(["busybox-static"])["busybox-static"]
+    if not same_source(record["Version"], wanted):
+        raise OpsError(f"cannot list the applets of {platform}'s busybox {wanted}: {why}, and "
+                       f"this machine's busybox-static is {record['Version']}",
+                       fix=fix, anchor="multi-arch")
+    progress(f"bases: {why}; listing applets with this machine's busybox {record['Version']}")
+    return fetch("busybox-static", record, bases.cache_path, progress)
+
+
+def _build(engine, kind, ref, original, recipe, debs, changes, platform, lister_deb,
+           progress):
+    """The filesystem made an image of `platform` by BuildKit: FROM scratch, COPY rootfs/."""
+    from ops.image import buildkit, context_tar
+
+    dockerfile = "\n".join(["FROM scratch", "COPY rootfs/ /", *changes]) + "\n"
+    with tempfile.TemporaryDirectory(prefix="tasky-base-") as tmp, \
+            Heartbeat(f"bases: unpacking {len(debs)} packages", progress) as heartbeat:
+        rootfs, lister = Path(tmp) / "rootfs", None
+        rootfs.mkdir()
+        if lister_deb is not None:
+            _run(["dpkg-deb", "-x", str(lister_deb), os.path.join(tmp, "lister")])
+            lister = Path(tmp) / "lister" / "bin" / "busybox"
+        progress(f"bases: unpacking {len(debs)} packages ({platform})")
+        assemble(kind, debs, rootfs, lister=lister)
+        heartbeat.what = f"bases: building {ref} for {platform}"
+        progress(f"bases: building {ref} for {platform} (BuildKit, FROM scratch)")
+        with context_tar.tar(tmp, dockerfile, leave_out=("lister",)) as tar:
+            try:
+                buildkit.build(engine, tar, tags=[ref], buildargs={},
+                               labels=_base_labels(recipe, original), verbose=False,
+                               progress=progress, platform=platform)
+            except buildkit.BuildKitUnavailable as exc:
+                raise OpsError(f"{ref} needs a BuildKit build ({exc.reason}): the engine's "
+                               f"import records every image as its own platform, not "
+                               f"{platform}", fix="use an engine of 18.09 or later with "
+                               "BuildKit on", anchor="multi-arch") from exc
+
+
 def render(rows):
     return table(rows, [("base", "image"), ("stands_in_for", "stands in for"),
-                        ("status", "status"), ("size_mb", "MB"), ("seconds", "seconds")])
+                        ("platform", "platform"), ("status", "status"), ("size_mb", "MB"),
+                        ("seconds", "seconds")])

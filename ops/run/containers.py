@@ -52,6 +52,30 @@ def tail_logs(container, settings, lines=20):
                                              if line.strip())
 
 
+def stopped(container, settings, message, fix):
+    """The error for a container whose process ended at start (run) or before it was healthy
+    (health --wait): message and fix, with its log; or, when the log or the engine's State.Error
+    says `exec format error`, that cause named (the image's platform against the engine's)
+    with its fix (ops/engine/emulation.py). The one place both ask."""
+    import docker
+
+    from ops.engine import emulation
+
+    lines = tail_logs(container, settings)
+    said = "\n".join([*lines, container.attrs["State"].get("Error") or ""])
+    if emulation.EXEC_FORMAT.search(said):
+        image = engine = emulated = None
+        try:
+            image = emulation.image_platform(container.image.attrs)
+            engine = emulation.engine_platform(container.client)
+            emulated = emulation.status(image, engine)[0]
+        except (OpsError, docker.errors.DockerException, KeyError):
+            pass   # what is known is said: the image's platform, or only the error
+        cause, fix = emulation.exec_format(said, image, engine, emulated)
+        return OpsError(f"{message}: {cause}", fix=fix, anchor="multi-arch", details=lines)
+    return OpsError(message, fix=fix, anchor="container-wont-start", details=lines)
+
+
 def container_port(settings):
     return f"{settings.app.container_port}/tcp"
 
@@ -184,12 +208,12 @@ def _watch_start(container, settings, port):
         container.reload()
         if container.status in ("exited", "dead"):
             state = container.attrs["State"]
-            raise OpsError(
+            raise stopped(
+                container, settings,
                 f"container {container.name} exited at start with code {state['ExitCode']}"
                 + (" (killed: out of memory)" if state.get("OOMKilled") else ""),
                 fix="read its log above (a missing or invalid variable is the usual cause); "
-                    "inv logs shows all of it, inv stop removes it",
-                anchor="container-wont-start", details=tail_logs(container, settings))
+                    "inv logs shows all of it, inv stop removes it")
         if settings.app.probe_path:
             last["app"] = app_probe.http_health(port, settings.app.probe_path, timeout=0.5)
             return last["app"] if app_probe.answered(last["app"]) else None

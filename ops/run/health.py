@@ -138,10 +138,9 @@ def health(engine, settings, name=None, wait=False):
     if report and report["healthy"]:
         return report
     if report and final(report):
-        raise OpsError(f"container {container.name} is {report['state']}, not running",
-                       fix="read its log above; fix the cause and inv run again",
-                       anchor="container-wont-start",
-                       details=containers.tail_logs(container, settings))
+        raise containers.stopped(container, settings,
+                                 f"container {container.name} is {report['state']}, not running",
+                                 fix="read its log above; fix the cause and inv run again")
     said = report["why"] if report else "no probe finished in that time"
     raise OpsError(f"{container.name} not healthy after {timeout:g}s: {said}",
                    fix="the probe output and log above say why; inv doctor checks more",

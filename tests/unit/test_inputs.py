@@ -24,7 +24,6 @@ BAD_FLAGS = {
     "version": ["1 2", 'v1"2', "'q'", "-x", "1\x0b2", "v1\u2028"],
     "port": ["70000", "-1", "abc", "1.5", "65536"],
     "host_ip": ["everywhere", "256.0.0.1", "localhost", ""],
-    "platform": ["linux/amd65", "windows/amd64", "arm64"],
     "name": ["-x", "a b", "x", "a/b"],
     "timeout": ["nan", "-1", "5s", "inf"],
     "tail": ["x", "-1", "1.5"],
@@ -46,6 +45,7 @@ BAD_FLAGS = {
     "env": ["=oops", "A B=1", "1A=2", "DB_PASSWORD:hunter2", "A=hunter2\x0chunter2",
             "JWT=hunter2\x85"],
     "env_file": [MISSING],
+    "platform": ["linux/sparc", "windows/amd64", "arm64", "linux/arm64/v9"],
 }
 # Flags with no bad value: switches, and free text passed through as given.
 FREE = {"goproxy", "k"}

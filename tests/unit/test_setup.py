@@ -27,7 +27,8 @@ RUNNERS = {"run", "Popen", "check_output", "check_call", "call", "_run"}
 # matters where it runs, sudo only for a user who is not root, and the scanners, of which
 # every test puts a fake on PATH.
 GIVEN = {"cp": "coreutils", "grep": "grep", "apt-get": "apt", "apt-cache": "apt",
-         "dpkg-deb": "dpkg", "dpkg-query": "dpkg", "systemctl": "systemd", "sudo": "sudo",
+         "dpkg": "dpkg", "dpkg-deb": "dpkg", "dpkg-query": "dpkg", "systemctl": "systemd",
+         "sudo": "sudo",
          "trivy": "a fake on PATH (tests/integration/test_scan_lint.py)",
          "grype": "a fake on PATH (tests/integration/test_scan_lint.py)"}
 
@@ -154,6 +155,14 @@ FAKE_SUDO = """#!/bin/sh
 exec "$@"
 """
 FAKE_COMMAND = "#!/bin/sh\nexit 0\n"
+# dpkg of an amd64 machine that has arm64 added already (as `inv setup --dev` leaves it).
+FAKE_DPKG = """#!/bin/sh
+case "$1" in
+  --print-architecture) echo amd64 ;;
+  --print-foreign-architectures) echo arm64 ;;
+  *) echo "$*" >> "$FAKE_DIR/dpkg.log" ;;
+esac
+"""
 
 
 class FakeEngine(BaseHTTPRequestHandler):
@@ -183,9 +192,17 @@ def machine(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, script in (("apt-get", FAKE_APT_GET), ("dpkg-query", FAKE_DPKG_QUERY),
-                         ("sudo", FAKE_SUDO)):
+                         ("sudo", FAKE_SUDO), ("dpkg", FAKE_DPKG)):
         (bin_dir / name).write_text(script)
         (bin_dir / name).chmod(0o755)
+    # A kernel whose binfmt_misc has qemu-aarch64 registered (ops/engine/emulation.py): the
+    # emulation `setup --dev` asks for is there, so no real mount or kernel write happens.
+    binfmt = tmp_path / "binfmt_misc"
+    binfmt.mkdir()
+    (binfmt / "register").write_text("")
+    (binfmt / "status").write_text("enabled\n")
+    (binfmt / "qemu-aarch64").write_text(f"enabled\ninterpreter {bin_dir / 'sudo'}\n"
+                                         "flags: POF\noffset 0\n")
     sock = tmp_path / "engine.sock"
     server = socketserver.ThreadingUnixStreamServer(str(sock), FakeEngine)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -194,7 +211,7 @@ def machine(tmp_path):
         full = {key: value for key, value in os.environ.items()
                 if not key.startswith(("INVOKE_TASKY_", "DOCKER_"))}
         full.update(PATH=str(bin_dir), FAKE_DIR=str(tmp_path), DOCKER_HOST=f"unix://{sock}",
-                    **env)
+                    TASKY_BINFMT_MISC=str(binfmt), **env)
         return subprocess.run([sys.executable, "-m", "invoke", "setup", *args], cwd=ROOT,
                               env=full, capture_output=True, text=True, timeout=60)
 
@@ -256,3 +273,23 @@ def test_setup_without_the_flag_installs_no_test_package(machine):
     rows = {row["component"]: row["action"] for row in json.loads(proc.stdout)}
     assert rows["docker engine"] == "already installed"
     assert not set(rows) & set(install.DEV_PACKAGES) - {"git", "tar"}
+
+
+def test_setup_platform_registers_emulation_once_and_says_what_it_found(machine):
+    """--platform linux/arm64 beside --dev (which asks for it too): one set of rows; on a
+    machine where qemu-aarch64 is registered and dpkg has arm64, nothing is done again."""
+    proc = machine("--dev", "--platform", "linux/arm64", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(proc.stdout)
+    components = [row["component"] for row in rows]
+    assert components.count("qemu-user-static") == 1
+    actions = {row["component"]: row["action"] for row in rows}
+    assert actions["emulation linux/arm64"] == "already registered (flags POF)"
+    assert actions["dpkg architecture arm64"] == "already added"
+
+
+def test_setup_with_a_platform_it_cannot_read_is_one_line(machine):
+    proc = machine("--platform", "linux/sparc")
+    assert proc.returncode == 1
+    assert "invalid platform 'linux/sparc' (--platform)" in proc.stderr
+    assert "RUNBOOK.md#multi-arch" in proc.stderr
