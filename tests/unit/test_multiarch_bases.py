@@ -169,7 +169,7 @@ class DeadContainer:
                       "Config": {"Env": []}}
         self.image = SimpleNamespace(attrs={"Os": "linux", "Architecture": architecture,
                                             "Config": {"Env": []}})
-        self.client = SimpleNamespace(info=lambda: {"Architecture": "x86_64"})
+        self.client = SimpleNamespace()   # the engine: emulation.engine_platform, faked
 
     def logs(self, tail=None):
         return self.log.encode()
@@ -177,6 +177,8 @@ class DeadContainer:
 
 def test_a_dead_container_says_exec_format_error_with_its_cause_and_fix(monkeypatch):
     monkeypatch.setattr(emulation, "status", lambda *a, **k: (False, "no entry", "inv setup"))
+    monkeypatch.setattr(emulation, "engine_platform",
+                        lambda engine: Platform("linux/amd64"))
     error = containers.stopped(DeadContainer(ENGINE_SAID + "\n"), Settings(),
                                "container tasky-app exited at start with code 1", fix="read it")
     assert error.message == ("container tasky-app exited at start with code 1: exec format "
@@ -304,4 +306,5 @@ def test_doctor_has_a_row_per_configured_platform_with_the_fix(kernel, monkeypat
         ("platform linux/arm/v7", "fail")]
     assert rows[2]["fix"].startswith("inv setup --platform linux/arm/v7")
     assert rows[2]["anchor"] == "multi-arch"
-    assert doctor_engine.platforms(None, SimpleNamespace(), proc=kernel.folder) == []
+    assert doctor_engine.platforms(None, SimpleNamespace(platforms=()),
+                                   proc=kernel.folder) == []
