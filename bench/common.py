@@ -231,3 +231,49 @@ def remove_images(ids):
         if docker("rmi", "--no-prune", image_id, timeout=120)[1].returncode == 0:
             removed.append(image_id)
     return removed
+
+
+def standalone(doc, measure, render, rows, repeat=3, arguments=()):
+    """main() of a measurement run on its own: the engine pre-flight, a temp workdir, then
+    the result as JSON (--json) or its section and its rows. measure(opts, workdir);
+    arguments: (flags, options) pairs for argparse beside --repeat and --json."""
+    import argparse
+    import json
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=repeat)
+    parser.add_argument("--json", action="store_true")
+    for flags, options in arguments:
+        parser.add_argument(*flags, **options)
+    opts = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="tasky-bench-"))
+    try:
+        preflight()
+        result = measure(opts, workdir)
+    except (Unmeasurable, BenchError) as exc:
+        sys.exit(f"error: {exc}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if opts.json:
+        print(json.dumps(result, indent=2))
+        return
+    print("\n".join(render(result)))
+    print(tabulate([[r["metric"], fmt(r["ours"]), fmt(r["baseline"]), fmt(r["ratio"]),
+                     r["target"]] for r in rows(result)],
+                   headers=["metric", "ours", "baseline", "ratio", "target"],
+                   disable_numparse=True))
+
+
+def printed(measure, render, as_json):
+    """Run measure() and print its result (JSON, or render's lines); the exit code: 1 when
+    it could not be measured, with the reason on stderr."""
+    import json
+
+    try:
+        out = measure()
+    except BenchError as exc:
+        log(f"error: {exc}")
+        return 1
+    print(json.dumps(out, indent=2) if as_json else "\n".join(render(out)))
+    return 0

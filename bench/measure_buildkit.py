@@ -17,11 +17,9 @@ their step output). Performance is never asserted. The temp copies are deleted; 
 (tasky-bench-change-<app>:*, every image id a build made, the classic builder's
 intermediate images included) are removed at the end, never forced; BuildKit's cache stays.
 """
-import argparse
 import json
 import re
 import shutil
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -33,7 +31,6 @@ from common import (
     ROOT,
     TARGETS,
     BenchError,
-    Unmeasurable,
     buildkit_env,
     cleanup,
     docker_bin,
@@ -42,11 +39,11 @@ from common import (
     info_row,
     log,
     median,
-    preflight,
     r3,
     ratio_row,
     remove_images,
     rounded,
+    standalone,
     run,
     speedup_row,
     tabulate,
@@ -217,27 +214,8 @@ def render(change):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--app", action="append", choices=APPS)
-    parser.add_argument("--json", action="store_true")
-    opts = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="tasky-bench-"))
-    try:
-        preflight()
-        result = measure(opts.repeat, workdir, opts.app or APPS)
-    except (Unmeasurable, BenchError) as exc:
-        sys.exit(f"error: {exc}")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    if opts.json:
-        print(json.dumps(result, indent=2))
-        return
-    print("\n".join(render(result)))
-    print(tabulate([[r["metric"], fmt(r["ours"]), fmt(r["baseline"]), fmt(r["ratio"]),
-                     r["target"]] for r in rows(result)],
-                   headers=["metric", "ours", "baseline", "ratio", "target"],
-                   disable_numparse=True))
+    standalone(__doc__, lambda opts, workdir: measure(opts.repeat, workdir, opts.app or APPS),
+               render, rows, arguments=[(["--app"], {"action": "append", "choices": APPS})])
 
 
 if __name__ == "__main__":

@@ -23,7 +23,18 @@ import sys
 import time
 import urllib.request
 
-from common import PY, ROOT, BenchError, interleaved, log, median, r3, ratio_row, rounded, tail
+from common import (
+    PY,
+    ROOT,
+    BenchError,
+    interleaved,
+    median,
+    printed,
+    r3,
+    ratio_row,
+    rounded,
+    tail,
+)
 
 REPOSITORY = "tasky-bench-ecr"
 TAG = "release"
@@ -191,13 +202,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    try:
-        out = measure(args.repeat)
-    except BenchError as exc:
-        log(f"error: {exc}")
-        return 1
-    print(json.dumps(out, indent=2) if args.json else "\n".join(render(out)))
-    return 0
+    return printed(lambda: measure(args.repeat), render, args.json)
 
 
 if __name__ == "__main__":

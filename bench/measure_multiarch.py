@@ -16,30 +16,24 @@ really re-runs go build for both platforms. Target: change ratio <= 1.3. Perform
 never asserted. The temp copy is deleted; the tags and images the builds made are removed
 (never forced); BuildKit's cache stays.
 """
-import argparse
 import json
-import shutil
-import sys
-import tempfile
-from pathlib import Path
 
 import measure_build
 import measure_buildkit
 from common import (
     INV,
     BenchError,
-    Unmeasurable,
     buildkit_env,
     cleanup,
     fmt,
     info_row,
     log,
     median,
-    preflight,
     r3,
     ratio_row,
     remove_images,
     rounded,
+    standalone,
     run,
     tabulate,
     tail,
@@ -135,26 +129,7 @@ def render(result):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--json", action="store_true")
-    opts = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="tasky-bench-"))
-    try:
-        preflight()
-        result = measure(opts.repeat, workdir)
-    except (Unmeasurable, BenchError) as exc:
-        sys.exit(f"error: {exc}")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    if opts.json:
-        print(json.dumps(result, indent=2))
-        return
-    print("\n".join(render(result)))
-    print(tabulate([[r["metric"], fmt(r["ours"]), fmt(r["baseline"]), fmt(r["ratio"]),
-                     r["target"]] for r in rows(result)],
-                   headers=["metric", "ours", "baseline", "ratio", "target"],
-                   disable_numparse=True))
+    standalone(__doc__, lambda opts, workdir: measure(opts.repeat, workdir), render, rows)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from common import (
     interleaved,
     log,
     median,
+    printed,
     r3,
     rounded,
     run,
@@ -139,13 +140,7 @@ def main():
         log(f"error: no image {args.image} (python3 bench/bench.py builds tasky-bench, or "
             "pass --image)")
         return 2
-    try:
-        out = measure(args.repeat, args.image)
-    except BenchError as exc:
-        log(f"error: {exc}")
-        return 1
-    print(json.dumps(out, indent=2) if args.json else "\n".join(render(out)))
-    return 0
+    return printed(lambda: measure(args.repeat, args.image), render, args.json)
 
 
 if __name__ == "__main__":

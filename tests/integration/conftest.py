@@ -95,6 +95,20 @@ def good_registry(tmp_path_factory):
     served.stop()
 
 
+@pytest.fixture(scope="module")
+def plain_registry(tmp_path_factory):
+    """A real docker-registry with no credentials on a free loopback port, one per module:
+    its address."""
+    from ops.registry import local_registry
+    from tests.support import free_port
+
+    addr = f"127.0.0.1:{free_port()}"
+    process = local_registry.serve(tmp_path_factory.mktemp("registry"), addr)
+    yield addr
+    process.kill()
+    process.wait()
+
+
 @pytest.fixture(scope="session")
 def proxy():
     """A Go module proxy (GOPROXY=file://...) built from Debian's golang-*-dev sources."""

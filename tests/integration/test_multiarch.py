@@ -12,7 +12,6 @@ import time
 import pytest
 
 from tests.integration.helpers import IMAGE
-from tests.support import free_port
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
 NAME = f"{IMAGE}-multi"
@@ -22,14 +21,8 @@ ELF_AARCH64 = 0xB7
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    from ops.registry import local_registry
-
-    host = f"127.0.0.1:{free_port()}"
-    process = local_registry.serve(tmp_path_factory.mktemp("multiarch-registry"), host)
-    yield host
-    process.kill()
-    process.wait()
+def registry(plain_registry):
+    return plain_registry
 
 
 @pytest.fixture(scope="module")

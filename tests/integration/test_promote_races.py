@@ -16,8 +16,8 @@ import threading
 
 import pytest
 
-from ops.registry import http_api, local_registry
-from tests.integration.helpers import RUN_ID, free_port
+from ops.registry import http_api
+from tests.integration.helpers import RUN_ID
 
 REPOSITORY = f"tasky-it-{RUN_ID}-race"
 TAG = "latest"
@@ -114,12 +114,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    addr = f"127.0.0.1:{free_port()}"
-    process = local_registry.serve(tmp_path_factory.mktemp("race-registry"), addr)
-    yield addr
-    process.kill()
-    process.wait()
+def registry(plain_registry):
+    return plain_registry
 
 
 @pytest.fixture
