@@ -1,18 +1,12 @@
 """`inv dev`: the inner loop. Run the app with app/assets mounted, watch the build context,
-and on a change rebuild and wait until what serves is verified healthy.
-
-A save of Go source alone takes the fast path (flows/dev_fast.py): the Dockerfile's own
-`go build` line in the session's builder container, and the new binary restarted in place
-inside the running container (the release image, its user). Anything else (go.mod, go.sum,
-vendor/, the Dockerfile, .dockerignore, any other file the image holds) rebuilds the image
-and replaces the container, as does every save of an app whose Dockerfile the fast path
-cannot read (said once, in one line).
-
-Builds run BuildKit whenever the engine can (Go's caches survive a one-file change) and are
-tagged only IMAGE:dev, so `latest` and the SHA tags stay what the last `inv build` made. Each
-cycle bakes its own version (BASE+dev.N) into the binary and the image label, so the
-version the app reports says which edit is being served. Ctrl-C removes the container this
-loop started and every image it built except the one IMAGE:dev names.
+and on a change rebuild and wait until what serves is verified healthy. A save of Go source
+alone takes the fast path (flows/dev_fast.py: the Dockerfile's `go build` line in a session
+builder, the binary restarted in place in the release image's container); anything else
+(go.mod, vendor/, the Dockerfile, ...) or an app whose Dockerfile it cannot read (said once)
+rebuilds the image, with BuildKit whenever the engine can, tagged only IMAGE:dev (`latest`
+and the SHA tags stay what `inv build` made), and replaces the container. Each cycle bakes
+its own version (BASE+dev.N) into the binary, so the app says which edit it serves. Ctrl-C
+removes what the loop made (container, builder, images) but the image IMAGE:dev names.
 """
 import dataclasses
 import json
@@ -106,6 +100,8 @@ class Loop:
         """One fast-path cycle: go build in the builder; on success restart the app's process
         on the new binary and wait until it is healthy. A failed build leaves the process
         alone; a binary that exits at start or is not healthy gives way to the previous one."""
+        import docker
+
         self.cycle += 1
         started = time.monotonic()
         version = dev_changes.cycle_version(self.git.describe, self.cycle)
@@ -120,7 +116,11 @@ class Loop:
         except OpsError as error:
             return self._failed(record, "build-failed", error, started)
         record["build_s"] = round(time.monotonic() - started, 2)
-        container = self.engine.containers.get(self.settings.container)
+        try:
+            container = self.engine.containers.get(self.settings.container)
+        except docker.errors.NotFound:   # removed under the loop: a new one, from the image
+            self.cycle -= 1
+            return self.rebuild(changed)
         self.fast.install()
         try:
             healthy_s = self.fast.restart(container)

@@ -245,14 +245,14 @@ class FastPath:
         one rule (health.verdict: the image's HEALTHCHECK run once): seconds. Raises OpsError
         when it exits at start, does not answer within start_grace or is not healthy."""
         settings = self.settings
-        before = self.state()[0]
+        before = self.state()   # a new container's supervisor counts from 1 again: "other"
         started = time.monotonic()
         container.kill(signal="SIGHUP")
         port = containers.published_port(container, settings)
 
         def answering():
             generation, what, value = self.state()
-            if generation <= before:
+            if generation in (0, before[0]):
                 return None
             if what == "exited":
                 raise OpsError(f"the new binary exited at start with code {value}",
