@@ -1,6 +1,7 @@
 """What a save means to `inv dev`: which changed files need a rebuild, which are served from the
 mount, which the image never sees; and the one line a cycle prints."""
 import itertools
+import os
 from pathlib import PurePosixPath
 
 MOUNTED = "assets"   # what `inv run --dev` mounts over /app/assets: served live, no rebuild
@@ -100,6 +101,20 @@ def watch(context, *more):
 
     def paths():
         for changes in itertools.chain([first], batches):
-            if changes:
-                yield {path for _, path in changes}
+            found = lasting(changes)
+            if found:
+                yield found
     return paths()
+
+
+def lasting(changes):
+    """The changed paths of one settled batch of (Change, path), without the files that were
+    made and removed within it (an editor's probe, vim's 4913, sed -i's temporary): the image
+    could never hold them, and they would turn a Go save into an image build."""
+    from watchfiles import Change
+
+    kinds = {}
+    for change, path in changes:
+        kinds.setdefault(path, set()).add(change)
+    return {path for path, seen in kinds.items()
+            if not ({Change.added, Change.deleted} <= seen and not os.path.lexists(path))}

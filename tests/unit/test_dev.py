@@ -207,3 +207,14 @@ def test_a_fast_cycle_says_it_restarted_in_place():
     line = dev_changes.render({**RECORD, "path": "go build", "builder": "go build (Dockerfile "
                                "line 57, in the builder container)"})
     assert "(go build), restarted in place, healthy in" in line
+
+
+def test_a_file_made_and_removed_within_one_save_is_no_change(context):
+    from watchfiles import Change
+
+    kept, probe = context / "main.go", context / "4913"   # vim's writability probe
+    kept.write_text("package main\n")
+    gone = context / "old.go"   # removed for good: a change the build must see
+    batch = {(Change.added, str(probe)), (Change.deleted, str(probe)),
+             (Change.modified, str(kept)), (Change.deleted, str(gone))}
+    assert dev_changes.lasting(batch) == {str(kept), str(gone)}
