@@ -124,12 +124,16 @@ def prepare(fast, engine, settings, offline, ledger, progress):
         fast.close()
         fast = None
     if step and not fast:
+        import docker
+
         fast = FastPath(engine, settings, step, ledger, progress)
         try:
             seconds = fast.start()
-        except OpsError as error:
+        except (OpsError, docker.errors.DockerException) as error:   # no such image, say
             fast.close()
-            return None, f"its builder did not start: {error.line()}"
+            said = error.line() if isinstance(error, OpsError) else " ".join(
+                str(getattr(error, "explanation", None) or error).split())[:200]
+            return None, f"its builder did not start in {step['image']}: {said}"
         progress(f"dev: fast path on: a Go save runs the `go build` of "
                  f"{settings.dockerfile_path.name} line {step['line']} in {step['image']} "
                  f"and restarts the binary in the container (builder ready in {seconds:.1f}s)")

@@ -89,3 +89,25 @@ def test_a_dockerfile_reason_names_the_file(tmp_path):
 ])
 def test_only_go_source_outside_vendor_is_the_fast_paths(changed, why):
     assert dev_changes.image_needed(changed) == why
+
+
+def test_a_builder_that_cannot_start_turns_the_fast_path_off_with_the_engines_reason(tmp_path):
+    import docker
+
+    class Containers:
+        @staticmethod
+        def create(*args, **kwargs):
+            raise docker.errors.ImageNotFound("No such image: golang:9")
+
+        @staticmethod
+        def list(**kwargs):
+            return []
+
+    class Engine:
+        containers = Containers
+
+    said = []
+    settings = app(tmp_path, THEIRS, "module m\n")
+    fast, reason = dev_fast.prepare(None, Engine, settings, False, None, said.append)
+    assert fast is None and said == []
+    assert reason == "its builder did not start in golang:1.19: No such image: golang:9"
