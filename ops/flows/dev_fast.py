@@ -8,18 +8,18 @@ SIGTERM on, and writes "<generation> running <pid>" or "<generation> exited <cod
 file the loop reads. A cycle is then: incremental go build, process restart, health.
 
 Everything else (the image, the container, the builder) is made through ownership.Owned and
-the ledger; the host folder is a temporary one, removed by close().
+the ledger; the host folder (under tasky.bases.cache_dir, one per container name and engine)
+is removed by close(), and by the next loop on that name when a killed one could not.
 """
 import os
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from ops.core.errors import OpsError
 from ops.core.waiting import wait_until
-from ops.engine import ownership
+from ops.engine import locks, ownership
 from ops.image import context_tar, dockerfile
 from ops.run import app_probe, containers, health
 
@@ -148,7 +148,13 @@ class FastPath:
 
     def __init__(self, engine, settings, step, ledger, progress):
         self.engine, self.settings, self.step, self.progress = engine, settings, step, progress
-        self.folder = Path(tempfile.mkdtemp(prefix="tasky-dev-"))   # 0700: only root sees it
+        # One per container name, whose lock the loop holds: what a killed loop left there is
+        # removed by the next. The cache dir (and /root) keeps host users out; the mounts
+        # reach the container anyway.
+        held = Path(locks.lock_file(settings.container)).name   # the name on this engine
+        self.folder = settings.bases.cache_path / "dev" / held.removesuffix(".lock")
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True, mode=0o700)
         self.bin, self.state_dir = self.folder / "bin", self.folder / "state"
         self.bin.mkdir(mode=0o755)
         self.state_dir.mkdir()

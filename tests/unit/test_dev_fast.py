@@ -1,6 +1,8 @@
 """What `inv dev`'s fast path reads of a Dockerfile and of the app before it takes a save
 (ops/image/dockerfile.go_build_step, ops/flows/dev_fast.plan); the real loop runs in
 tests/integration/test_dev.py."""
+import dataclasses
+
 import pytest
 
 from ops.flows import dev_changes, dev_fast
@@ -108,6 +110,9 @@ def test_a_builder_that_cannot_start_turns_the_fast_path_off_with_the_engines_re
 
     said = []
     settings = app(tmp_path, THEIRS, "module m\n")
+    settings = dataclasses.replace(settings, bases=dataclasses.replace(
+        settings.bases, cache_dir=str(tmp_path / "cache")))
     fast, reason = dev_fast.prepare(None, Engine, settings, False, None, said.append)
     assert fast is None and said == []
     assert reason == "its builder did not start in golang:1.19: No such image: golang:9"
+    assert list((tmp_path / "cache" / "dev").iterdir()) == []   # its folder went with it
