@@ -9,12 +9,14 @@ For each app it runs a real `inv dev --offline --json` on a temp copy (its own i
 container and a free port; the fixture vendored and committed as a user would, and given
 MONGODB_URI, which it needs to start), waits for it to serve, then N times appends a unique
 comment to the app's Go file and times, from the moment the write returned:
-  healthy   until inv dev prints the cycle's record (it prints it once the new container's
-            HEALTHCHECK passed and the app answered from the host)
+  healthy   until inv dev prints the cycle's record (it prints it once what serves the new
+            build, a restarted process on the fast path or a new container after an image
+            build, answered from the host and passed the image's HEALTHCHECK)
   served    until GET /healthz from the host first reports the cycle's version (our app
             only: the fixture has no /healthz)
-with inv dev's own split (build seconds, start-to-healthy seconds) beside them. Each edit
-changes the baked-in version, so every cycle really rebuilds and replaces.
+with inv dev's own split (build seconds, start-to-healthy seconds) and its path (go build:
+the fast path; image) beside them. Each edit changes the baked-in version, so every cycle
+really builds and restarts.
 
 Baseline, timed in the same round right after each cycle, on the same edited source: the
 least any such loop must do.
@@ -247,6 +249,7 @@ def measure(name, repeat):
     app = App(name)
     loop = baseline = None
     samples = {key: [] for key in KEYS}
+    paths = []
     try:
         log(f"{name}: starting inv dev (first build not timed)")
         loop = DevLoop(app)
@@ -259,6 +262,7 @@ def measure(name, repeat):
         for i in range(repeat):
             time.sleep(0.5)   # the previous container settles; saves never overlap
             healthy, served, rec = loop.cycle()
+            paths.append(rec.get("path", "image"))
             go_build = baseline.go_build()
             start = baseline.start(f"{IMAGE}:dev")
             for key, value in (("healthy_s", healthy), ("served_s", served),
@@ -283,13 +287,14 @@ def measure(name, repeat):
             "samples_s": {k: rounded(v) for k, v in samples.items() if v},
             "ratio": r3(ours / base), "target_ratio": TARGET_RATIO,
             "met": ours / base <= TARGET_RATIO, "builder": builder,
+            "paths": sorted(set(paths)),
             "exit_code_on_ctrl_c": exit_code}
 
 
 LABELS = {"healthy_s": "edit saved -> verified healthy (inv dev's line)",
           "served_s": "edit saved -> new version at /healthz (host)",
           "build_s": "  of which: build (inv dev's figure)",
-          "start_to_healthy_s": "  of which: container start -> healthy",
+          "start_to_healthy_s": "  of which: (re)start -> healthy",
           "baseline_s": "baseline: go build + start",
           "base_go_build_s": "  go build in a warm builder (docker exec)",
           "base_start_s": "  docker run -d -> app answers"}
@@ -303,6 +308,7 @@ def render(result):
             + tabulate(rows, headers=["one Go file saved", "median s", "max s", "samples s"])
             + f"\nratio {result['ratio']} (target <= {TARGET_RATIO:g}: "
             + ("met" if result["met"] else "MISSED") + f"); builder: {result['builder']}; "
+            f"cycles on the path: {', '.join(result['paths'])}; "
             f"Ctrl-C exit code {result['exit_code_on_ctrl_c']}")
 
 

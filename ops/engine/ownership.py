@@ -37,7 +37,7 @@ from ops.core import files
 from ops.core.errors import OpsError
 
 MANAGED = "org.tasky-ops.managed"   # on images and containers the project made
-ROLE = "org.tasky-ops.role"         # app, build-stage, base, verify, app-test
+ROLE = "org.tasky-ops.role"         # app, build-stage, base, verify, app-test, dev-builder
 IMAGE = "org.tasky-ops.image"       # the repository name an app image was built as
 STARTED = "org.tasky-ops.started"   # set at `docker run` time, never on an image we build
 # Unique to one `inv` invocation: its clean-up finds what it created, and only that.

@@ -1,20 +1,22 @@
 """`inv dev`: the inner loop. Run the app with app/assets mounted, watch the build context,
-and on a source change rebuild, replace the container and wait until it is verified healthy.
-
-Builds run BuildKit whenever the engine can (Go's caches survive a one-file change) and are
-tagged only IMAGE:dev, so `latest` and the SHA tags stay what the last `inv build` made. Each
-cycle bakes its own version (BASE+dev.N) into the binary and the image label, so the
-version the app reports says which edit is being served. Ctrl-C removes the container this
-loop started and every image it built except the one IMAGE:dev names.
+and on a change rebuild and wait until what serves is verified healthy. A save of Go source
+alone takes the fast path (flows/dev_fast.py: the Dockerfile's `go build` line in a session
+builder, the binary restarted in place in the release image's container); anything else
+(go.mod, vendor/, the Dockerfile, ...) or an app whose Dockerfile it cannot read (said once)
+rebuilds the image, with BuildKit whenever the engine can, tagged only IMAGE:dev (`latest`
+and the SHA tags stay what `inv build` made), and replaces the container. Each cycle bakes
+its own version (BASE+dev.N) into the binary, so the app says which edit it serves. Ctrl-C
+removes what the loop made (container, builder, images) but the image IMAGE:dev names.
 """
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 from ops.core.errors import OpsError
 from ops.engine import locks, ownership
 from ops.engine.connection import EngineUnavailable
-from ops.flows import dev_changes
+from ops.flows import dev_changes, dev_fast
 from ops.image import context_tar, docker_build, dockerignore
 from ops.run import containers, health
 
@@ -34,6 +36,7 @@ class Loop:
         self.made = set()        # ids of the images this loop built and has not removed
         self.dropped = []        # ids of those it removed
         self.stale = self._previous_session_image()
+        self.fast, self.fast_off = None, None   # the fast path, or why it is off
 
     def _previous_session_image(self):
         """An IMAGE:dev left by an earlier `inv dev` of this checkout: ours to remove once
@@ -47,19 +50,22 @@ class Loop:
         return {image.id} if self.ledger.owns_image(image.id) else set()
 
     def rebuild(self, changed):
-        """One cycle: build; on success replace the container and wait until it is healthy.
-
-        A failed build leaves the serving container alone; a new container that fails
-        to start is removed and the previous image started again. Returns the record."""
+        """One cycle that builds the image: on success replace the container (its binary
+        built by the fast path's builder when that can take this app) and wait until it is
+        healthy. A failed build leaves the serving container alone; a new container that
+        fails to start is removed and the previous image (and binary) started again."""
         self.cycle += 1
         started = time.monotonic()
         version = dev_changes.cycle_version(self.git.describe, self.cycle)
-        record = {"cycle": self.cycle, "changed": changed, "version": version,
+        record = {"cycle": self.cycle, "changed": changed, "version": version, "path": "image",
                   "url": f"http://localhost:{self.settings.port}/"}
         try:
             built = docker_build.build(self.engine, self.settings, self.git, version=version,
                                 offline=self.offline, verbose=False, tags=[TAG],
                                 progress=self.progress)
+            self._prepare_fast()
+            if self.fast:
+                self.fast.go_build(version)
         except EngineUnavailable:
             raise
         except OpsError as error:
@@ -70,10 +76,14 @@ class Loop:
                       image=f"{self.ref} ({built['id']})")
         previous = self.serving
         try:
+            if self.fast:
+                self.fast.install()
             healthy_s = self._replace(new_id)
         except EngineUnavailable:
             raise
         except OpsError as error:
+            if self.fast:
+                self.fast.undo()
             self._restart(previous)
             self._drop(new_id)
             return self._failed(record, "start-failed", error, started)
@@ -85,6 +95,59 @@ class Loop:
                       healthy_s=healthy_s, total_s=round(time.monotonic() - started, 2),
                       serving=version)
         return record
+
+    def quick(self, changed):
+        """One fast-path cycle: go build in the builder; on success restart the app's process
+        on the new binary and wait until it is healthy. A failed build leaves the process
+        alone; a binary that exits at start or is not healthy gives way to the previous one."""
+        import docker
+
+        self.cycle += 1
+        started = time.monotonic()
+        version = dev_changes.cycle_version(self.git.describe, self.cycle)
+        record = {"cycle": self.cycle, "changed": changed, "version": version,
+                  "path": "go build", "url": f"http://localhost:{self.settings.port}/",
+                  "builder": f"go build ({self.settings.dockerfile_path.name} line "
+                             f"{self.fast.step['line']}, in the builder container)"}
+        try:
+            self.fast.go_build(version)
+        except EngineUnavailable:
+            raise
+        except OpsError as error:
+            return self._failed(record, "build-failed", error, started)
+        record["build_s"] = round(time.monotonic() - started, 2)
+        try:
+            container = self.engine.containers.get(self.settings.container)
+        except docker.errors.NotFound:   # removed under the loop: a new one, from the image
+            self.cycle -= 1
+            return self.rebuild(changed)
+        self.fast.install()
+        try:
+            healthy_s = self.fast.restart(container)
+        except EngineUnavailable:
+            raise
+        except OpsError as error:
+            self.fast.undo()
+            try:
+                self.fast.restart(container)
+            except OpsError as again:
+                self.serving = None
+                self.progress(f"dev: the previous binary did not come back either: "
+                              f"{again.line()}")
+            return self._failed(record, "start-failed", error, started)
+        self.serving = (self.serving[0], version)
+        record.update(action="rebuilt", healthy_s=healthy_s, serving=version,
+                      total_s=round(time.monotonic() - started, 2))
+        return record
+
+    def _prepare_fast(self):
+        """The fast path's builder, asked again after every image build (the Dockerfile or
+        go.mod may have changed); why it is off, said once in one line."""
+        self.fast, reason = dev_fast.prepare(self.fast, self.engine, self.settings,
+                                             self.offline, self.ledger, self.progress)
+        if reason and reason != self.fast_off:
+            self.progress(f"dev: fast path off ({reason}): every save rebuilds the image")
+        self.fast_off = reason
 
     def _failed(self, record, action, error, started):
         for line in error.details[-20:]:
@@ -99,7 +162,8 @@ class Loop:
         self._remove_container()
         self.engine.api.tag(image_id, self.settings.image, TAG)   # a rollback moved it
         started = time.monotonic()
-        containers.run(self.engine, self.settings, tag=TAG, env=self.env, dev=True)
+        containers.run(self.engine, self.settings, tag=TAG, env=self.env, dev=True,
+                       supervised=self.fast.options() if self.fast else None)
         health.health(self.engine, self.settings, wait=True)
         return round(time.monotonic() - started, 2)
 
@@ -152,6 +216,8 @@ class Loop:
         import docker
 
         self._remove_container()
+        if self.fast:
+            self.fast.close()
         try:
             keep = self.engine.images.get(self.ref).id
         except docker.errors.ImageNotFound:
@@ -214,7 +280,11 @@ def _serve(loop, settings, report, progress, changes):
     """The loop's cycles until `changes` ends or Ctrl-C, then its clean-up."""
     interrupted = False
     try:
-        batches = dev_changes.watch(settings.context_path) if changes is None else changes
+        dockerfile = settings.dockerfile_path.resolve()
+        outside = [] if dockerfile.is_relative_to(settings.context_path.resolve()) else [
+            dockerfile]   # its changes rebuild the image, wherever it is
+        batches = (dev_changes.watch(settings.context_path, *outside) if changes is None
+                   else changes)
         kept_back = [dockerignore.LITERAL.sub(r"\\\1", path)   # the env file, .git
                      for path in context_tar.left_out(settings)]
         report(loop.rebuild(None))   # a failed first build or start: fix, save, next cycle
@@ -223,8 +293,15 @@ def _serve(loop, settings, report, progress, changes):
         for paths in batches:
             patterns = dev_changes.ignore_patterns(settings.context_path) + kept_back
             found = dev_changes.classify(paths, settings.context_path, patterns)
-            if found["rebuild"]:
-                report(loop.rebuild(found["rebuild"]))
+            found["rebuild"] += [settings.dockerfile_path.name for path in paths
+                                 if Path(path).resolve() == dockerfile]
+            why = dev_changes.image_needed(found["rebuild"])
+            if found["rebuild"] and loop.fast and loop.serving and not why:
+                report(loop.quick(found["rebuild"]))
+            elif found["rebuild"]:
+                if loop.fast:
+                    progress(f"dev: {why}: the fast path cannot take it; rebuilding the image")
+                report(loop.rebuild(sorted(set(found["rebuild"]))))
             elif found["mounted"]:
                 report({"cycle": None, "changed": found["mounted"], "action": "mounted",
                         "serving": loop.serving[1] if loop.serving else None})

@@ -1,6 +1,7 @@
 """What a save means to `inv dev`: which changed files need a rebuild, which are served from the
 mount, which the image never sees; and the one line a cycle prints."""
 import itertools
+import os
 from pathlib import PurePosixPath
 
 MOUNTED = "assets"   # what `inv run --dev` mounts over /app/assets: served live, no rebuild
@@ -43,6 +44,15 @@ def classify(paths, context, patterns):
     return {kind: sorted(items) for kind, items in found.items()}
 
 
+def image_needed(changed):
+    """Why these changed files need the image rebuilt, not only `go build` (None when every one
+    is Go source outside vendor/: the fast path's to take)."""
+    for path in changed:
+        if not path.endswith(".go") or PurePosixPath(path).parts[0] == "vendor":
+            return f"{path} is not Go source outside vendor/"
+    return None
+
+
 def cycle_version(base, cycle):
     """The version cycle N bakes in: semver build metadata on the tree's version."""
     return f"{base}+dev.{cycle}"
@@ -69,12 +79,13 @@ def render(record):
     if action == "start-failed":
         return (head + f"{built}, but the new container failed: {record['error']}; "
                 + (f"back to {serving}" if record.get("serving") else "fix and save to retry"))
-    builder = record["builder"].split(" (")[0]   # BuildKit or classic; the why is in --json
-    return (head + f"{built} ({builder}), healthy in {record['healthy_s']:.2f}s "
+    builder = record["builder"].split(" (")[0]   # BuildKit, classic, go build; why: --json
+    restart = ", restarted in place" if record.get("path") == "go build" else ""
+    return (head + f"{built} ({builder}){restart}, healthy in {record['healthy_s']:.2f}s "
             f"({record['total_s']:.2f}s in all); {serving} at {record['url']}")
 
 
-def watch(context):
+def watch(context, *more):
     """Sets of changed paths under context, as they settle (watchfiles: inotify, debounced).
 
     Watching starts here, not at the first iteration: a save made while the first build
@@ -84,12 +95,26 @@ def watch(context):
 
     # step: a save that writes several times arrives as one set 50 ms after it ends.
     # rust_timeout: an empty set every 0.2 s, so the first next() below returns.
-    batches = watch_files(context, watch_filter=DefaultFilter(), step=50, rust_timeout=200,
+    batches = watch_files(context, *more, watch_filter=DefaultFilter(), step=50, rust_timeout=200,
                           yield_on_timeout=True, raise_interrupt=True)
     first = next(batches, set())
 
     def paths():
         for changes in itertools.chain([first], batches):
-            if changes:
-                yield {path for _, path in changes}
+            found = lasting(changes)
+            if found:
+                yield found
     return paths()
+
+
+def lasting(changes):
+    """The changed paths of one settled batch of (Change, path), without the files that were
+    made and removed within it (an editor's probe, vim's 4913, sed -i's temporary): the image
+    could never hold them, and they would turn a Go save into an image build."""
+    from watchfiles import Change
+
+    kinds = {}
+    for change, path in changes:
+        kinds.setdefault(path, set()).add(change)
+    return {path for path, seen in kinds.items()
+            if not ({Change.added, Change.deleted} <= seen and not os.path.lexists(path))}

@@ -139,3 +139,87 @@ def with_cache_scope(text, scope):
     if not re.fullmatch(r"[0-9a-f]{16,64}", scope):
         raise ValueError(f"not a cache scope: {scope!r}")
     return text.replace("${" + CACHE_ARG + "}", scope)
+
+
+GO_BUILD = re.compile(r"(?:^|[\s;&|(])go\s+build\b")
+OUTPUT = re.compile(r"(?<=\s)-o(?:\s+|=)(\"[^\"]+\"|'[^']+'|[^\s;&|]+)")
+
+
+def go_build_step(text):
+    """What `inv dev`'s fast path takes from the Dockerfile: its one `go build` RUN line and
+    where the release stage serves that binary from. Returns {"line", "command" (mount flags
+    removed), "base" (the build stage's FROM), "workdir", "args" (the stage's ARG defaults),
+    "output", "argv" (the release stage's ENTRYPOINT + CMD after the binary)}; raises
+    ValueError with the reason when the Dockerfile does not say all of that plainly."""
+    import json
+    import posixpath
+
+    stages, known = [], {}
+    for number, keyword, rest in instructions(text):
+        if keyword == "FROM":
+            found = re.match(r"(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", rest, re.IGNORECASE)
+            stages.append({"name": (found.group(2) or "").lower(), "base": found.group(1),
+                           "workdir": "/", "args": {}, "runs": [], "copies": [],
+                           "entry": None, "cmd": None})
+        elif keyword == "ARG":
+            for word in rest.split():
+                name, has, value = word.partition("=")
+                value = value.strip("\"'") if has else known.get(name)
+                (stages[-1]["args"] if stages else known)[name] = value
+        elif not stages:
+            continue
+        elif keyword == "WORKDIR":
+            stages[-1]["workdir"] = posixpath.join(stages[-1]["workdir"], rest.strip("\"' "))
+        elif keyword == "RUN":
+            command = " ".join(MOUNT_FLAG.sub(" ", " " + rest).split())
+            if GO_BUILD.search(command):
+                stages[-1]["runs"].append((number, command))
+        elif keyword == "COPY":
+            words = rest.split()
+            source = [w.split("=", 1)[1] for w in words if w.startswith("--from=")]
+            paths = [w for w in words if not w.startswith("--")]
+            if source and len(paths) >= 2:
+                stages[-1]["copies"].append((source[0].lower(), paths[:-1], paths[-1]))
+        elif keyword in ("ENTRYPOINT", "CMD"):
+            try:
+                form = json.loads(rest)
+            except ValueError:
+                form = rest   # the shell form: not a binary and its arguments
+            stages[-1]["entry" if keyword == "ENTRYPOINT" else "cmd"] = form
+    builds = [(index, line, command) for index, stage in enumerate(stages)
+              for line, command in stage["runs"]]
+    if len(builds) != 1:
+        raise ValueError("it has no RUN with `go build`" if not builds else
+                         "it has more than one RUN with `go build` (lines "
+                         + ", ".join(str(line) for _, line, _ in builds) + ")")
+    index, line, command = builds[0]
+    stage, release = stages[index], stages[-1]
+    found = OUTPUT.search(command)
+    if not found or "$" in found.group(1):
+        raise ValueError(f"its `go build` (line {line}) names no plain -o output")
+    output = posixpath.join(stage["workdir"], found.group(1).strip("\"'"))
+    served = None
+    for source, sources, dest in release["copies"]:
+        if source in (stage["name"], str(index)) and any(
+                posixpath.join(stage["workdir"], s) == output for s in sources):
+            dest = posixpath.join(release["workdir"], dest)
+            served = posixpath.join(dest, posixpath.basename(output)) if (
+                dest.endswith("/") or dest.endswith("/.")) else dest
+    served = served and posixpath.normpath(served)
+    program = [*(release["entry"] or []), *(release["cmd"] or [])] if all(
+        isinstance(form, (list, type(None))) for form in (release["entry"], release["cmd"])) \
+        else []
+    if served is None:
+        raise ValueError(f"its last stage copies no {output} from the `go build` stage")
+    if not program or posixpath.normpath(posixpath.join(release["workdir"], program[0])) \
+            != served:
+        raise ValueError(f"its last stage does not run {served} in the exec form "
+                         "(ENTRYPOINT [\"...\"])")
+    return {"line": line, "command": command, "base": stage["base"],
+            "workdir": stage["workdir"], "args": stage["args"], "output": output,
+            "argv": program[1:]}
+
+
+def with_output(command, path):
+    """The `go build` command writing its binary to `path` instead."""
+    return OUTPUT.sub(lambda _: "-o " + path, command, count=1)

@@ -110,7 +110,7 @@ def owner(engine, settings):
     return ownership.Owned(engine, "app", settings.image, ledger=ownership.Ledger.of(settings))
 
 
-def run(engine, settings, tag="latest", env=None, dev=False, owned_by=None):
+def run(engine, settings, tag="latest", env=None, dev=False, owned_by=None, supervised=None):
     """Start the image detached with the app port published; fail if it dies at start.
 
     Port 0 lets Docker pick a free port, which the result reports. Only the container this
@@ -119,37 +119,38 @@ def run(engine, settings, tag="latest", env=None, dev=False, owned_by=None):
     created, registered and only then started (Owned.create); the name is held
     (ops.engine.locks) from the check that it is free to the end. With `owned_by`, the
     caller's Owned keeps it until the caller releases it; else it is the user's once it
-    answers.
+    answers. `supervised`: inv dev's entrypoint, command and extra volumes (flows/dev_fast.py).
     """
     with locks.holding(settings.container, "run"):   # a second task on the name stops here
         if owned_by is not None:
-            return _run(engine, settings, tag, env, dev, owned_by)
+            return _run(engine, settings, tag, env, dev, owned_by, supervised)
         with owner(engine, settings) as ours:
-            result = _run(engine, settings, tag, env, dev, ours)
+            result = _run(engine, settings, tag, env, dev, ours, supervised)
             ours.release()   # started and watched: the container is the user's now
         return result
 
 
-def _run(engine, settings, tag, env, dev, ours):
+def _run(engine, settings, tag, env, dev, ours, supervised=None):
     ref = f"{settings.image}:{tag}"
     envvars.require(env or {}, settings.app.required_env)
     image_or_fail(engine, ref)
     refuse_conflicts(engine, settings, settings.container)
-    return _start(engine, settings, ref, env, dev, ours)
+    return _start(engine, settings, ref, env, dev, ours, supervised)
 
 
-def _start(engine, settings, ref, env, dev, ours):
+def _start(engine, settings, ref, env, dev, ours, supervised=None):
     import docker
 
     name = settings.container
-    volumes = {}
+    options = dict(supervised or {})
+    volumes = options.pop("volumes", {})
     if dev:
         volumes[str(settings.context_path / "assets")] = {"bind": "/app/assets", "mode": "ro"}
     started = time.monotonic()
     host_port = settings.port or None   # None: Docker picks, as -p 8080 does
     try:
         container = ours.create(ref, detach=True, name=name, environment=env or {},
-                                volumes=volumes,
+                                volumes=volumes, **options,
                                 ports={container_port(settings): (settings.host_ip, host_port)})
         container.start()
     except docker.errors.APIError as exc:

@@ -109,10 +109,16 @@ def test_an_asset_change_says_no_rebuild():
 class FakeLoop:
     """Stands in for dev.Loop: records what the loop asked of it."""
     made = []
+    fast = None   # a fast path, when the test gives one
 
     def __init__(self, engine, settings, git, env, offline, progress):
         self.settings, self.serving, self.rebuilt, self.closed = settings, None, [], False
+        self.quick_ones = []
         FakeLoop.made.append(self)
+
+    def quick(self, changed):
+        self.quick_ones.append(changed)
+        return {"cycle": None, "changed": changed, "action": "rebuilt", "path": "go build"}
 
     def rebuild(self, changed):
         self.rebuilt.append(changed)
@@ -169,3 +175,46 @@ def test_a_required_variable_missing_stops_before_any_build(faked, monkeypatch):
     with pytest.raises(OpsError, match="MONGODB_URI"):
         dev.dev(None, needs, report=lambda r: None, changes=[])
     assert FakeLoop.made == []
+
+
+def test_with_a_fast_path_go_saves_take_it_and_anything_else_rebuilds_the_image_saying_why(
+        faked, context, monkeypatch):
+    monkeypatch.setattr(FakeLoop, "fast", object())
+    said = []
+    batches = [changed(context, "handlers.go", "store.go"), changed(context, "go.mod"),
+               changed(context, "vendor/x/y.go"), changed(context, "store.go")]
+    dev.dev(None, faked, report=lambda r: None, changes=batches, progress=said.append)
+    [loop] = FakeLoop.made
+    assert loop.quick_ones == [["handlers.go", "store.go"], ["store.go"]]
+    assert loop.rebuilt == [None, ["go.mod"], ["vendor/x/y.go"]]
+    assert [line for line in said if "fast path cannot" in line] == [
+        "dev: go.mod is not Go source outside vendor/: the fast path cannot take it; "
+        "rebuilding the image",
+        "dev: vendor/x/y.go is not Go source outside vendor/: the fast path cannot take it; "
+        "rebuilding the image"]
+
+
+def test_a_dockerfile_outside_the_context_rebuilds_the_image(faked, context, monkeypatch):
+    monkeypatch.setattr(FakeLoop, "fast", object())
+    dockerfile = faked.dockerfile_path
+    dockerfile.write_text("FROM x\n")
+    dev.dev(None, faked, report=lambda r: None, changes=[{str(dockerfile)}],
+            progress=lambda line: None)
+    assert FakeLoop.made[0].rebuilt == [None, [dockerfile.name]]
+
+
+def test_a_fast_cycle_says_it_restarted_in_place():
+    line = dev_changes.render({**RECORD, "path": "go build", "builder": "go build (Dockerfile "
+                               "line 57, in the builder container)"})
+    assert "(go build), restarted in place, healthy in" in line
+
+
+def test_a_file_made_and_removed_within_one_save_is_no_change(context):
+    from watchfiles import Change
+
+    kept, probe = context / "main.go", context / "4913"   # vim's writability probe
+    kept.write_text("package main\n")
+    gone = context / "old.go"   # removed for good: a change the build must see
+    batch = {(Change.added, str(probe)), (Change.deleted, str(probe)),
+             (Change.modified, str(kept)), (Change.deleted, str(gone))}
+    assert dev_changes.lasting(batch) == {str(kept), str(gone)}
