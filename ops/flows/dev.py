@@ -295,7 +295,8 @@ def _serve(loop, settings, report, progress, changes):
             found = dev_changes.classify(paths, settings.context_path, patterns)
             found["rebuild"] += [settings.dockerfile_path.name for path in paths
                                  if Path(path).resolve() == dockerfile]
-            why = dev_changes.image_needed(found["rebuild"])
+            why = dev_changes.image_needed(found["rebuild"]) or (
+                loop.fast and dev_changes.hidden_go_source(settings.context_path, patterns))
             if found["rebuild"] and loop.fast and loop.serving and not why:
                 report(loop.quick(found["rebuild"]))
             elif found["rebuild"]:

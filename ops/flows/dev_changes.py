@@ -53,6 +53,26 @@ def image_needed(changed):
     return None
 
 
+def hidden_go_source(context, patterns):
+    """Why the fast path must not compile the mounted folder now: a .go file there that the
+    patterns (.dockerignore, the env file, .git) keep out of the image, which the image's go
+    build never sees and a go build of the folder would compile. None when there is none."""
+    from ops.image import dockerignore
+
+    if not patterns:
+        return None
+    matcher = dockerignore.Matcher(patterns)
+    for folder, subfolders, names in os.walk(context):
+        subfolders[:] = [name for name in subfolders if name != ".git"]
+        for name in names:
+            if name.endswith(".go"):
+                relative = os.path.relpath(os.path.join(folder, name), context)
+                if matcher.excludes(relative.replace(os.sep, "/")):
+                    return (f"{relative} is left out of the image by .dockerignore, and a go "
+                            "build of the folder would compile it")
+    return None
+
+
 def cycle_version(base, cycle):
     """The version cycle N bakes in: semver build metadata on the tree's version."""
     return f"{base}+dev.{cycle}"

@@ -117,3 +117,18 @@ def test_a_builder_that_cannot_start_turns_the_fast_path_off_with_the_engines_re
     assert fast is None and said == []
     assert reason == "its builder did not start in golang:1.19: No such image: golang:9"
     assert list((tmp_path / "cache" / "dev").iterdir()) == []   # its folder went with it
+
+
+def test_a_go_file_the_image_never_sees_turns_the_fast_path_into_an_image_build(tmp_path):
+    """The fast path compiles the mounted folder; the image compiles what .dockerignore
+    lets through. A .go file between the two would make them differ: the save rebuilds."""
+    (tmp_path / "main.go").write_text("package main\n")
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "scratch" / "debug.go").write_text("package main\n")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "hook.go").write_text("package main\n")
+    assert dev_changes.hidden_go_source(tmp_path, []) is None
+    assert dev_changes.hidden_go_source(tmp_path, [".git", "*.md"]) is None
+    why = dev_changes.hidden_go_source(tmp_path, ["scratch"])
+    assert why.startswith("scratch/debug.go is left out of the image by .dockerignore")
+    assert dev_changes.hidden_go_source(tmp_path, ["scratch", "!scratch/debug.go"]) is None
