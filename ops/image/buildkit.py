@@ -8,11 +8,9 @@ for TLS and ssh://) and follows BuildKit's progress
 (ops/buildkit_trace.py). No client session is opened: the context travels as the request
 body, cache mounts need no session, and no `# syntax=` frontend is pulled.
 """
-import gzip
 import io
 import json
 import re
-import shutil
 
 from ops.core import answers
 from ops.core.errors import OpsError
@@ -99,6 +97,9 @@ def _recognisable(tar):
     tar.seek(0)
     if len(head) == 512 and head[257:262] == b"ustar" and head[156:157] not in UNSNIFFABLE:
         return tar
+    import gzip
+    import shutil
+
     packed = io.BytesIO()
     with gzip.GzipFile(fileobj=packed, mode="wb", compresslevel=1, mtime=0) as out:
         shutil.copyfileobj(tar, out)
@@ -163,13 +164,14 @@ def available(engine):
     One GET /_ping answers it, without starting a build: the daemon accepts `version=2`
     from API 1.39 on, on Linux, unless daemon.json sets features.buildkit to false, and
     the ping's headers carry exactly those three facts (Api-Version, Ostype and
-    Builder-Version, which is "1" only when BuildKit was switched off).
+    Builder-Version, which is "1" only when BuildKit was switched off). A SocketApi keeps
+    those of the ping it was connected with: inv build asks the engine once, not twice.
     """
     from ops.engine.socket_api import engine_api
 
     link = engine_api(engine)
     try:
-        headers = link.ping()
+        headers = getattr(link, "pinged", None) or link.ping()
     except OpsError as exc:   # unreachable, or an HTTP error (ApiError)
         return False, f"the engine did not answer a ping: {exc.message}"
     return verdict(headers.get("api-version", ""), headers.get("ostype", ""),
