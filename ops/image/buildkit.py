@@ -38,12 +38,16 @@ class BuildKitUnavailable(OpsError):
 
 
 def build(engine, tar, *, tags, buildargs, labels, nocache=False, pull=False,
-          dockerfile="Dockerfile", network_mode=None, verbose=True, progress=print):
+          dockerfile="Dockerfile", network_mode=None, verbose=True, progress=print,
+          made=None):
     """Build the context `tar` (a file object) with BuildKit and tag it with every tag.
 
     Returns {"image_id", "steps", "cached", "ran", "log"}: steps are the Dockerfile's
     instructions BuildKit reported, cached + ran of them; log is every line shown or,
-    when not verbose, withheld.
+    when not verbose, withheld. made(image id) is called as soon as the engine names the
+    image, while it still tags it: inv build records it as this checkout's there (the
+    record's fsync overlaps the end of the build), and a failure after that leaves no image
+    of ours unrecorded.
     """
     from ops.engine.protocol import ApiError
     from ops.engine.socket_api import engine_api
@@ -65,7 +69,7 @@ def build(engine, tar, *, tags, buildargs, labels, nocache=False, pull=False,
         items = engine_api(engine).stream("POST", "/build", params=params,
                                           body=_recognisable(tar),
                                           headers={"Content-Type": "application/tar"})
-        image_id = _follow(items, follower)
+        image_id = _follow(items, follower, made)
     except ApiError as exc:
         reason = exc.explanation
         if NO_BUILDKIT.search(reason):
@@ -107,7 +111,7 @@ def _recognisable(tar):
     return packed
 
 
-def _follow(items, follower):
+def _follow(items, follower, made=None):
     image_id = None
     for item in items:
         if item.get("id") == "moby.buildkit.trace":
@@ -119,6 +123,8 @@ def _follow(items, follower):
         elif item.get("id") == "moby.image.id":
             image_id = answers.check(item, IMAGE_RECORD, "the Docker engine's image id record",
                                      "build-fails")["aux"]["ID"]
+            if made is not None:
+                made(image_id)
         elif "error" in item or "errorDetail" in item:
             detail = item.get("errorDetail")
             raise _failure(follower, str(item.get("error") or (

@@ -132,6 +132,8 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     image_id, steps, builder = build_with_backend(engine, settings, tags, buildargs,
                                                   image_labels, nocache, pull, verbose, progress,
                                                   ledger)
+    # BuildKit's image was recorded as the engine named it (made=): this is the classic
+    # builder's, or nothing.
     ledger.record("image", [image_id], role="app", image=settings.image)
     image = engine_api(engine).image(image_id)
     if image is None:
@@ -214,7 +216,9 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
             out = buildkit.build(engine, context_tar(settings, text),
                                  tags=[f"{settings.image}:{tag}" for tag in tags],
                                  buildargs=buildargs, labels=image_labels, nocache=nocache,
-                                 pull=pull, verbose=verbose, progress=steps_shown)
+                                 pull=pull, verbose=verbose, progress=steps_shown,
+                                 made=lambda image_id: ledger.record(
+                                     "image", [image_id], role="app", image=settings.image))
         except buildkit.BuildKitUnavailable as exc:
             why = exc.reason
         else:
