@@ -122,15 +122,18 @@ class Ledger:
         except OSError as exc:
             raise self._failed("read", exc) from exc
         if self._seen[0] != (stat.st_mtime_ns, stat.st_size, stat.st_ino):
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                return {}
-            except (OSError, ValueError) as exc:
-                raise self._failed("read", exc) from exc
-            self._seen = ((stat.st_mtime_ns, stat.st_size, stat.st_ino),
-                          data if isinstance(data, dict) else {})
+            self._seen = ((stat.st_mtime_ns, stat.st_size, stat.st_ino), self._parsed())
         return self._seen[1]
+
+    def _parsed(self):
+        """The file's record as a new dict ({} when there is none): a copy nobody else holds."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise self._failed("read", exc) from exc
+        return data if isinstance(data, dict) else {}
 
     def _changing(self):
         return _Change(self)
@@ -162,7 +165,8 @@ class _Change:
             self._close()
             raise ledger._failed("write", exc) from exc
         ledger._seen = (None, {})
-        self.data = json.loads(json.dumps(ledger._read()))   # a copy to change
+        self.data = ledger._parsed()   # read under the lock, a copy to change (a write that
+        # fails leaves the cached record as it was)
         self.data["root"] = ledger.root
         return self.data
 

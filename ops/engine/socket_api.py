@@ -74,6 +74,7 @@ class SocketApi:
 
     def __init__(self, host, timeout=900):
         self.host, self.timeout, self.api_version = host, timeout, None
+        self.pinged = None   # the headers of the last ping: connect()'s, for buildkit.available
 
     def _connection(self, timeout):
         if self.host.startswith("unix://"):
@@ -134,6 +135,7 @@ class SocketApi:
         said = answer.headers.get("api-version", "")
         if self.api_version is None and API_VERSION.match(said):
             self.api_version = said   # else unversioned paths: the engine's own version
+        self.pinged = answer.headers
         return answer.headers
 
     def image(self, ref):

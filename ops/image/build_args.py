@@ -22,10 +22,12 @@ def parse_build_args(assignments, settings, environ=None):
     are checked here too: every refusal comes before the engine is reached (tasks.py)."""
     from ops.core import redact
     from ops.image import gomod
-    from ops.settings import envvars, validate
+    from ops.settings import validate
 
     found = {}
     for text in assignments or ():
+        from ops.settings import envvars   # here: most builds are given no --build-arg
+
         key, value = envvars.parse_assignment(text, source="--build-arg")
         if key in RESERVED:
             raise OpsError(f"--build-arg {key} is set by tasky-ops", fix=f"use {RESERVED[key]}",

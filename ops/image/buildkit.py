@@ -8,11 +8,9 @@ for TLS and ssh://) and follows BuildKit's progress
 (ops/buildkit_trace.py). No client session is opened: the context travels as the request
 body, cache mounts need no session, and no `# syntax=` frontend is pulled.
 """
-import gzip
 import io
 import json
 import re
-import shutil
 
 from ops.core import answers
 from ops.core.errors import OpsError
@@ -41,13 +39,16 @@ class BuildKitUnavailable(OpsError):
 
 def build(engine, tar, *, tags, buildargs, labels, nocache=False, pull=False,
           dockerfile="Dockerfile", network_mode=None, verbose=True, progress=print,
-          platform=None):
+          platform=None, made=None):
     """Build the context `tar` (a file object) with BuildKit and tag it with every tag.
 
     Returns {"image_id", "steps", "cached", "ran", "log"}: steps are the Dockerfile's
     instructions BuildKit reported, cached + ran of them; log is every line shown or,
     when not verbose, withheld. `platform` (ops/core/platforms.py) builds for that platform
-    (the image records it); None builds for the engine's own.
+    (the image records it); None builds for the engine's own. made(image id) is called as
+    soon as the engine names the image, while it still tags it: inv build records it as this
+    checkout's there (the record's fsync overlaps the end of the build), and a failure after
+    that leaves no image of ours unrecorded.
     """
     from ops.engine.protocol import ApiError
     from ops.engine.socket_api import engine_api
@@ -71,7 +72,7 @@ def build(engine, tar, *, tags, buildargs, labels, nocache=False, pull=False,
         items = engine_api(engine).stream("POST", "/build", params=params,
                                           body=_recognisable(tar),
                                           headers={"Content-Type": "application/tar"})
-        image_id = _follow(items, follower)
+        image_id = _follow(items, follower, made)
     except ApiError as exc:
         reason = exc.explanation
         if NO_BUILDKIT.search(reason):
@@ -103,6 +104,9 @@ def _recognisable(tar):
     tar.seek(0)
     if len(head) == 512 and head[257:262] == b"ustar" and head[156:157] not in UNSNIFFABLE:
         return tar
+    import gzip
+    import shutil
+
     packed = io.BytesIO()
     with gzip.GzipFile(fileobj=packed, mode="wb", compresslevel=1, mtime=0) as out:
         shutil.copyfileobj(tar, out)
@@ -110,7 +114,7 @@ def _recognisable(tar):
     return packed
 
 
-def _follow(items, follower):
+def _follow(items, follower, made=None):
     image_id = None
     for item in items:
         if item.get("id") == "moby.buildkit.trace":
@@ -122,6 +126,8 @@ def _follow(items, follower):
         elif item.get("id") == "moby.image.id":
             image_id = answers.check(item, IMAGE_RECORD, "the Docker engine's image id record",
                                      "build-fails")["aux"]["ID"]
+            if made is not None:
+                made(image_id)
         elif "error" in item or "errorDetail" in item:
             detail = item.get("errorDetail")
             raise _failure(follower, str(item.get("error") or (
@@ -167,13 +173,14 @@ def available(engine):
     One GET /_ping answers it, without starting a build: the daemon accepts `version=2`
     from API 1.39 on, on Linux, unless daemon.json sets features.buildkit to false, and
     the ping's headers carry exactly those three facts (Api-Version, Ostype and
-    Builder-Version, which is "1" only when BuildKit was switched off).
+    Builder-Version, which is "1" only when BuildKit was switched off). A SocketApi keeps
+    those of the ping it was connected with: inv build asks the engine once, not twice.
     """
     from ops.engine.socket_api import engine_api
 
     link = engine_api(engine)
     try:
-        headers = link.ping()
+        headers = getattr(link, "pinged", None) or link.ping()
     except OpsError as exc:   # unreachable, or an HTTP error (ApiError)
         return False, f"the engine did not answer a ping: {exc.message}"
     return verdict(headers.get("api-version", ""), headers.get("ostype", ""),

@@ -8,7 +8,7 @@ from ops.core.errors import OpsError
 from ops.core.heartbeat import Heartbeat
 from ops.engine import ownership
 from ops.image import build_args as build_args_given
-from ops.image import buildkit_trace, dockerfile, gitinfo, standins
+from ops.image import buildkit_trace, dockerfile, gitinfo
 
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 # The classic builder's bookkeeping: logged on failure, not shown as progress.
@@ -78,16 +78,30 @@ def choose_bases(engine, settings, offline, pull, progress, platform=None, nativ
     base is always the engine's own: the build stage cross-compiles."""
     foreign = platform is not None and platform != native
     if offline:
-        standins.ensure(engine, settings.bases, progress=progress, only_missing=True,
-                        ledger=ownership.Ledger.of(settings),
-                        **({"platforms": (platform,), "native": native} if foreign else {}))
-        return settings.bases.offline_go, (standins.runtime_ref(settings.bases, platform, native)
-                                           if foreign else settings.bases.offline_runtime)
+        if foreign or any(_missing(engine, ref) for ref in (settings.bases.offline_go,
+                                                            settings.bases.offline_runtime)):
+            # Both present: standins.ensure(only_missing=True) would build nothing, and
+            # its module (about 2 ms to compile) is not loaded for a build that needs none.
+            from ops.image import standins
+
+            standins.ensure(engine, settings.bases, progress=progress, only_missing=True,
+                            ledger=ownership.Ledger.of(settings),
+                            **({"platforms": (platform,), "native": native} if foreign else {}))
+            if foreign:
+                return settings.bases.offline_go, standins.runtime_ref(settings.bases,
+                                                                       platform, native)
+        return settings.bases.offline_go, settings.bases.offline_runtime
     # A foreign platform's runtime base is resolved by BuildKit from its registry: the local
     # image of that name is the engine's own platform's.
     for ref in (settings.bases.go,) if foreign else (settings.bases.go, settings.bases.runtime):
         ensure_base(engine, ref, pull)
     return settings.bases.go, settings.bases.runtime
+
+
+def _missing(engine, ref):
+    from ops.engine.socket_api import engine_api
+
+    return engine_api(engine).image(ref) is None
 
 
 def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pull=False,
@@ -111,7 +125,7 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
         progress(f"build: kept out of the context: {', '.join(kept_back)} (the app's env "
                  "file and git's folder never reach the engine)")
     if offline:
-        check_offline_froms(settings.dockerfile_path)
+        dockerfile.check_offline_froms(settings.dockerfile_path)
     started = time.monotonic()
     go_image, runtime_image = choose_bases(engine, settings, offline, pull, progress,
                                            platform, native)
@@ -131,6 +145,8 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
     image_id, steps, builder = build_with_backend(engine, settings, tags, buildargs,
                                                   image_labels, nocache, pull, verbose, progress,
                                                   ledger, platform)
+    # BuildKit's image was recorded as the engine named it (made=): this is the classic
+    # builder's, or nothing.
     ledger.record("image", [image_id], role="app", image=settings.image)
     image = engine_api(engine).image(image_id)
     if image is None:
@@ -143,30 +159,6 @@ def build(engine, settings, git, extra_tag=None, version=None, nocache=False, pu
             "steps": steps["total"], "cached_steps": steps["cached"], "ran_steps": steps["ran"],
             "version": buildargs["VERSION"], "bases": [go_image, runtime_image],
             "builder": builder, "build_args": sorted(extra)}
-
-
-FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)
-
-
-def check_offline_froms(path):
-    """--offline swaps bases through the GO_IMAGE/RUNTIME_IMAGE build args: a FROM that
-    names an image itself would go to Docker Hub anyway. Name the line and the fix."""
-    if not path.is_file():
-        return   # the build's own check names a missing Dockerfile
-    stages = set()
-    for number, line in enumerate(dockerfile.read(path).splitlines(), start=1):
-        match = FROM.match(line)
-        if not match:
-            continue
-        image, stage = match.group(1), match.group(2)
-        if "$" not in image and image.lower() not in stages and image != "scratch":
-            raise OpsError(f"--offline cannot swap the base of {path.name} line {number} "
-                           f"(`FROM {image}`): it names the image instead of a build arg",
-                           fix="declare `ARG GO_IMAGE=golang:1.19` (and RUNTIME_IMAGE) before "
-                               "the first FROM and write `FROM ${GO_IMAGE}`, as the project's "
-                               "Dockerfile does", anchor="offline-bases")
-        if stage:
-            stages.add(stage.lower())
 
 
 BASE_LOOKUP = re.compile(r"load metadata for (\S+?):? ")
@@ -232,7 +224,9 @@ def _build_with_backend(engine, settings, tags, buildargs, image_labels, nocache
                                  tags=[f"{settings.image}:{tag}" for tag in tags],
                                  buildargs=buildargs, labels=image_labels, nocache=nocache,
                                  pull=pull, verbose=verbose, progress=steps_shown,
-                                 platform=platform)
+                                 platform=platform,
+                                 made=lambda image_id: ledger.record(
+                                     "image", [image_id], role="app", image=settings.image))
         except buildkit.BuildKitUnavailable as exc:
             if platform:
                 raise

@@ -3,6 +3,8 @@ the Dockerfile the classic builder can take (no `RUN --mount` flags), and the on
 sent (this checkout's cache scope written in)."""
 import re
 
+from ops.core.errors import OpsError
+
 CACHE_ARG = "TASKY_CACHE"   # the build arg that names the cache scope in the Dockerfile
 MOUNT_FLAG = re.compile(r"\s--mount=(?:\"[^\"]*\"|'[^']*'|\S)+")
 MOUNT_FLAGS = re.compile(r"(?:[ \t]*--mount=(?:\"[^\"]*\"|'[^']*'|[^\s\\])+)+")
@@ -223,3 +225,27 @@ def go_build_step(text):
 def with_output(command, path):
     """The `go build` command writing its binary to `path` instead."""
     return OUTPUT.sub(lambda _: "-o " + path, command, count=1)
+
+
+FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)
+
+
+def check_offline_froms(path):
+    """--offline swaps bases through the GO_IMAGE/RUNTIME_IMAGE build args: a FROM that
+    names an image itself would go to Docker Hub anyway. Name the line and the fix."""
+    if not path.is_file():
+        return   # the build's own check names a missing Dockerfile
+    stages = set()
+    for number, line in enumerate(read(path).splitlines(), start=1):
+        match = FROM.match(line)
+        if not match:
+            continue
+        image, stage = match.group(1), match.group(2)
+        if "$" not in image and image.lower() not in stages and image != "scratch":
+            raise OpsError(f"--offline cannot swap the base of {path.name} line {number} "
+                           f"(`FROM {image}`): it names the image instead of a build arg",
+                           fix="declare `ARG GO_IMAGE=golang:1.19` (and RUNTIME_IMAGE) before "
+                               "the first FROM and write `FROM ${GO_IMAGE}`, as the project's "
+                               "Dockerfile does", anchor="offline-bases")
+        if stage:
+            stages.add(stage.lower())

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ops.core import redact
 from ops.core.errors import OpsError
-from ops.image import dockerfile, modules_txt
+from ops.image import dockerfile
 
 # The variables that decide where modules come from and how they are checked.
 GO_VARIABLES = ("GOPROXY", "GOSUMDB", "GONOSUMDB", "GOFLAGS", "GOPRIVATE")
@@ -17,6 +17,8 @@ DETAIL_LINES = 8
 
 def parse_go_mod(text):
     """[(module, version)] a go.mod requires, from one-line and block `require`s."""
+    from ops.image import modules_txt   # here: a build that reads no modules never loads it
+
     return modules_txt.parse_go_mod(text).require
 
 
@@ -114,12 +116,16 @@ def last_error(lines):
 def vendored_versions(text):
     """{module: version} vendor/modules.txt lists as vendored: its module lines that a
     `##` marker or a package follows, not the records of go.mod's replacements after them."""
+    from ops.image import modules_txt
+
     return dict(modules_txt.read_modules_txt(text).listed)
 
 
 def vendor_state(context):
     """(consistent: bool|None, detail): None when there is no vendor/modules.txt; False
     when Go would refuse to build from it (modules_txt.problems)."""
+    from ops.image import modules_txt
+
     modules_txt_path = Path(context) / "vendor" / "modules.txt"
     if not modules_txt_path.is_file():
         return None, "no vendor/modules.txt"

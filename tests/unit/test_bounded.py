@@ -222,6 +222,23 @@ def test_nested_heartbeats_print_one_line_per_interval(monkeypatch):
     assert 2 <= len(said) <= 4, said
 
 
+def test_an_ended_heartbeat_says_nothing_more_and_a_broken_one_silences_only_itself():
+    said = []
+    with heartbeat.Heartbeat("short", said.append, every=0.04):
+        time.sleep(0.2)
+    count = len(said)
+    time.sleep(0.2)
+    assert count >= 1 and len(said) == count   # nothing after its `with` block
+
+    def broken(line):
+        raise OSError("stderr is gone")
+
+    with heartbeat.Heartbeat("broken", broken, every=0.04), \
+            heartbeat.Heartbeat("fine", said.append, every=0.04):
+        time.sleep(0.3)
+    assert len(said) > count and said[-1].startswith("fine: still waiting")
+
+
 def test_silence_counts_from_the_last_line_shown_not_from_the_heartbeats_start(monkeypatch):
     from ops.core import console
 

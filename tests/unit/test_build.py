@@ -4,7 +4,7 @@ import tarfile
 import pytest
 
 from ops.core.errors import OpsError
-from ops.image import build_args
+from ops.image import build_args, dockerfile
 from ops.image import docker_build as builds
 from ops.settings.config import Settings
 from tests.unit.unit_support import ROOT
@@ -215,7 +215,7 @@ def test_offline_refuses_a_from_that_names_its_image(tmp_path, dockerfile, line)
     path = tmp_path / "Dockerfile"
     path.write_text(dockerfile)
     with pytest.raises(OpsError) as caught:
-        builds.check_offline_froms(path)
+        dockerfile.check_offline_froms(path)
     assert f"Dockerfile line {line}" in caught.value.message
     assert caught.value.anchor == "offline-bases"
 
@@ -224,8 +224,8 @@ def test_offline_accepts_build_arg_bases_stage_names_and_scratch(tmp_path):
     path = tmp_path / "Dockerfile"
     path.write_text("ARG GO_IMAGE=golang:1.19\nFROM --platform=linux/amd64 ${GO_IMAGE} AS b\n"
                     "FROM b AS test\nFROM scratch\nFROM $RUNTIME_IMAGE\n")
-    builds.check_offline_froms(path)
-    builds.check_offline_froms(ROOT / "Dockerfile")
+    dockerfile.check_offline_froms(path)
+    dockerfile.check_offline_froms(ROOT / "Dockerfile")
 
 
 def test_missing_dockerfile_is_a_build_failure(tmp_path):

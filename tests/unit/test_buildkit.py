@@ -259,6 +259,23 @@ def context():
     return buffer
 
 
+def test_the_image_is_handed_on_as_soon_as_the_engine_names_it():
+    made = []
+
+    def items():
+        yield IMAGE
+        assert made == [IMAGE_ID]   # before the rest of the answer (the tagging) arrives
+        yield {"stream": "naming to docker.io/library/a:1 done\n"}
+
+    class Link(FakeLink):
+        def stream(self, method, path, params=None, body=None, headers=None):
+            return items()
+
+    result = buildkit.build(Link(), context(), tags=["a:1"], buildargs={}, labels={},
+                            progress=lambda line: None, made=made.append)
+    assert result["image_id"] == IMAGE_ID and made == [IMAGE_ID]
+
+
 def test_the_request_asks_for_buildkit_with_every_tag_and_json_args():
     api = FakeLink([IMAGE])
     result = buildkit.build(api, context(), tags=["a:1", "a:latest"],

@@ -30,6 +30,16 @@ def test_connect_pings_and_then_speaks_the_engines_api_version(fake):
         "GET /v1.41/images/tasky-ops/golang:1.19-debian/json HTTP/1.1"
 
 
+def test_buildkit_is_judged_on_the_connections_own_ping_not_a_second_one(fake):
+    from ops.image import buildkit
+
+    engine = fake(PING)
+    link = socket_api.connect(timeout=5)
+    can, why = buildkit.available(link)
+    assert can is True and "BuildKit is the default" in why
+    assert [request["line"] for request in engine.requests] == ["GET /_ping HTTP/1.1"]
+
+
 def test_a_missing_image_is_none_not_an_error(fake):
     fake(PING, http(404, b'{"message":"No such image: x:y"}'))
     assert socket_api.connect(timeout=5).image("x:y") is None

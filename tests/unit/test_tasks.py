@@ -51,6 +51,19 @@ def test_ops_error_becomes_a_one_line_exit_1_with_details_on_stderr(capsys):
     assert captured.out == ""
 
 
+def test_what_start_up_made_is_frozen_once_per_process_not_at_every_task(monkeypatch):
+    import gc
+
+    from ops import cli
+
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    cli.startup_made.cache_clear()
+    for _ in range(3):
+        run_task(lambda c: None)
+    assert frozen == [True]
+
+
 def test_ops_error_without_details_prints_nothing_before_the_line(capsys):
     def body(c):
         raise OpsError("no", anchor="x")
