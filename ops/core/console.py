@@ -6,36 +6,12 @@ import time
 
 
 def table(rows, columns):
-    """A tabulate 'simple' table of dict rows; columns is [(key, header), ...]."""
+    """A tabulate table of dict rows; columns is [(key, header), ...]."""
+    from tabulate import tabulate
+
     body = [[_cell(row.get(key)) for key, _ in columns] for row in rows]
-    headers = [header for _, header in columns]
-    if all(map(_plain, headers)) and all(_plain(cell) for line in body for cell in line):
-        return _simple(headers, body)
-    from tabulate import tabulate   # wide or invisible characters: tabulate and wcwidth
-
-    return tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)
-
-
-def _plain(text):
-    """Printable ASCII with no space at either end: one character, one column, nothing for
-    tabulate to strip or measure."""
-    return isinstance(text, str) and text.isascii() and text.isprintable() \
-        and text == text.strip()
-
-
-def _simple(headers, body):
-    """What tabulate(body, headers, "simple", disable_numparse=True) prints for plain cells
-    (tests/unit/test_console.py holds the two equal), without importing it and wcwidth
-    (about 10 ms of every task that prints a table): left-aligned text columns at least two
-    wider than their header, two spaces apart, a dashes line, trailing spaces cut."""
-    widths = [max([len(header) + 2] + [len(line[i]) for line in body])
-              for i, header in enumerate(headers)]
-
-    def row(cells):
-        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
-
-    return "\n".join([row(headers), row(["-" * width for width in widths])]
-                     + [row(line) for line in body])
+    return tabulate(body, headers=[header for _, header in columns], tablefmt="simple",
+                    disable_numparse=True)
 
 
 def _cell(value):

@@ -3,8 +3,6 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from ops.core import console
 
@@ -108,22 +106,3 @@ def test_in_ci_reads_the_ci_variable(monkeypatch, value, expected):
     else:
         monkeypatch.setenv("CI", value)
     assert console.in_ci() is expected
-
-
-CELL = st.lists(st.sampled_from(list(" -._:,=/ab0Z1") + ["\t", "\u00e9", "\u4e2d", "\x1b[1m",
-                                                         "1.5", "-2", "\n"]),
-                max_size=6).map("".join)
-
-
-@settings(max_examples=300, deadline=None)
-@given(headers=st.lists(CELL, min_size=1, max_size=4), data=st.data())
-def test_table_is_what_tabulate_prints(headers, data):
-    """Plain cells skip tabulate (console._simple); the table is the same either way."""
-    from tabulate import tabulate
-
-    body = data.draw(st.lists(st.lists(CELL, min_size=len(headers), max_size=len(headers)),
-                              max_size=4))
-    columns = [(str(i), header) for i, header in enumerate(headers)]
-    rows = [{str(i): cell for i, cell in enumerate(line)} for line in body]
-    assert console.table(rows, columns) == tabulate(body, headers=headers, tablefmt="simple",
-                                                    disable_numparse=True)
