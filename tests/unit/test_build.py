@@ -207,13 +207,13 @@ def test_build_args_refuse_reserved_names_secrets_and_malformed_values(tmp_path)
         assert "hunter22" not in caught.value.line()
 
 
-@pytest.mark.parametrize("dockerfile, line", [
+@pytest.mark.parametrize("text, line", [
     ("FROM golang:1.19\nRUN true\n", 1),
     ("ARG GO_IMAGE=golang:1.19\nFROM ${GO_IMAGE} AS build\nFROM build AS test\n"
      "FROM alpine:3.17.0\n", 4)])
-def test_offline_refuses_a_from_that_names_its_image(tmp_path, dockerfile, line):
+def test_offline_refuses_a_from_that_names_its_image(tmp_path, text, line):
     path = tmp_path / "Dockerfile"
-    path.write_text(dockerfile)
+    path.write_text(text)
     with pytest.raises(OpsError) as caught:
         dockerfile.check_offline_froms(path)
     assert f"Dockerfile line {line}" in caught.value.message
