@@ -169,8 +169,12 @@ def test_the_classic_builder_rejects_the_mounts_and_builds_classic_dockerfile(
                                    tag=f"{IMAGE}:{tag}", buildargs=BASES, labels=LABELS,
                                    rm=True, forcerm=True)
 
+    # BuildKit-only syntax: the build stage's platform flag (first) and the cache mounts
+    with pytest.raises(docker.errors.BuildError, match="failed to parse platform"):
+        classic_build(copy_of_project(tmp_path / "a", settings, DOCKERFILE), "platform")
+    without_platform = DOCKERFILE.replace(" --platform=$BUILDPLATFORM", "")
     with pytest.raises(docker.errors.BuildError, match="--mount"):
-        classic_build(copy_of_project(tmp_path / "a", settings, DOCKERFILE), "mounts")
+        classic_build(copy_of_project(tmp_path / "c", settings, without_platform), "mounts")
     classic_build(copy_of_project(tmp_path / "b", settings,
                                   dockerfile.classic_dockerfile(DOCKERFILE)), "classic")
     proc = inv("verify", "--tag", "classic")
