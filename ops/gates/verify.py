@@ -56,8 +56,9 @@ def binary_architecture(container, image):
 
 def platform_rows(container, image, platform):
     """The image's recorded platform and its binary's architecture, both `platform`'s."""
-    built = "/".join(p for p in (image.attrs.get("Os"), image.attrs.get("Architecture"),
-                                 image.attrs.get("Variant")) if p)
+    from ops.engine.emulation import image_platform
+
+    built = image_platform(image.attrs) or "none recorded"
     path, arch = binary_architecture(container, image)
     return [outcome("platform", str(platform), built, built == str(platform)),
             outcome(f"binary {path or '(no entrypoint)'}", platform.architecture, arch,

@@ -10,7 +10,7 @@ With no platform asked, or only the engine's own, a build is exactly a plain one
 from ops.core import reference
 from ops.core.console import table
 from ops.core.errors import OpsError
-from ops.engine.emulation import engine_platform
+from ops.engine.emulation import engine_platform, image_platform
 from ops.image import docker_build, gitinfo
 
 
@@ -32,9 +32,7 @@ def tag_of(engine, image, tag, platform):
     if link.image(f"{image}:{own}") is not None:
         return own
     found = link.image(f"{image}:{tag}")
-    if found is not None and (found.get("Os"), found.get("Architecture"),
-                              found.get("Variant") or "") == \
-            ("linux", platform.architecture, platform.variant):
+    if found is not None and image_platform(found) == platform:
         return tag
     raise OpsError(f"no {platform} image of {image}:{tag} here (neither {image}:{own} nor "
                    f"{image}:{tag} is one)", fix=f"inv build --platform {platform}",

@@ -12,6 +12,7 @@ import time
 from ops.core.console import table
 from ops.core.errors import OpsError
 from ops.engine.connection import image_or_fail
+from ops.engine.emulation import image_platform
 from ops.image import platform_images
 from ops.registry import ecr, history, http_api, push, target
 
@@ -43,10 +44,9 @@ def check_platform(engine, ref, platform):
     """The local image `ref` exists and was built for `platform` (a retag by hand could
     name another architecture's image: the index would lie)."""
     image = image_or_fail(engine, ref)
-    built = (image.attrs.get("Os"), image.attrs.get("Architecture"),
-             image.attrs.get("Variant") or "")
-    if built != ("linux", platform.architecture, platform.variant):
-        raise OpsError(f"{ref} is a {'/'.join(p for p in built if p)} image, not {platform}",
+    built = image_platform(image.attrs)
+    if built != platform:
+        raise OpsError(f"{ref} is a {built or 'platform-less'} image, not {platform}",
                        fix=f"rebuild it: inv build --platform {platform}", anchor="multi-arch")
     return image
 
@@ -62,17 +62,18 @@ def push_index(engine, settings, git, tag=None, allow_dirty=False, create_repo=F
                          progress=progress, tokens=tokens)
     tag = push.choose_tag(git, tag)
     push.refuse_dirty(tag, allow_dirty)
-    refs = {p: f"{settings.image}:{platform_images.local_tag(tag, p)}" for p in chosen}
-    for platform, ref in refs.items():   # every image checked before the first byte moves
-        check_platform(engine, ref, platform)
+    tags = {p: platform_images.local_tag(tag, p) for p in chosen}
+    for platform, own in tags.items():   # every image checked before the first byte moves
+        check_platform(engine, f"{settings.image}:{own}", platform)
     tokens = tokens or ecr.TokenCache(lambda: ecr.fetch_token(settings))
     started, pushed = time.monotonic(), []
     for platform in chosen:
-        progress(f"push: {platform} as {platform_images.local_tag(tag, platform)}")
-        pushed.append(dict(push.push(engine, settings, git, tag=platform_images.local_tag(
-            tag, platform), allow_dirty=allow_dirty, create_repo=create_repo and not pushed,
-            registry_kind=registry_kind, progress=progress, tokens=tokens, remember=False),
-            platform=str(platform)))
+        progress(f"push: {platform} as {tags[platform]}")
+        pushed.append(dict(push.push(engine, settings, git, tag=tags[platform],
+                                     allow_dirty=allow_dirty,
+                                     create_repo=create_repo and not pushed,
+                                     registry_kind=registry_kind, progress=progress,
+                                     tokens=tokens, remember=False), platform=str(platform)))
     site = target.resolve_target(settings, registry_kind, False, tokens)
     body = index_document([descriptor(site, row["digest"], p)
                            for row, p in zip(pushed, chosen)])
